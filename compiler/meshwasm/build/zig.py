@@ -1,0 +1,30 @@
+"""The C compiler and linker for wasm32-wasi: zig, from the ``ziglang`` wheel on PyPI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+class ZigError(RuntimeError):
+    """zig cc failed; the message carries its output."""
+
+
+def zig_cc(args: list[str], cwd: Path | None = None) -> None:
+    """Run ``zig cc ARGS`` and raise ``ZigError`` with zig's output when it fails."""
+    command = [sys.executable, "-m", "ziglang", "cc", *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ZigError(f"zig cc failed (exit {result.returncode}):\n{result.stderr.strip()}")
+
+
+def compile_raw_c_filter(source: Path, output: Path) -> Path:
+    """Build a proxy-wasm filter written in plain C against the ABI (no SDK, no Python).
+
+    Used by tests to stand for modules that other SDKs build.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    zig_cc(["-target", "wasm32-wasi", "-mexec-model=reactor", "-O2", "-s",
+            "-o", str(output), str(source)])
+    return output

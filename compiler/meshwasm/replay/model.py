@@ -1,0 +1,92 @@
+"""The data that flows through a replay: what is sent, what came back, what was expected.
+
+Every engine (the wasmtime harness, real Envoy) turns an ``Exchange`` into a ``Verdict``;
+``meshwasm.replay.expect`` compares a ``Verdict`` with the ``Expectation``.  Header names
+are kept lower-case, as HTTP/2 and Envoy's header maps have them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Headers = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request as the downstream client sends it."""
+
+    method: str = "GET"
+    path: str = "/"
+    authority: str = "example.com"
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    """What the upstream stand-in answers when the filter lets a request through."""
+
+    status: int = 200
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Checks on the response the client received.  ``None``/empty means "not checked"."""
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # name -> exact value
+    headers_present: list[str] = field(default_factory=list)
+    headers_absent: list[str] = field(default_factory=list)
+    body: bytes | None = None
+    body_contains: bytes | None = None
+    logs: list[str] = field(default_factory=list)  # each a substring of some log line
+    upstream_headers: dict[str, str] = field(default_factory=dict)  # as the upstream saw them
+    upstream_reached: bool | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request of a traffic file, with where it was written (for error messages)."""
+
+    name: str
+    request: HttpRequest
+    upstream: UpstreamResponse
+    expect: Expectation
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A parsed traffic file."""
+
+    path: Path
+    plugin_config: bytes
+    exchanges: list[Exchange]
+
+
+@dataclass
+class LogLine:
+    level: str  # trace, debug, info, warn, error, critical
+    message: str
+
+
+@dataclass
+class Verdict:
+    """What actually happened to one request."""
+
+    status: int
+    headers: Headers
+    body: bytes
+    logs: list[LogLine] = field(default_factory=list)
+    upstream_request: HttpRequest | None = None  # None: the upstream was never reached
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
