@@ -1,0 +1,163 @@
+"""Envoy bootstrap generation: one loopback listener, the wasm filter, the router, one upstream.
+
+The bootstrap is a plain dict (JSON-serialisable; Envoy reads JSON as YAML).  Everything binds
+to 127.0.0.1; port 0 means "let the kernel choose" and the real ports are read back from the
+admin endpoint once Envoy is up (see ``envoy_process``), so parallel Envoys never race for
+ports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+LISTENER_NAME = "meshwasm_ingress"
+CLUSTER_NAME = "meshwasm_upstream"
+#: HTTP connection manager stat prefix: stats are ``http.<prefix>.*`` on the admin endpoint.
+HCM_STAT_PREFIX = "meshwasm"
+WASM_FILTER = "envoy.filters.http.wasm"
+V8_RUNTIME = "envoy.wasm.runtime.v8"
+
+_STRING_VALUE = "type.googleapis.com/google.protobuf.StringValue"
+_BYTES_VALUE = "type.googleapis.com/google.protobuf.BytesValue"
+
+
+@dataclass(frozen=True)
+class EnvoyOptions:
+    """What varies between the Envoys we start.
+
+    ``module`` None gives the same Envoy without the wasm filter (a baseline for benchmarks).
+    ``plugin_config`` reaches the filter's ``proxy_on_configure`` byte for byte.
+    ``fail_open`` maps to ``failure_policy``: when the VM has failed, FAIL_OPEN lets requests
+    through the filter untouched, FAIL_CLOSED answers them with 503.
+    ``workers`` is Envoy's ``--concurrency`` (one wasm VM per worker).
+    Ports 0 are chosen by the kernel.
+    """
+
+    upstream_port: int
+    module: Path | None = None
+    plugin_config: bytes = b""
+    fail_open: bool = False
+    workers: int = 1
+    listener_port: int = 0
+    admin_port: int = 0
+    vm_id: str = "meshwasm"
+    root_id: str = ""
+    plugin_name: str = "meshwasm"
+    #: bounds how long a single exchange may take inside Envoy
+    route_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        for name in ("upstream_port", "listener_port", "admin_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name} must be a TCP port (0..65535), got {port}")
+        if self.upstream_port == 0:
+            raise ValueError("upstream_port must be the port the upstream listens on, not 0")
+
+
+def plugin_configuration(config: bytes) -> dict[str, Any]:
+    """The ``configuration`` Any for the raw plugin config bytes.
+
+    Envoy hands a StringValue's (or BytesValue's) value to the filter unchanged.  Protobuf
+    strings must be UTF-8, so other bytes go in a BytesValue (base64 in JSON).
+    """
+    try:
+        return {"@type": _STRING_VALUE, "value": config.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"@type": _BYTES_VALUE, "value": base64.b64encode(config).decode("ascii")}
+
+
+def wasm_filter(options: EnvoyOptions) -> dict[str, Any]:
+    """The ``envoy.filters.http.wasm`` entry of the HTTP filter chain."""
+    assert options.module is not None
+    return {
+        "name": WASM_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": options.plugin_name,
+                "root_id": options.root_id,
+                "vm_config": {
+                    "vm_id": options.vm_id,
+                    "runtime": V8_RUNTIME,
+                    "code": {"local": {"filename": str(Path(options.module).resolve())}},
+                },
+                "configuration": plugin_configuration(options.plugin_config),
+                "failure_policy": "FAIL_OPEN" if options.fail_open else "FAIL_CLOSED",
+            },
+        },
+    }
+
+
+def _address(port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": LOOPBACK, "port_value": port}}
+
+
+def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
+    """The full bootstrap for ``options``; pass it to ``envoy -c`` as JSON."""
+    http_filters = [] if options.module is None else [wasm_filter(options)]
+    http_filters.append({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        },
+    })
+    timeout = f"{options.route_timeout_seconds:g}s"
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                 "http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": HCM_STAT_PREFIX,
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "meshwasm_routes",
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{
+                    "match": {"prefix": "/"},
+                    "route": {"cluster": CLUSTER_NAME, "timeout": timeout},
+                }],
+            }],
+        },
+        "http_filters": http_filters,
+    }
+    return {
+        "node": {"id": "meshwasm", "cluster": "meshwasm"},
+        "admin": {"address": _address(options.admin_port)},
+        "static_resources": {
+            "listeners": [{
+                "name": LISTENER_NAME,
+                "address": _address(options.listener_port),
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": hcm,
+                    }],
+                }],
+            }],
+            "clusters": [{
+                "name": CLUSTER_NAME,
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {
+                    "cluster_name": CLUSTER_NAME,
+                    "endpoints": [{"lb_endpoints": [
+                        {"endpoint": {"address": _address(options.upstream_port)}},
+                    ]}],
+                },
+            }],
+        },
+    }
+
+
+def write_bootstrap(options: EnvoyOptions, path: Path) -> Path:
+    """Write ``bootstrap(options)`` as JSON to ``path`` and return it."""
+    path.write_text(json.dumps(bootstrap(options), indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,119 @@
+"""Replay a traffic file through a real Envoy running the module, one exchange at a time.
+
+Each exchange gets its own downstream connection.  After the response, the client closes the
+connection and we wait until Envoy's ``downstream_cx_active`` gauge is back to 0: the gauge
+drops when the connection manager is destroyed, which is after every filter callback of the
+stream (``proxy_on_log``, ``proxy_on_done``, ``proxy_on_delete``) has run.  Envoy's log goes
+unbuffered to a file, so at that point all of the exchange's log lines are in it and can be
+attributed to it without sleeping.
+
+What Envoy adds (keep in mind when comparing with the harness):
+  * response headers: ``date`` and ``server: envoy`` on every response (after the filter chain,
+    so the filter never sees them on a local reply); ``x-envoy-upstream-service-time`` when the
+    upstream answered; ``content-length``/``content-type: text/plain`` on local replies.
+  * request headers the upstream (and the filter) sees: ``x-forwarded-proto``,
+    ``x-request-id``, plus ``x-envoy-expected-rq-timeout-ms`` added by the router.
+Nothing is stripped here; expectations ignore headers they do not name.
+Log lines that do not happen during an exchange (VM start, ``proxy_on_configure``) are in no
+verdict.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from pathlib import Path
+
+from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
+from meshwasm.deploy.envoy_logs import filter_log_lines
+from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
+from meshwasm.deploy.upstream import run_upstream
+from meshwasm.replay.model import Exchange, Headers, HttpRequest, Traffic, Verdict
+
+_CONNECTIONS_GAUGE = f"http.{HCM_STAT_PREFIX}.downstream_cx_active"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class EnvoyReplayError(RuntimeError):
+    """An exchange could not be completed through Envoy (names the exchange, has the log tail)."""
+
+
+def send_request(port: int, request: HttpRequest,
+                 timeout: float = 10.0) -> tuple[int, Headers, bytes]:
+    """Send ``request`` exactly as written (no headers of our own but Host/Content-Length) on
+    a fresh connection to 127.0.0.1:``port``; return status, lower-cased headers, body."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.putrequest(request.method, request.path, skip_host=True,
+                              skip_accept_encoding=True)
+        connection.putheader("host", request.authority)
+        names = set()
+        for name, value in request.headers:
+            names.add(name.lower())
+            connection.putheader(name, value)
+        if "content-length" not in names and "transfer-encoding" not in names and (
+                request.body or request.method.upper() in _BODY_METHODS):
+            connection.putheader("content-length", str(len(request.body)))
+        connection.endheaders(request.body or None)
+        response = connection.getresponse()
+        body = response.read()
+        headers = [(name.lower(), value) for name, value in response.getheaders()]
+        return response.status, headers, body
+    finally:
+        connection.close()
+
+
+def wait_connections_closed(envoy: EnvoyProcess, timeout: float = 5.0) -> None:
+    """Block until Envoy has destroyed every downstream connection (see module docstring)."""
+    deadline = time.monotonic() + timeout
+    while envoy.gauge(_CONNECTIONS_GAUGE) > 0:
+        if time.monotonic() > deadline:
+            raise EnvoyReplayError(f"Envoy kept a downstream connection open for {timeout:g}s")
+        time.sleep(0.002)
+
+
+def _replay_one(envoy: EnvoyProcess, upstream_received: int, exchange: Exchange,
+                timeout: float) -> tuple[int, Headers, bytes]:
+    try:
+        return send_request(envoy.listener_port, exchange.request, timeout)
+    except (OSError, http.client.HTTPException) as error:
+        raise EnvoyReplayError(
+            f"exchange {exchange.name!r} (line {exchange.line}): no response from Envoy: "
+            f"{error!r}; Envoy log tail:\n{envoy.log_tail()}") from error
+
+
+def replay_in_envoy(module_path: Path, traffic: Traffic, *, workers: int = 1,
+                    fail_open: bool = False, ready_timeout: float = 20.0,
+                    exchange_timeout: float = 10.0) -> list[Verdict]:
+    """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
+
+    Starts a scripted upstream and Envoy (``workers`` = ``--concurrency``), sends the exchanges
+    in order and stops both before returning.  Raises ``EnvoyError`` when Envoy rejects the
+    module or does not start, ``EnvoyReplayError`` when an exchange gets no response.
+    """
+    verdicts: list[Verdict] = []
+    with run_upstream() as upstream:
+        options = EnvoyOptions(upstream_port=upstream.port, module=Path(module_path),
+                               plugin_config=traffic.plugin_config, fail_open=fail_open,
+                               workers=workers)
+        with start_envoy(options, ready_timeout=ready_timeout) as envoy:
+            offset = envoy.log_size()
+            for exchange in traffic.exchanges:
+                upstream.respond_with(exchange.upstream)
+                seen = len(upstream.received)
+                status, headers, body = _replay_one(envoy, seen, exchange, exchange_timeout)
+                wait_connections_closed(envoy)
+                text, offset = envoy.read_log(offset)
+                received = upstream.received
+                verdicts.append(Verdict(
+                    status=status,
+                    headers=headers,
+                    body=body,
+                    logs=filter_log_lines(text),
+                    upstream_request=received[seen] if len(received) > seen else None,
+                ))
+    return verdicts
+
+
+__all__ = ["EnvoyError", "EnvoyReplayError", "replay_in_envoy", "send_request",
+           "wait_connections_closed"]

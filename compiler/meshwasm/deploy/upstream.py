@@ -1,0 +1,113 @@
+"""A scripted HTTP/1.1 upstream on loopback that records what reached it.
+
+The caller sets the next response with ``respond_with``; every request is recorded as an
+``HttpRequest`` (header names lower-cased, order kept, ``host`` becomes ``authority``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from meshwasm.deploy.envoy_config import LOOPBACK
+from meshwasm.replay.model import HttpRequest, UpstreamResponse
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+
+
+class ScriptedUpstream:
+    """State shared by the server thread and the caller; use through ``run_upstream``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response = UpstreamResponse()
+        self._received: list[HttpRequest] = []
+        self.port = 0
+
+    def respond_with(self, response: UpstreamResponse) -> None:
+        """Answer every following request with ``response`` (until set again)."""
+        with self._lock:
+            self._response = response
+
+    @property
+    def received(self) -> list[HttpRequest]:
+        """A copy of the requests received so far, oldest first."""
+        with self._lock:
+            return list(self._received)
+
+    def _record(self, request: HttpRequest) -> UpstreamResponse:
+        with self._lock:
+            self._received.append(request)
+            return self._response
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if "chunked" in handler.headers.get("transfer-encoding", "").lower():
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    length = int(handler.headers.get("content-length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _handler_class(upstream: ScriptedUpstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 10  # an idle kept-alive connection does not pin a thread forever
+
+        def _serve(self) -> None:
+            headers = [(name.lower(), value) for name, value in self.headers.items()]
+            authority = next((value for name, value in headers if name == "host"), "")
+            request = HttpRequest(
+                method=self.command,
+                path=self.path,
+                authority=authority,
+                headers=[(n, v) for n, v in headers if n != "host"],
+                body=_read_body(self),
+            )
+            response = upstream._record(request)
+            # send_response_only: no Server/Date of our own, the scripted headers only
+            self.send_response_only(response.status)
+            names = {name.lower() for name, _ in response.headers}
+            for name, value in response.headers:
+                self.send_header(name, value)
+            if "content-length" not in names and "transfer-encoding" not in names:
+                self.send_header("content-length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass  # keep test output quiet
+
+    for method in _METHODS:
+        setattr(Handler, f"do_{method}", Handler._serve)
+    return Handler
+
+
+@contextmanager
+def run_upstream(initial: UpstreamResponse | None = None) -> Iterator[ScriptedUpstream]:
+    """Serve on 127.0.0.1 (ephemeral port, see ``.port``) until the ``with`` block ends."""
+    upstream = ScriptedUpstream()
+    if initial is not None:
+        upstream.respond_with(initial)
+    server = ThreadingHTTPServer((LOOPBACK, 0), _handler_class(upstream))
+    server.daemon_threads = True
+    upstream.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="meshwasm-upstream", daemon=True)
+    thread.start()
+    try:
+        yield upstream
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
