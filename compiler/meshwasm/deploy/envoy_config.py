@@ -60,6 +60,10 @@ class EnvoyOptions:
                 raise ValueError(f"{name} must be a TCP port (0..65535), got {port}")
         if self.upstream_port == 0:
             raise ValueError("upstream_port must be the port the upstream listens on, not 0")
+        for name in ("vm_id", "root_id", "plugin_name"):
+            # Envoy prefixes filter log lines with these, up to a colon (see envoy_logs)
+            if ":" in getattr(self, name):
+                raise ValueError(f"{name} must not contain ':', got {getattr(self, name)!r}")
 
 
 def plugin_configuration(config: bytes) -> dict[str, Any]:
