@@ -111,7 +111,7 @@ def test_a_module_envoy_rejects_is_a_clear_error(tmp_path: Path) -> None:
                 pytest.fail("Envoy must not become ready with a broken module")
     message = str(raised.value)
     assert "exited with code" in message
-    assert "log tail" in message and "wasm" in message.lower()
+    assert "Unable to create Wasm plugin" in message and "log tail" in message
     assert envoy_children() == []
 
 

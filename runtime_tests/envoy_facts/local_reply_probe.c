@@ -7,6 +7,7 @@
  *                          "second") from proxy_on_response_headers
  *   path "/late-deny"   -> lets the request through, then calls proxy_send_local_response
  *                          (500 "second") from proxy_on_response_headers
+ *   path "/trap"        -> traps (unreachable) in proxy_on_request_headers
  *   request headers     -> info log "req-header <name>: <value>" for each, in order
  *   every callback      -> info log "cb <name> eos=<end_of_stream> n=<count>"
  *   response headers    -> info log "resp-header <name>: <value>" for each, in order
@@ -111,6 +112,7 @@ uint32_t proxy_on_request_headers(uint32_t ctx, uint32_t n, uint32_t eos) {
   int is_deny = path_size == 5 && memcmp(path, "/deny", 5) == 0;
   int twice = path_size == 11 && memcmp(path, "/deny-twice", 11) == 0;
   int late = path_size == 10 && memcmp(path, "/late-deny", 10) == 0;
+  if (path_size == 5 && memcmp(path, "/trap", 5) == 0) __builtin_trap();
   free((void *)path);
   deny_in_response = twice || late;
   if (is_deny || twice) {

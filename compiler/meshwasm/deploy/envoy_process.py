@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions, write_bootstrap
+from meshwasm.deploy.envoy_logs import parse_records
 
 #: spdlog pattern for Envoy's log lines; ``envoy_logs`` parses exactly this shape.
 LOG_FORMAT = "[%Y-%m-%d %T.%e][%t][%l][%n] %v"
@@ -140,13 +141,23 @@ def envoy_command(binary: Path, config_path: Path, admin_path: Path, options: En
     ]
 
 
+def _errors(log_path: Path, limit: int = 5) -> str:
+    """Envoy's error/critical messages, one per line: the reason it refused to start."""
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    errors = [r.message for r in parse_records(text) if r.level in ("error", "critical")]
+    return "\n".join(f"  {message}" for message in errors[:limit])
+
+
 def _wait_ready(envoy: EnvoyProcess, admin_path: Path, started: float, timeout: float) -> None:
     deadline = started + timeout
     while time.monotonic() < deadline:
         if envoy.process.poll() is not None:
             raise EnvoyError(
-                f"Envoy exited with code {envoy.process.returncode} before it was ready; "
-                f"log tail ({envoy.log_path}):\n{envoy.log_tail()}")
+                f"Envoy exited with code {envoy.process.returncode} before it was ready:\n"
+                f"{_errors(envoy.log_path)}\nlog tail ({envoy.log_path}):\n{envoy.log_tail()}")
         if not envoy.admin_port:
             address = admin_path.read_text().strip() if admin_path.exists() else ""
             if address:

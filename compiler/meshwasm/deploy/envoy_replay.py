@@ -84,11 +84,13 @@ def _replay_one(envoy: EnvoyProcess, upstream_received: int, exchange: Exchange,
 
 def replay_in_envoy(module_path: Path, traffic: Traffic, *, workers: int = 1,
                     fail_open: bool = False, ready_timeout: float = 20.0,
-                    exchange_timeout: float = 10.0) -> list[Verdict]:
+                    exchange_timeout: float = 10.0,
+                    workdir: Path | None = None) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
 
     Starts a scripted upstream and Envoy (``workers`` = ``--concurrency``), sends the exchanges
-    in order and stops both before returning.  Raises ``EnvoyError`` when Envoy rejects the
+    in order and stops both before returning.  ``workdir``, when given, keeps Envoy's bootstrap
+    (``envoy.json``) and full log (``envoy.log``) for inspection.  Raises ``EnvoyError`` when Envoy rejects the
     module or does not start, ``EnvoyReplayError`` when an exchange gets no response.
     """
     verdicts: list[Verdict] = []
@@ -96,7 +98,7 @@ def replay_in_envoy(module_path: Path, traffic: Traffic, *, workers: int = 1,
         options = EnvoyOptions(upstream_port=upstream.port, module=Path(module_path),
                                plugin_config=traffic.plugin_config, fail_open=fail_open,
                                workers=workers)
-        with start_envoy(options, ready_timeout=ready_timeout) as envoy:
+        with start_envoy(options, ready_timeout=ready_timeout, workdir=workdir) as envoy:
             offset = envoy.log_size()
             for exchange in traffic.exchanges:
                 upstream.respond_with(exchange.upstream)
