@@ -169,7 +169,7 @@ def _wait_ready(envoy: EnvoyProcess, admin_path: Path, started: float, timeout: 
                     return
             except (urllib.error.URLError, OSError):
                 pass  # 503 while initialising, or admin not accepting yet
-        time.sleep(0.01)
+        time.sleep(0.005)  # also the resolution of ready_seconds
     raise EnvoyError(f"Envoy was not ready after {timeout:g}s; log tail ({envoy.log_path}):\n"
                      f"{envoy.log_tail()}")
 
