@@ -72,8 +72,7 @@ def wait_connections_closed(envoy: EnvoyProcess, timeout: float = 5.0) -> None:
         time.sleep(0.002)
 
 
-def _replay_one(envoy: EnvoyProcess, upstream_received: int, exchange: Exchange,
-                timeout: float) -> tuple[int, Headers, bytes]:
+def _replay_one(envoy: EnvoyProcess, exchange: Exchange, timeout: float) -> tuple[int, Headers, bytes]:
     try:
         return send_request(envoy.listener_port, exchange.request, timeout)
     except (OSError, http.client.HTTPException) as error:
@@ -103,7 +102,7 @@ def replay_in_envoy(module_path: Path, traffic: Traffic, *, workers: int = 1,
             for exchange in traffic.exchanges:
                 upstream.respond_with(exchange.upstream)
                 seen = len(upstream.received)
-                status, headers, body = _replay_one(envoy, seen, exchange, exchange_timeout)
+                status, headers, body = _replay_one(envoy, exchange, exchange_timeout)
                 wait_connections_closed(envoy)
                 text, offset = envoy.read_log(offset)
                 received = upstream.received
