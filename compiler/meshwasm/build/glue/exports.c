@@ -1,0 +1,201 @@
+/* The proxy-wasm exports: pre-initialization, the allocator and every proxy_on_* callback.
+ *
+ * meshwasm_initialize() runs once, at build time, inside the snapshotter: it starts CPython
+ * from frozen modules, imports the filter and caches the dispatcher's callbacks.  The memory
+ * it leaves behind becomes the module's initial memory, so Envoy never runs Python start-up.
+ * Each proxy_on_* export forwards its integer arguments to proxy_wasm._dispatch.
+ */
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_abi.h"
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+/* Provided by the generated frozen.c. */
+extern const struct _frozen meshwasm_frozen_modules[];
+extern const char meshwasm_filter_module[];
+/* Provided by wasi_shim.c. */
+extern int meshwasm_runtime_started;
+void meshwasm_flush_stdio(void);
+
+enum callback {
+  CB_CONTEXT_CREATE, CB_VM_START, CB_CONFIGURE, CB_REQUEST_HEADERS, CB_REQUEST_BODY,
+  CB_REQUEST_TRAILERS, CB_RESPONSE_HEADERS, CB_RESPONSE_BODY, CB_RESPONSE_TRAILERS, CB_DONE,
+  CB_LOG, CB_DELETE, CB_TICK, CB_QUEUE_READY, CB_HTTP_CALL_RESPONSE, CB_START_RUNTIME,
+  CB_COUNT
+};
+
+static const char *const callback_names[CB_COUNT] = {
+    "on_context_create", "on_vm_start", "on_configure", "on_request_headers",
+    "on_request_body", "on_request_trailers", "on_response_headers", "on_response_body",
+    "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
+    "on_http_call_response", "start_runtime",
+};
+
+static PyObject *callbacks[CB_COUNT];
+
+static void log_python_error(const char *where) {
+  /* The dispatcher handles filter exceptions itself; reaching here means the dispatcher
+   * or the interpreter failed.  Print the traceback (it goes to the proxy log). */
+  fprintf(stderr, "meshwasm: unhandled Python error in %s\n", where);
+  PyErr_Print();
+  meshwasm_flush_stdio();
+}
+
+/* Call dispatcher callback `which` with up to 5 unsigned ints; return its int result. */
+static uint32_t dispatch(enum callback which, int nargs, uint32_t a, uint32_t b, uint32_t c,
+                         uint32_t d, uint32_t e) {
+  PyObject *callable = callbacks[which];
+  if (callable == NULL) return 0;
+  uint32_t values[5] = {a, b, c, d, e};
+  PyObject *args[5];
+  for (int i = 0; i < nargs; i++) {
+    args[i] = PyLong_FromUnsignedLong(values[i]);
+    if (args[i] == NULL) {
+      for (int j = 0; j < i; j++) Py_DECREF(args[j]);
+      log_python_error(callback_names[which]);
+      return 0;
+    }
+  }
+  PyObject *result = PyObject_Vectorcall(callable, args, (size_t)nargs, NULL);
+  for (int i = 0; i < nargs; i++) Py_DECREF(args[i]);
+  if (result == NULL) {
+    log_python_error(callback_names[which]);
+    return 0;
+  }
+  uint32_t value = 0;
+  if (result != Py_None) {
+    value = (uint32_t)PyLong_AsUnsignedLongMask(result);
+    if (PyErr_Occurred()) log_python_error(callback_names[which]);
+  }
+  Py_DECREF(result);
+  return value;
+}
+
+static int start_python(void) {
+  PyImport_FrozenModules = meshwasm_frozen_modules;
+
+  PyConfig config;
+  PyConfig_InitIsolatedConfig(&config);
+  config.site_import = 0;
+  config.install_signal_handlers = 0;
+  config.write_bytecode = 0;
+  config.buffered_stdio = 0;
+  config.pathconfig_warnings = 0;
+  config.use_frozen_modules = 1;
+  config.parse_argv = 0;
+  config.faulthandler = 0;
+  /* A fixed seed keeps the snapshot byte-identical across builds of the same inputs. */
+  config.use_hash_seed = 1;
+  config.hash_seed = 0;
+  config.module_search_paths_set = 1; /* no filesystem search: everything is frozen */
+  PyStatus status = PyConfig_SetString(&config, &config.program_name, L"meshwasm");
+  if (!PyStatus_Exception(status))
+    status = PyConfig_SetString(&config, &config.home, L"/meshwasm");
+  if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(status)) {
+    fprintf(stderr, "meshwasm: Python failed to start: %s\n",
+            status.err_msg ? status.err_msg : "(no message)");
+    return -1;
+  }
+  return 0;
+}
+
+static int load_filter(void) {
+  PyObject *dispatcher = PyImport_ImportModule("proxy_wasm._dispatch");
+  if (dispatcher == NULL) return -1;
+  PyObject *filter = PyImport_ImportModule(meshwasm_filter_module);
+  if (filter == NULL) { Py_DECREF(dispatcher); return -1; }
+  Py_DECREF(filter);
+  PyObject *ready = PyObject_CallMethod(dispatcher, "check_registered", "s",
+                                        meshwasm_filter_module);
+  if (ready == NULL) { Py_DECREF(dispatcher); return -1; }
+  Py_DECREF(ready);
+  for (int i = 0; i < CB_COUNT; i++) {
+    callbacks[i] = PyObject_GetAttrString(dispatcher, callback_names[i]);
+    if (callbacks[i] == NULL) { Py_DECREF(dispatcher); return -1; }
+  }
+  Py_DECREF(dispatcher);
+  return 0;
+}
+
+/* Called once by the snapshotter; returns 0 on success. */
+EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
+  if (start_python() < 0) { meshwasm_flush_stdio(); return 1; }
+  if (load_filter() < 0) {
+    log_python_error("initialization");
+    return 2;
+  }
+  PyGC_Collect();
+  meshwasm_flush_stdio();
+  return 0;
+}
+
+EXPORT(proxy_abi_version_0_2_1) void proxy_abi_version_0_2_1(void) {}
+
+EXPORT(proxy_on_memory_allocate) void *proxy_on_memory_allocate(size_t size) {
+  return malloc(size);
+}
+
+/* The first callback of every VM: leave build-time mode (real clock and randomness). */
+static void ensure_runtime_started(void) {
+  if (meshwasm_runtime_started) return;
+  meshwasm_runtime_started = 1;
+  dispatch(CB_START_RUNTIME, 0, 0, 0, 0, 0, 0);
+}
+
+EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent) {
+  ensure_runtime_started();
+  dispatch(CB_CONTEXT_CREATE, 2, id, parent, 0, 0, 0);
+}
+
+EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t root, uint32_t size) {
+  return dispatch(CB_VM_START, 2, root, size, 0, 0, 0);
+}
+
+EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t size) {
+  return dispatch(CB_CONFIGURE, 2, root, size, 0, 0, 0);
+}
+
+#define STREAM_CALLBACK3(export, which)                                                   \
+  EXPORT(export) uint32_t export(uint32_t id, uint32_t size, uint32_t end_of_stream) {     \
+    return dispatch(which, 3, id, size, end_of_stream, 0, 0);                              \
+  }
+#define STREAM_CALLBACK2(export, which)                                                   \
+  EXPORT(export) uint32_t export(uint32_t id, uint32_t size) {                             \
+    return dispatch(which, 2, id, size, 0, 0, 0);                                          \
+  }
+
+STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS)
+STREAM_CALLBACK3(proxy_on_request_body, CB_REQUEST_BODY)
+STREAM_CALLBACK2(proxy_on_request_trailers, CB_REQUEST_TRAILERS)
+STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS)
+STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY)
+STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS)
+
+EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
+  return dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
+}
+
+EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) { dispatch(CB_LOG, 1, id, 0, 0, 0, 0); }
+
+EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  dispatch(CB_DELETE, 1, id, 0, 0, 0, 0);
+}
+
+EXPORT(proxy_on_tick) void proxy_on_tick(uint32_t root) {
+  dispatch(CB_TICK, 1, root, 0, 0, 0, 0);
+}
+
+EXPORT(proxy_on_queue_ready) void proxy_on_queue_ready(uint32_t root, uint32_t queue) {
+  dispatch(CB_QUEUE_READY, 2, root, queue, 0, 0, 0);
+}
+
+EXPORT(proxy_on_http_call_response)
+void proxy_on_http_call_response(uint32_t id, uint32_t token, uint32_t headers,
+                                 uint32_t body_size, uint32_t trailers) {
+  dispatch(CB_HTTP_CALL_RESPONSE, 5, id, token, headers, body_size, trailers);
+}

@@ -1,0 +1,78 @@
+/* The proxy-wasm ABI 0.2.1 host functions the module imports from Envoy ("env" module). */
+#ifndef MESHWASM_PROXY_ABI_H
+#define MESHWASM_PROXY_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROXY_IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
+
+typedef uint32_t proxy_status_t;
+
+enum {
+  PROXY_OK = 0,
+  PROXY_NOT_FOUND = 1,
+  PROXY_BAD_ARGUMENT = 2,
+  PROXY_SERIALIZATION_FAILURE = 3,
+  PROXY_PARSE_FAILURE = 4,
+  PROXY_BAD_EXPRESSION = 5,
+  PROXY_INVALID_MEMORY_ACCESS = 6,
+  PROXY_EMPTY = 7,
+  PROXY_CAS_MISMATCH = 8,
+  PROXY_RESULT_MISMATCH = 9,
+  PROXY_INTERNAL_FAILURE = 10,
+  PROXY_BROKEN_CONNECTION = 11,
+  PROXY_UNIMPLEMENTED = 12,
+};
+
+enum { PROXY_LOG_TRACE = 0, PROXY_LOG_DEBUG, PROXY_LOG_INFO, PROXY_LOG_WARN,
+       PROXY_LOG_ERROR, PROXY_LOG_CRITICAL };
+
+PROXY_IMPORT(proxy_log) proxy_status_t proxy_log(uint32_t level, const char *msg, size_t size);
+PROXY_IMPORT(proxy_get_log_level) proxy_status_t proxy_get_log_level(uint32_t *level);
+PROXY_IMPORT(proxy_get_current_time_nanoseconds)
+proxy_status_t proxy_get_current_time_nanoseconds(uint64_t *nanoseconds);
+PROXY_IMPORT(proxy_set_tick_period_milliseconds)
+proxy_status_t proxy_set_tick_period_milliseconds(uint32_t period);
+PROXY_IMPORT(proxy_set_effective_context) proxy_status_t proxy_set_effective_context(uint32_t id);
+PROXY_IMPORT(proxy_done) proxy_status_t proxy_done(void);
+
+PROXY_IMPORT(proxy_get_header_map_value)
+proxy_status_t proxy_get_header_map_value(uint32_t map, const char *key, size_t key_size,
+                                          char **value, size_t *value_size);
+PROXY_IMPORT(proxy_get_header_map_pairs)
+proxy_status_t proxy_get_header_map_pairs(uint32_t map, char **data, size_t *size);
+PROXY_IMPORT(proxy_set_header_map_pairs)
+proxy_status_t proxy_set_header_map_pairs(uint32_t map, const char *data, size_t size);
+PROXY_IMPORT(proxy_add_header_map_value)
+proxy_status_t proxy_add_header_map_value(uint32_t map, const char *key, size_t key_size,
+                                          const char *value, size_t value_size);
+PROXY_IMPORT(proxy_replace_header_map_value)
+proxy_status_t proxy_replace_header_map_value(uint32_t map, const char *key, size_t key_size,
+                                              const char *value, size_t value_size);
+PROXY_IMPORT(proxy_remove_header_map_value)
+proxy_status_t proxy_remove_header_map_value(uint32_t map, const char *key, size_t key_size);
+
+PROXY_IMPORT(proxy_get_buffer_bytes)
+proxy_status_t proxy_get_buffer_bytes(uint32_t type, uint32_t start, uint32_t length,
+                                      char **data, size_t *size);
+PROXY_IMPORT(proxy_set_buffer_bytes)
+proxy_status_t proxy_set_buffer_bytes(uint32_t type, uint32_t start, uint32_t length,
+                                      const char *data, size_t size);
+
+PROXY_IMPORT(proxy_send_local_response)
+proxy_status_t proxy_send_local_response(uint32_t status, const char *details,
+                                         size_t details_size, const char *body, size_t body_size,
+                                         const char *headers, size_t headers_size,
+                                         int32_t grpc_status);
+PROXY_IMPORT(proxy_continue_stream) proxy_status_t proxy_continue_stream(uint32_t stream);
+PROXY_IMPORT(proxy_close_stream) proxy_status_t proxy_close_stream(uint32_t stream);
+
+PROXY_IMPORT(proxy_get_property)
+proxy_status_t proxy_get_property(const char *path, size_t path_size, char **value,
+                                  size_t *value_size);
+PROXY_IMPORT(proxy_set_property)
+proxy_status_t proxy_set_property(const char *path, size_t path_size, const char *value,
+                                  size_t value_size);
+
+#endif

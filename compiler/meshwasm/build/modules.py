@@ -1,0 +1,258 @@
+"""Which Python modules a filter needs: the import closure, resolved for wasm32-wasi.
+
+A name resolves, in this order, to a module beside the filter, the SDK (``proxy_wasm``), a
+module compiled into CPython for wasm32-wasi (a builtin), or the stdlib sources that came
+with it.  Imports inside ``try: ... except ImportError`` are optional: missing is fine.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshwasm.build.errors import FilterSourceError
+
+# Extension modules compiled into libpython3.11.a for wasm32-wasi (its Modules/config.c),
+# without the test-only ones.  Each is linked only when the closure imports it.
+WASM_BUILTINS: frozenset[str] = frozenset({
+    "array", "_asyncio", "_bisect", "_contextvars", "_csv", "_heapq", "_json", "_lsprof",
+    "_opcode", "_pickle", "_queue", "_random", "_struct", "_typing", "_zoneinfo", "audioop",
+    "math", "cmath", "_statistics", "_datetime", "_decimal", "binascii", "_md5", "_sha1",
+    "_sha256", "_sha512", "_sha3", "_blake2", "pyexpat", "_elementtree", "_codecs_cn",
+    "_codecs_hk", "_codecs_iso2022", "_codecs_jp", "_codecs_kr", "_codecs_tw",
+    "_multibytecodec", "unicodedata", "_crypt", "select", "_socket", "atexit", "faulthandler",
+    "posix", "_signal", "_tracemalloc", "_codecs", "_collections", "errno", "_io", "itertools",
+    "_sre", "_thread", "time", "_weakref", "_abc", "_functools", "_locale", "_operator",
+    "_stat", "_symtable", "marshal", "_imp", "_ast", "_tokenize", "builtins", "sys", "gc",
+    "_warnings", "_string",
+})
+
+# Modules that install themselves under another name (os sets sys.modules["os.path"]).
+ALIASES: dict[str, str] = {"os.path": "posixpath"}
+
+# Imported by CPython itself while starting, and by the runtime's dispatcher.
+RUNTIME_ROOTS: tuple[str, ...] = ("encodings", "encodings.utf_8", "encodings.latin_1",
+                                  "encodings.ascii", "proxy_wasm._dispatch")
+
+# Modules that import but cannot work inside a proxy: no sockets, processes or threads.
+UNSUPPORTED_IN_PROXY: dict[str, str] = {
+    name: "a proxy-wasm VM has no sockets; use the SDK's http_call"
+    for name in ("socket", "ssl", "select", "selectors", "asyncio", "http.client",
+                 "urllib.request", "smtplib", "ftplib")
+} | {
+    name: "a proxy-wasm VM cannot start processes or threads"
+    for name in ("subprocess", "multiprocessing", "threading", "concurrent.futures")
+} | {"ctypes": "there is no FFI in a proxy-wasm VM", "sqlite3": "sqlite3 is not built for wasm"}
+
+
+@dataclass(frozen=True)
+class SourceModule:
+    name: str
+    path: Path
+    is_package: bool
+    origin: str  # "filter", "local", "sdk" or "stdlib"
+    display_name: str  # the file name tracebacks show
+
+
+@dataclass(frozen=True)
+class ImportSite:
+    name: str
+    line: int
+    optional: bool
+
+
+@dataclass
+class Closure:
+    filter_module: str
+    sources: dict[str, SourceModule] = field(default_factory=dict)
+    builtins: set[str] = field(default_factory=set)
+
+
+def _is_import_guard(handler: ast.ExceptHandler) -> bool:
+    names: list[ast.expr] = []
+    if handler.type is None:
+        return True
+    names = list(handler.type.elts) if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError",
+                                                    "Exception", "BaseException")
+               for n in names)
+
+
+class _ImportCollector(ast.NodeVisitor):
+    """Collects import sites; with ``top_level_only``, imports inside functions are skipped
+    (the stdlib imports rarely used helpers lazily; following them would bundle half of it)."""
+
+    def __init__(self, package: str, top_level_only: bool) -> None:
+        self.package = package
+        self.top_level_only = top_level_only
+        self.sites: list[ImportSite] = []
+        self._guard_depth = 0
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if not self.top_level_only:
+            self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_If(self, node: ast.If) -> None:
+        test = node.test
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+            for statement in node.orelse:  # the body is for type checkers only
+                self.visit(statement)
+            return
+        # Platform switches (`if name == 'nt': import nt`): what is missing here is optional.
+        self._guard_depth += 1
+        self.generic_visit(node)
+        self._guard_depth -= 1
+
+    def visit_Try(self, node: ast.Try) -> None:
+        guarded = any(_is_import_guard(h) for h in node.handlers)
+        self._guard_depth += guarded
+        for statement in node.body:
+            self.visit(statement)
+        self._guard_depth -= guarded
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    def _add(self, name: str, line: int, optional: bool = False) -> None:
+        self.sites.append(ImportSite(name, line, optional or self._guard_depth > 0))
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            parts = alias.name.split(".")
+            for depth in range(1, len(parts) + 1):
+                self._add(".".join(parts[:depth]), node.lineno)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base_parts = self.package.split(".") if self.package else []
+            if node.level > 1:
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+            base = ".".join(base_parts + ([node.module] if node.module else []))
+        else:
+            base = node.module or ""
+        if base:
+            parts = base.split(".")
+            for depth in range(1, len(parts) + 1):
+                self._add(".".join(parts[:depth]), node.lineno)
+        for alias in node.names:
+            if alias.name != "*":
+                # `from package import name`: name may be a submodule; optional either way.
+                self._add(f"{base}.{alias.name}" if base else alias.name, node.lineno, True)
+
+
+def parse_source(path: Path) -> ast.Module:
+    """Parse a Python file, turning syntax errors into ``file:line:col`` errors."""
+    try:
+        source = path.read_bytes()
+    except OSError as error:
+        raise FilterSourceError(path, None, f"cannot read: {error.strerror}") from None
+    try:
+        return ast.parse(source, filename=str(path))
+    except SyntaxError as error:
+        raise FilterSourceError(path, error.lineno, f"syntax error: {error.msg}",
+                                error.offset) from None
+
+
+def import_sites(tree: ast.Module, package: str, top_level_only: bool = False) -> list[ImportSite]:
+    collector = _ImportCollector(package, top_level_only)
+    collector.visit(tree)
+    return collector.sites
+
+
+class Resolver:
+    """Maps a dotted module name to where its code comes from."""
+
+    def __init__(self, filter_dir: Path, sdk_dir: Path, stdlib_dir: Path) -> None:
+        self.filter_dir = filter_dir
+        self.sdk_dir = sdk_dir
+        self.stdlib_dir = stdlib_dir
+
+    @staticmethod
+    def _find(root: Path, name: str) -> tuple[Path, bool] | None:
+        base = root.joinpath(*name.split("."))
+        if (base / "__init__.py").is_file():
+            return base / "__init__.py", True
+        if base.with_suffix(".py").is_file():
+            return base.with_suffix(".py"), False
+        return None
+
+    def resolve(self, name: str) -> SourceModule | str | None:
+        """A ``SourceModule``, the string ``"builtin"``, or None when nothing provides it."""
+        name = ALIASES.get(name, name)
+        top = name.split(".")[0]
+        if top == "proxy_wasm":
+            found = self._find(self.sdk_dir.parent, name)
+            if found:
+                display = found[0].relative_to(self.sdk_dir.parent).as_posix()
+                return SourceModule(name, found[0], found[1], "sdk", display)
+            return None
+        found = self._find(self.filter_dir, name)
+        if found:
+            display = found[0].relative_to(self.filter_dir).as_posix()
+            return SourceModule(name, found[0], found[1], "local", display)
+        if name in WASM_BUILTINS or name == "__main__":
+            return "builtin"
+        found = self._find(self.stdlib_dir, name)
+        if found:
+            display = "<stdlib>/" + found[0].relative_to(self.stdlib_dir).as_posix()
+            return SourceModule(name, found[0], found[1], "stdlib", display)
+        return None
+
+
+def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path) -> Closure:
+    """Every module the filter (and the runtime) imports, or a ``FilterSourceError``."""
+    filter_path = filter_path.resolve()
+    resolver = Resolver(filter_path.parent, sdk_dir, stdlib_dir)
+    module_name = filter_path.stem
+    if not module_name.isidentifier():
+        raise FilterSourceError(filter_path, None,
+                                f"the file name must be a Python module name, not {module_name!r}")
+    if resolver._find(stdlib_dir, module_name) or module_name in WASM_BUILTINS:
+        raise FilterSourceError(filter_path, None,
+                                f"the file name shadows the standard module {module_name!r}; "
+                                "rename the filter")
+    closure = Closure(module_name)
+    root = SourceModule(module_name, filter_path, False, "filter", filter_path.name)
+    # Each entry: (module, where the user's code asked for it) for error messages.
+    pending: list[tuple[SourceModule, tuple[Path, int] | None]] = [(root, None)]
+    for name in RUNTIME_ROOTS:
+        found = resolver.resolve(name)
+        if not isinstance(found, SourceModule):
+            raise FilterSourceError(stdlib_dir, None, f"runtime module {name!r} is missing")
+        pending.append((found, None))
+    while pending:
+        module, asked_at = pending.pop()
+        if module.name in closure.sources:
+            continue
+        closure.sources[module.name] = module
+        package = module.name if module.is_package else module.name.rpartition(".")[0]
+        user_code = module.origin in ("filter", "local")
+        tree = parse_source(module.path)
+        for site in import_sites(tree, package, top_level_only=not user_code):
+            if user_code and site.name in UNSUPPORTED_IN_PROXY and not site.optional:
+                raise FilterSourceError(module.path, site.line,
+                                        f"cannot use {site.name!r} in a filter: "
+                                        f"{UNSUPPORTED_IN_PROXY[site.name]}")
+            found = resolver.resolve(site.name)
+            origin = (module.path, site.line) if user_code else asked_at
+            if found == "builtin":
+                closure.builtins.add(site.name)
+            elif isinstance(found, SourceModule):
+                pending.append((found, origin))
+            elif not site.optional:
+                _missing(site.name, module, origin)
+    return closure
+
+
+def _missing(name: str, importer: SourceModule, origin: tuple[Path, int] | None) -> None:
+    if importer.origin in ("filter", "local"):
+        raise FilterSourceError(importer.path, origin[1] if origin else None,
+                                f"cannot bundle import {name!r}: it is neither beside the "
+                                "filter nor in CPython's standard library for wasm32-wasi")
+    path, line = origin if origin else (importer.path, None)
+    raise FilterSourceError(path, line,
+                            f"cannot bundle {importer.name!r}: it needs {name!r}, which "
+                            "CPython for wasm32-wasi does not provide")

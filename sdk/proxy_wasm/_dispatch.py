@@ -1,0 +1,230 @@
+"""Routes the proxy's callbacks to the filter's context objects.
+
+The runtime (C glue in the compiled module, or a harness in source mode) calls these
+functions with the ABI's integer arguments.  This is also where the error policy lives: a
+callback that raises has its traceback logged, then the registration's ``fail_open`` decides
+between letting the stream continue and answering with ``error_status``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import _hostcalls
+from ._registry import Registration, registration
+from .context import HttpContext, RootContext
+from .types import Action, BufferType, LogLevel
+
+_roots: dict[int, RootContext] = {}
+_streams: dict[int, HttpContext] = {}
+_active: Registration | None = None
+
+CONTINUE = int(Action.CONTINUE)
+PAUSE = int(Action.PAUSE)
+
+
+def check_registered(module_name: str) -> None:
+    """Called once after the filter module was imported: it must have called register()."""
+    global _active
+    _active = registration()
+    if _active is None:
+        raise RuntimeError(
+            f"filter module {module_name!r} did not call proxy_wasm.register(YourHttpContext)")
+
+
+def start_runtime() -> None:
+    """First call in a running VM (after the build-time snapshot): re-seed randomness, so
+    VMs started from the same snapshot do not share random sequences."""
+    random_module = sys.modules.get("random")
+    if random_module is not None:
+        random_module.seed()
+
+
+def format_exception(error: BaseException) -> str:
+    """A Python-style traceback.  (The traceback module would pull tokenize, re and
+    linecache into every module; there are no source files to quote inside a VM anyway.)"""
+    sections: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        lines = ["Traceback (most recent call last):"]
+        tb = current.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            lines.append(f'  File "{code.co_filename}", line {tb.tb_lineno}, in {code.co_name}')
+            tb = tb.tb_next
+        message = str(current)
+        name = type(current).__qualname__
+        lines.append(f"{name}: {message}" if message else name)
+        sections.append("\n".join(lines))
+        if current.__cause__ is not None:
+            sections.append("The above exception was the direct cause of the following exception:")
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            sections.append("During handling of the above exception, another exception occurred:")
+            current = current.__context__
+        else:
+            current = None
+    return "\n\n".join(reversed(sections))
+
+
+def _log_exception(where: str) -> None:
+    text = format_exception(sys.exc_info()[1])  # type: ignore[arg-type]
+    try:
+        _hostcalls.abi.log(int(LogLevel.ERROR), f"filter raised in {where}:\n{text}")
+    except Exception:  # the log call itself failed: nothing better to do
+        pass
+
+
+def _fail_stream(context: HttpContext | None, where: str) -> int:
+    _log_exception(where)
+    policy = _active
+    if policy is None or policy.fail_open or context is None:
+        return CONTINUE
+    try:
+        context.send_local_response(policy.error_status, b"filter error\n",
+                                    details="meshwasm_filter_raised")
+    except Exception:
+        _log_exception(f"{where} (sending the error reply)")
+        return CONTINUE
+    return PAUSE
+
+
+def on_context_create(context_id: int, parent_id: int) -> None:
+    policy = _active
+    if policy is None:
+        return
+    try:
+        if parent_id == 0:
+            _roots[context_id] = policy.root(context_id)
+        else:
+            _streams[context_id] = policy.http(context_id, _roots[parent_id])
+    except Exception:
+        _log_exception("context creation")
+
+
+def _buffer(buffer_type: BufferType, size: int) -> bytes:
+    if size == 0:
+        return b""
+    return _hostcalls.abi.get_buffer(int(buffer_type), 0, size) or b""
+
+
+def on_vm_start(root_id: int, size: int) -> int:
+    root = _roots.get(root_id)
+    if root is None:
+        return 1
+    try:
+        return 1 if root.on_vm_start(_buffer(BufferType.VM_CONFIGURATION, size)) else 0
+    except Exception:
+        _log_exception("on_vm_start")
+        return 0
+
+
+def on_configure(root_id: int, size: int) -> int:
+    root = _roots.get(root_id)
+    if root is None:
+        return 0
+    try:
+        configuration = _buffer(BufferType.PLUGIN_CONFIGURATION, size)
+        root.configuration = configuration
+        return 1 if root.on_configure(configuration) else 0
+    except Exception:
+        _log_exception("on_configure")
+        return 0
+
+
+def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
+    context = _streams.get(context_id)
+    try:
+        return context.on_request_headers(num_headers, end_of_stream != 0)  # type: ignore[union-attr]
+    except Exception:
+        return _fail_stream(context, "on_request_headers")
+
+
+def on_request_body(context_id: int, body_size: int, end_of_stream: int) -> int:
+    context = _streams.get(context_id)
+    try:
+        return context.on_request_body(body_size, end_of_stream != 0)  # type: ignore[union-attr]
+    except Exception:
+        return _fail_stream(context, "on_request_body")
+
+
+def on_request_trailers(context_id: int, num_trailers: int) -> int:
+    context = _streams.get(context_id)
+    try:
+        return context.on_request_trailers(num_trailers)  # type: ignore[union-attr]
+    except Exception:
+        return _fail_stream(context, "on_request_trailers")
+
+
+def on_response_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
+    context = _streams.get(context_id)
+    try:
+        return context.on_response_headers(num_headers, end_of_stream != 0)  # type: ignore[union-attr]
+    except Exception:
+        return _fail_stream(context, "on_response_headers")
+
+
+def on_response_body(context_id: int, body_size: int, end_of_stream: int) -> int:
+    context = _streams.get(context_id)
+    try:
+        return context.on_response_body(body_size, end_of_stream != 0)  # type: ignore[union-attr]
+    except Exception:
+        return _fail_stream(context, "on_response_body")
+
+
+def on_response_trailers(context_id: int, num_trailers: int) -> int:
+    context = _streams.get(context_id)
+    try:
+        return context.on_response_trailers(num_trailers)  # type: ignore[union-attr]
+    except Exception:
+        return _fail_stream(context, "on_response_trailers")
+
+
+def on_done(context_id: int) -> int:
+    context = _streams.get(context_id)
+    if context is not None:
+        try:
+            context.on_done()
+        except Exception:
+            _log_exception("on_done")
+    return 1
+
+
+def on_log(context_id: int) -> None:
+    context = _streams.get(context_id)
+    if context is not None:
+        try:
+            context.on_log()
+        except Exception:
+            _log_exception("on_log")
+
+
+def on_delete(context_id: int) -> None:
+    context = _streams.pop(context_id, None)
+    if context is None:
+        _roots.pop(context_id, None)
+        return
+    try:
+        context.on_delete()
+    except Exception:
+        _log_exception("on_delete")
+
+
+def on_tick(root_id: int) -> None:
+    root = _roots.get(root_id)
+    if root is not None:
+        try:
+            root.on_tick()
+        except Exception:
+            _log_exception("on_tick")
+
+
+def on_queue_ready(root_id: int, queue_id: int) -> None:
+    """Shared queues arrive with the full HTTP surface (not in this SDK version yet)."""
+
+
+def on_http_call_response(context_id: int, token: int, num_headers: int, body_size: int,
+                          num_trailers: int) -> None:
+    """http_call arrives with the full HTTP surface (not in this SDK version yet)."""

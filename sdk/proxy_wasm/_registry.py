@@ -1,0 +1,44 @@
+"""``register``: how a filter module names its classes, and the error policy."""
+
+from __future__ import annotations
+
+from .context import HttpContext, RootContext
+
+
+class Registration:
+    """What ``register`` recorded.  (A plain class: dataclasses would pull ``inspect`` and
+    half the stdlib into every module.)"""
+
+    __slots__ = ("http", "root", "fail_open", "error_status")
+
+    def __init__(self, http: type[HttpContext], root: type[RootContext], fail_open: bool,
+                 error_status: int) -> None:
+        self.http = http
+        self.root = root
+        self.fail_open = fail_open
+        self.error_status = error_status
+
+
+_registration: Registration | None = None
+
+
+def register(http: type[HttpContext], *, root: type[RootContext] = RootContext,
+             fail_open: bool = False, error_status: int = 500) -> None:
+    """Declare the filter: its ``HttpContext`` subclass and optionally its ``RootContext``.
+
+    Call it once, at module level.  When a callback raises, the traceback is logged and
+    then ``fail_open=True`` lets the request continue; otherwise (the default) the client
+    gets a local reply with ``error_status``.
+    """
+    global _registration
+    if not (isinstance(http, type) and issubclass(http, HttpContext)):
+        raise TypeError(f"register(): http must be an HttpContext subclass, got {http!r}")
+    if not (isinstance(root, type) and issubclass(root, RootContext)):
+        raise TypeError(f"register(): root must be a RootContext subclass, got {root!r}")
+    if not 200 <= error_status <= 599:
+        raise ValueError(f"register(): error_status must be an HTTP status, got {error_status}")
+    _registration = Registration(http, root, fail_open, error_status)
+
+
+def registration() -> Registration | None:
+    return _registration

@@ -1,0 +1,120 @@
+"""The classes a filter author subclasses: ``RootContext`` (one per plugin per worker VM) and
+``HttpContext`` (one per HTTP stream).
+
+Override only the callbacks you need; the defaults let traffic pass.  A callback runs on the
+proxy's worker thread: it must not block, and it sees only its own stream.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
+
+from . import _hostcalls
+from .headers import REQUEST_HEADERS, REQUEST_TRAILERS, RESPONSE_HEADERS, RESPONSE_TRAILERS
+from .headers import HeaderMap
+from .types import Action, BufferType, StreamType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class RootContext:
+    """Plugin-wide state: configuration, timers.  One instance per plugin in each worker VM."""
+
+    def __init__(self, context_id: int) -> None:
+        self.context_id = context_id
+        self.configuration: bytes = b""
+        """The plugin configuration, set before ``on_configure`` is called."""
+
+    def on_vm_start(self, vm_configuration: bytes) -> bool:
+        """Called once when the VM starts.  Return False to fail the VM."""
+        return True
+
+    def on_configure(self, configuration: bytes) -> bool:
+        """Called with the plugin configuration (also on every reconfiguration).
+
+        Return False to reject it: Envoy then refuses the configuration.
+        """
+        return True
+
+    def on_tick(self) -> None:
+        """Called every tick period once ``set_tick_period_ms`` was called."""
+
+    def set_tick_period_ms(self, period_ms: int) -> None:
+        """Ask for ``on_tick`` every ``period_ms`` milliseconds (0 stops ticks)."""
+        _hostcalls.abi.set_tick_period(period_ms)
+
+
+class HttpContext:
+    """One HTTP stream.  Created by the proxy for each request; ``root`` is its plugin."""
+
+    request_headers: HeaderMap = REQUEST_HEADERS
+    """Request headers; legal from ``on_request_headers`` on."""
+    request_trailers: HeaderMap = REQUEST_TRAILERS
+    response_headers: HeaderMap = RESPONSE_HEADERS
+    """Response headers; legal from ``on_response_headers`` on."""
+    response_trailers: HeaderMap = RESPONSE_TRAILERS
+
+    def __init__(self, context_id: int, root: RootContext) -> None:
+        self.context_id = context_id
+        self.root = root
+
+    # ---- callbacks ------------------------------------------------------------------------
+    def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        return Action.CONTINUE
+
+    def on_request_body(self, body_size: int, end_of_stream: bool) -> Action:
+        return Action.CONTINUE
+
+    def on_request_trailers(self, num_trailers: int) -> Action:
+        return Action.CONTINUE
+
+    def on_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        return Action.CONTINUE
+
+    def on_response_body(self, body_size: int, end_of_stream: bool) -> Action:
+        return Action.CONTINUE
+
+    def on_response_trailers(self, num_trailers: int) -> Action:
+        return Action.CONTINUE
+
+    def on_log(self) -> None:
+        """Called after the stream completed, for access logging."""
+
+    def on_done(self) -> None:
+        """Called when the proxy is finished with the stream."""
+
+    def on_delete(self) -> None:
+        """The last call for this stream."""
+
+    # ---- calls ----------------------------------------------------------------------------
+    def send_local_response(self, status: int, body: bytes | str = b"",
+                            headers: Iterable[tuple[str, str]] = (),
+                            grpc_status: int | None = None, details: str = "") -> None:
+        """Answer the client directly instead of forwarding the request.
+
+        Legal in request and response callbacks; return ``Action.PAUSE`` afterwards.
+        ``details`` ends up in Envoy's ``%RESPONSE_CODE_DETAILS%``.
+        """
+        _hostcalls.abi.send_local_response(
+            status, details, body, list(headers), -1 if grpc_status is None else grpc_status)
+
+    def resume_request(self) -> None:
+        """Continue a request paused by an earlier callback."""
+        _hostcalls.abi.continue_stream(int(StreamType.REQUEST))
+
+    def resume_response(self) -> None:
+        """Continue a response paused by an earlier callback."""
+        _hostcalls.abi.continue_stream(int(StreamType.RESPONSE))
+
+    def get_request_body(self, start: int = 0, length: int = 0xFFFFFFFF) -> bytes:
+        """The buffered request body (legal in ``on_request_body``)."""
+        return _hostcalls.abi.get_buffer(int(BufferType.REQUEST_BODY), start, length) or b""
+
+    def get_response_body(self, start: int = 0, length: int = 0xFFFFFFFF) -> bytes:
+        """The buffered response body (legal in ``on_response_body``)."""
+        return _hostcalls.abi.get_buffer(int(BufferType.RESPONSE_BODY), start, length) or b""
+
+    def get_property(self, *path: str) -> bytes | None:
+        """A proxy attribute such as ``get_property("request", "path")``; None when absent."""
+        return _hostcalls.abi.get_property("\0".join(path))

@@ -1,0 +1,74 @@
+"""A live view of one of the proxy's header maps.
+
+Every method is a host call on the current stream: legal only inside the callbacks where that
+map exists (request headers from ``on_request_headers`` on, response headers from
+``on_response_headers`` on, trailers in their own callbacks).  Names are case-insensitive;
+Envoy stores them lower-case.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
+
+from . import _hostcalls
+from .types import MapType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+
+class HeaderMap:
+    __slots__ = ("_map",)
+
+    def __init__(self, map_type: MapType) -> None:
+        self._map = int(map_type)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of ``name`` (the first, if repeated), or ``default``."""
+        value = _hostcalls.abi.get_header(self._map, name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> str:
+        value = _hostcalls.abi.get_header(self._map, name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _hostcalls.abi.get_header(self._map, name) is not None
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` with ``value`` (adds it when absent)."""
+        _hostcalls.abi.replace_header(self._map, name, value)
+
+    __setitem__ = set
+
+    def add(self, name: str, value: str) -> None:
+        """Append a value, keeping existing ones (a repeated header)."""
+        _hostcalls.abi.add_header(self._map, name, value)
+
+    def remove(self, name: str) -> None:
+        """Remove every value of ``name``; absent names are fine."""
+        _hostcalls.abi.remove_header(self._map, name)
+
+    __delitem__ = remove
+
+    def items(self) -> list[tuple[str, str]]:
+        """All (name, value) pairs in order, pseudo-headers (``:path``…) included."""
+        return _hostcalls.abi.get_headers(self._map)
+
+    def replace_all(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Replace the whole map with ``pairs``."""
+        _hostcalls.abi.set_headers(self._map, list(pairs))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, _ in self.items()])
+
+    def __repr__(self) -> str:
+        return f"HeaderMap({MapType(self._map).name})"
+
+
+REQUEST_HEADERS = HeaderMap(MapType.REQUEST_HEADERS)
+REQUEST_TRAILERS = HeaderMap(MapType.REQUEST_TRAILERS)
+RESPONSE_HEADERS = HeaderMap(MapType.RESPONSE_HEADERS)
+RESPONSE_TRAILERS = HeaderMap(MapType.RESPONSE_TRAILERS)

@@ -1,0 +1,38 @@
+"""Logging to the proxy's log, at Envoy's levels.
+
+Legal in every callback.  Envoy filters by its own log level (``--component-log-level
+wasm:LEVEL``), so a trace line costs a host call even when Envoy drops it.
+"""
+
+from __future__ import annotations
+
+from . import _hostcalls
+from .types import LogLevel
+
+
+def log(level: LogLevel | int, message: str) -> None:
+    _hostcalls.abi.log(int(level), message)
+
+
+def trace(message: str) -> None:
+    _hostcalls.abi.log(0, message)
+
+
+def debug(message: str) -> None:
+    _hostcalls.abi.log(1, message)
+
+
+def info(message: str) -> None:
+    _hostcalls.abi.log(2, message)
+
+
+def warn(message: str) -> None:
+    _hostcalls.abi.log(3, message)
+
+
+def error(message: str) -> None:
+    _hostcalls.abi.log(4, message)
+
+
+def critical(message: str) -> None:
+    _hostcalls.abi.log(5, message)
