@@ -1,0 +1,16 @@
+"""Errors of the harness that are not the filter's doing at request time."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class: the replay could not run."""
+
+
+class ModuleError(HarnessError):
+    """The module cannot be loaded or started as Envoy would (bad file, missing or mistyped
+    import, no ABI version, on_vm_start/on_configure refused)."""
+
+
+class GuestTrap(Exception):
+    """The module trapped during a callback (or a call into it failed); wasmtime's message."""
