@@ -28,6 +28,14 @@ WASM_BUILTINS: frozenset[str] = frozenset({
     "_warnings", "_string",
 })
 
+# Pure-Python modules CPython 3.11 already freezes into libpython (Python/frozen.c); they
+# need no copy of ours, and import only each other and builtins.
+CPYTHON_FROZEN: frozenset[str] = frozenset({
+    "importlib._bootstrap", "importlib._bootstrap_external", "zipimport", "abc", "codecs",
+    "io", "_collections_abc", "_sitebuiltins", "genericpath", "ntpath", "posixpath", "os",
+    "site", "stat",
+})
+
 # Modules that install themselves under another name (os sets sys.modules["os.path"]).
 ALIASES: dict[str, str] = {"os.path": "posixpath"}
 
@@ -180,7 +188,8 @@ class Resolver:
         return None
 
     def resolve(self, name: str) -> SourceModule | str | None:
-        """A ``SourceModule``, the string ``"builtin"``, or None when nothing provides it."""
+        """A ``SourceModule``; ``"builtin"`` (compiled into CPython) or ``"frozen"`` (frozen
+        into libpython already); or None when nothing provides it."""
         name = ALIASES.get(name, name)
         top = name.split(".")[0]
         if top == "proxy_wasm":
@@ -193,6 +202,8 @@ class Resolver:
         if found:
             display = found[0].relative_to(self.filter_dir).as_posix()
             return SourceModule(name, found[0], found[1], "local", display)
+        if name in CPYTHON_FROZEN:
+            return "frozen"
         if name in WASM_BUILTINS or name == "__main__":
             return "builtin"
         found = self._find(self.stdlib_dir, name)
@@ -240,6 +251,8 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path) -> Closu
             origin = (module.path, site.line) if user_code else asked_at
             if found == "builtin":
                 closure.builtins.add(site.name)
+            elif found == "frozen":
+                continue
             elif isinstance(found, SourceModule):
                 pending.append((found, origin))
             elif not site.optional:

