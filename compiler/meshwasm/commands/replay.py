@@ -1,0 +1,57 @@
+"""``meshwasm replay MODULE.wasm TRAFFIC.yaml``: run a traffic file, compare, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from meshwasm.replay.expect import evaluate, print_report
+from meshwasm.replay.model import Traffic, Verdict
+from meshwasm.replay.traffic import TrafficError, load_traffic
+
+EXIT_MISMATCH = 1
+EXIT_BAD_INPUT = 2
+
+Engine = Callable[[Path, Traffic], list[Verdict]]
+
+
+def _engine(name: str) -> Engine:
+    if name == "envoy":
+        # Imported only when asked for: it needs the Envoy binary and its own modules.
+        from meshwasm.deploy.envoy_replay import replay_in_envoy
+        return replay_in_envoy
+    from meshwasm.harness import replay_module
+    return replay_module
+
+
+@click.command("replay")
+@click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("traffic", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--engine", type=click.Choice(["harness", "envoy"]), default="harness",
+              show_default=True, help="Run the module in the local harness or in real Envoy.")
+def command(module: Path, traffic: Path, engine: str) -> None:
+    """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file).
+
+    Prints one line per request and a diff for each one that is not as expected.
+    Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module.
+    """
+    console = Console(highlight=False)
+    try:
+        parsed = load_traffic(traffic)
+    except TrafficError as error:
+        console.print(f"[red]error:[/] bad traffic file\n{error}", markup=True, soft_wrap=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    from meshwasm.harness.errors import HarnessError
+    try:
+        verdicts = _engine(engine)(module, parsed)
+    except HarnessError as error:
+        console.print("[red]error:[/] the module cannot run", markup=True)
+        console.print(str(error), markup=False, soft_wrap=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    outcomes = evaluate(parsed, verdicts)
+    print_report(parsed, outcomes, engine, console)
+    if not all(outcome.ok for outcome in outcomes):
+        raise SystemExit(EXIT_MISMATCH)

@@ -1,0 +1,149 @@
+"""Compare what happened (``Verdict``) with what was expected (``Expectation``), and report.
+
+``compare`` is engine-agnostic: the harness and real Envoy produce the same ``Verdict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.text import Text
+
+from meshwasm.replay.model import Exchange, Expectation, Traffic, Verdict
+
+_ABSENT = "(absent)"
+_MAX_SHOWN = 400  # characters of a body shown in a diff
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One check that failed: what was checked, what was expected, what was seen."""
+
+    check: str
+    expected: str
+    actual: str
+
+
+def _show(data: bytes) -> str:
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = repr(data)
+    if len(text) > _MAX_SHOWN:
+        text = text[:_MAX_SHOWN] + f"... ({len(text) - _MAX_SHOWN} more characters)"
+    return text
+
+
+def _values(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [value for key, value in headers if key == name]
+
+
+def _check_headers(label: str, headers: list[tuple[str, str]],
+                   wanted: dict[str, str]) -> list[Mismatch]:
+    found = []
+    for name, value in wanted.items():
+        values = _values(headers, name)
+        if value not in values:
+            found.append(Mismatch(f"{label} {name}", value, ", ".join(values) or _ABSENT))
+    return found
+
+
+def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
+    """Every check of ``expect`` that ``verdict`` fails (empty: the request is as expected)."""
+    found: list[Mismatch] = []
+    if expect.status is not None and verdict.status != expect.status:
+        actual = str(verdict.status) if verdict.status else "0 (stream reset, no response)"
+        found.append(Mismatch("status", str(expect.status), actual))
+    found += _check_headers("header", verdict.headers, expect.headers)
+    names = {key for key, _ in verdict.headers}
+    for name in expect.headers_present:
+        if name not in names:
+            found.append(Mismatch(f"header {name}", "(present)", _ABSENT))
+    for name in expect.headers_absent:
+        if name in names:
+            found.append(Mismatch(f"header {name}", _ABSENT,
+                                  ", ".join(_values(verdict.headers, name))))
+    if expect.body is not None and verdict.body != expect.body:
+        found.append(Mismatch("body", _show(expect.body), _show(verdict.body)))
+    if expect.body_contains is not None and expect.body_contains not in verdict.body:
+        found.append(Mismatch("body contains", _show(expect.body_contains),
+                              _show(verdict.body)))
+    for wanted in expect.logs:
+        if not any(wanted in line.message for line in verdict.logs):
+            seen = "\n".join(f"[{line.level}] {line.message}" for line in verdict.logs)
+            found.append(Mismatch("log line containing", wanted, seen or "(no log lines)"))
+    upstream = verdict.upstream_request
+    if expect.upstream_reached is not None and (upstream is not None) != expect.upstream_reached:
+        found.append(Mismatch("upstream reached", str(expect.upstream_reached).lower(),
+                              str(upstream is not None).lower()))
+    if expect.upstream_headers:
+        if upstream is None:
+            found.append(Mismatch("upstream headers", ", ".join(expect.upstream_headers),
+                                  "(the upstream was not reached)"))
+        else:
+            found += _check_headers("upstream header", upstream.headers, expect.upstream_headers)
+    return found
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One exchange, what happened, and how it compared."""
+
+    exchange: Exchange
+    verdict: Verdict
+    mismatches: list[Mismatch]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def evaluate(traffic: Traffic, verdicts: list[Verdict]) -> list[Outcome]:
+    """Pair each exchange with its verdict and compare them."""
+    if len(verdicts) != len(traffic.exchanges):
+        raise ValueError(f"{len(verdicts)} verdicts for {len(traffic.exchanges)} requests")
+    return [Outcome(exchange, verdict, compare(exchange.expect, verdict))
+            for exchange, verdict in zip(traffic.exchanges, verdicts)]
+
+
+def _diff_block(outcome: Outcome) -> Text:
+    text = Text()
+    for mismatch in outcome.mismatches:
+        text.append(f"      {mismatch.check}\n", style="bold")
+        for prefix, value, style in (("-", mismatch.expected, "green"),
+                                     ("+", mismatch.actual, "red")):
+            lines = value.splitlines() or [""]
+            label = "expected" if prefix == "-" else "actual  "
+            text.append(f"        {prefix} {label} {lines[0]}\n", style=style)
+            for line in lines[1:]:
+                text.append(f"                   {line}\n", style=style)
+    text.rstrip()
+    return text
+
+
+def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness") -> Group:
+    """One line per passing request; for a failing one, its location and an
+    expected/actual block per failed check; then a summary line."""
+    parts: list[Text] = []
+    for index, outcome in enumerate(outcomes, start=1):
+        name = escape(outcome.exchange.name)
+        if outcome.ok:
+            parts.append(Text.from_markup(f"  [green]✓[/] #{index} {name}"))
+        else:
+            where = f"{traffic.path}:{outcome.exchange.line}"
+            parts.append(Text.from_markup(f"  [red]✗[/] #{index} {name}  [dim]({escape(where)})[/]"))
+            parts.append(_diff_block(outcome))
+    failed = sum(1 for outcome in outcomes if not outcome.ok)
+    style = "red" if failed else "green"
+    parts.append(Text(f"{len(outcomes)} requests: {len(outcomes) - failed} as expected, "
+                      f"{failed} not (engine: {engine})", style=style))
+    return Group(*parts)
+
+
+def print_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",
+                 console: Console | None = None) -> None:
+    """Print ``render_report`` to ``console`` (stdout by default)."""
+    (console or Console(highlight=False)).print(render_report(traffic, outcomes, engine),
+                                               soft_wrap=True)

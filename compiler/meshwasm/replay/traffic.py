@@ -1,0 +1,210 @@
+"""Load a traffic YAML file into ``meshwasm.replay.model.Traffic``.
+
+The file is validated against ``traffic.schema.json`` (JSON Schema 2020-12).  Any problem
+raises ``TrafficError`` naming the file, the YAML line, the request (index and name) and the
+field path, e.g.::
+
+    traffic.yaml:14: request #2 ('denied path'): expect.statsu: unknown field
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from meshwasm.replay.model import (
+    Exchange, Expectation, Headers, HttpRequest, Traffic, UpstreamResponse,
+)
+
+SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
+_MAX_REPORTED = 10
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~2x faster
+
+Path_ = tuple[str | int, ...]
+
+
+class TrafficError(ValueError):
+    """A traffic file that cannot be read or does not follow the schema."""
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+class _Lines:
+    """Where each value (and each mapping key) of the document was written, 1-based."""
+
+    def __init__(self) -> None:
+        self.values: dict[Path_, int] = {}
+        self.keys: dict[Path_, int] = {}
+
+    def line(self, path: Path_) -> int:
+        """The line of ``path``, or of its closest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return 1
+
+
+def _to_python(node: yaml.Node, path: Path_, lines: _Lines, source: str) -> Any:
+    lines.values[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(_scalar(key_node))
+            if key in result:
+                raise TrafficError(f"{source}:{key_node.start_mark.line + 1}: duplicate key "
+                                   f"{key!r} in {_dotted(path) or 'the top level'}")
+            lines.keys[path + (key,)] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, path + (key,), lines, source)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (i,), lines, source) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    """A node's value as PyYAML's safe loader resolves it (``on`` -> True, ``1`` -> 1 ...)."""
+    constructor = yaml.constructor.SafeConstructor()
+    return constructor.construct_object(node, deep=True)
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _where(source: str, path: Path_, lines: _Lines, data: Any) -> str:
+    """``file:line: request #i ('name'): field.path`` for an error at ``path``."""
+    where = f"{source}:{lines.line(path)}"
+    if len(path) >= 2 and path[0] == "requests" and isinstance(path[1], int):
+        index = path[1]
+        name = None
+        try:
+            name = data["requests"][index].get("name")
+        except (AttributeError, IndexError, KeyError, TypeError):
+            pass
+        where += f": request #{index + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        field = _dotted(path[2:])
+    else:
+        field = _dotted(path)
+    return where + (f": {field}" if field else "")
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[Path_, str]:
+    """A path and a short message for one schema error (pointing unknown keys at the key)."""
+    path: Path_ = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        if extra and allowed:
+            return path + (extra[0],), (f"unknown field {extra[0]!r} "
+                                        f"(allowed: {', '.join(allowed)})")
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        return _describe(deepest)
+    message = error.message
+    if error.validator == "type" and isinstance(error.instance, bool):
+        message += " (YAML reads unquoted on/off/yes/no/true/false as booleans: quote it)"
+    return path, message
+
+
+def _headers(value: Any) -> Headers:
+    items = value.items() if isinstance(value, dict) else (value or [])
+    return [(str(k).lower(), str(v)) for k, v in items]
+
+
+def _plugin_config(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _exchange(item: dict[str, Any], line: int) -> Exchange:
+    request = item.get("request") or {}
+    upstream = item.get("upstream") or {}
+    expect = item.get("expect") or {}
+    body = expect.get("body")
+    contains = expect.get("body_contains")
+    return Exchange(
+        name=item["name"],
+        request=HttpRequest(
+            method=request.get("method", "GET"),
+            path=request.get("path", "/"),
+            authority=request.get("authority", "example.com"),
+            headers=_headers(request.get("headers")),
+            body=request.get("body", "").encode(),
+        ),
+        upstream=UpstreamResponse(
+            status=upstream.get("status", 200),
+            headers=_headers(upstream.get("headers")),
+            body=upstream.get("body", "").encode(),
+        ),
+        expect=Expectation(
+            status=expect.get("status"),
+            headers={k.lower(): str(v) for k, v in (expect.get("headers") or {}).items()},
+            headers_present=[h.lower() for h in expect.get("headers_present", [])],
+            headers_absent=[h.lower() for h in expect.get("headers_absent", [])],
+            body=body.encode() if body is not None else None,
+            body_contains=contains.encode() if contains is not None else None,
+            logs=list(expect.get("logs", [])),
+            upstream_headers={k.lower(): str(v)
+                              for k, v in (expect.get("upstream_headers") or {}).items()},
+            upstream_reached=expect.get("upstream_reached"),
+        ),
+        line=line,
+    )
+
+
+def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None) -> Traffic:
+    """Parse traffic YAML ``text``; ``source`` names it in error messages."""
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise TrafficError(f"{source}:{line}: invalid YAML: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise TrafficError(f"{source}: invalid YAML: {error}") from None
+    if root is None:
+        raise TrafficError(f"{source}:1: the file is empty (expected 'requests:')")
+    lines = _Lines()
+    data = _to_python(root, (), lines, source)
+    errors = sorted(_validator().iter_errors(data),
+                    key=lambda e: (lines.line(tuple(e.absolute_path)), list(map(str, e.path))))
+    if errors:
+        messages = []
+        for error in errors[:_MAX_REPORTED]:
+            where, message = _describe(error)
+            messages.append(f"{_where(source, where, lines, data)}: {message}")
+        if len(errors) > _MAX_REPORTED:
+            messages.append(f"... and {len(errors) - _MAX_REPORTED} more problems")
+        raise TrafficError("\n".join(messages))
+    exchanges = [_exchange(item, lines.line(("requests", i)))
+                 for i, item in enumerate(data["requests"])]
+    return Traffic(path=path or Path(source), plugin_config=_plugin_config(
+        data.get("plugin_config")), exchanges=exchanges)
+
+
+def load_traffic(path: Path | str) -> Traffic:
+    """Read and validate the traffic file at ``path``; raises ``TrafficError``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise TrafficError(f"{path}: cannot read traffic file: {error}") from None
+    return parse_traffic(text, source=str(path), path=path)
