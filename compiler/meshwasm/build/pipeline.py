@@ -67,8 +67,11 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def build_filter(filter_path: Path, output: Path) -> BuildResult:
-    """Compile ``filter_path`` into the proxy-wasm module ``output``."""
+def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> BuildResult:
+    """Compile ``filter_path`` into the proxy-wasm module ``output``.
+
+    ``use_cache=False`` rebuilds every stage (the toolchain and C objects stay cached).
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     python = wasi_python()
@@ -77,7 +80,7 @@ def build_filter(filter_path: Path, output: Path) -> BuildResult:
 
     digest = _input_digest(closure)
     cached = cache_root() / "modules" / f"{digest}.wasm"
-    if cached.exists():
+    if use_cache and cached.exists():
         data = cached.read_bytes()
         write_atomically(output, data)
         timings["total"] = time.perf_counter() - started

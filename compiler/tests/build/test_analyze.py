@@ -1,0 +1,90 @@
+"""The analyze stage reports problems in the filter with file and line, before linking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshwasm.build.analyze import analyze
+from meshwasm.build.errors import FilterSourceError
+from meshwasm.build.pipeline import SDK_DIR
+
+HEADER = "from proxy_wasm import HttpContext, register\n"
+FOOTER = "class F(HttpContext):\n    pass\nregister(F)\n"
+
+
+@pytest.fixture
+def stdlib(tmp_path: Path) -> Path:
+    """A tiny stand-in stdlib: analyze only needs the files to exist."""
+    root = tmp_path / "stdlib"
+    for name in ("encodings/__init__.py", "encodings/utf_8.py", "encodings/latin_1.py",
+                 "encodings/ascii.py", "encodings/aliases.py", "enum.py", "json/__init__.py",
+                 "json/decoder.py", "socket.py", "__future__.py", "functools.py",
+                 "types.py", "operator.py", "collections/__init__.py", "keyword.py",
+                 "reprlib.py"):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("from . import decoder\n" if name == "json/__init__.py" else "")
+    return root
+
+
+def write_filter(tmp_path: Path, text: str, name: str = "myfilter.py") -> Path:
+    path = tmp_path / "src" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def error_for(path: Path, stdlib: Path) -> FilterSourceError:
+    with pytest.raises(FilterSourceError) as caught:
+        analyze(path, SDK_DIR, stdlib)
+    return caught.value
+
+
+def test_syntax_error_names_file_line_and_column(tmp_path: Path, stdlib: Path) -> None:
+    path = write_filter(tmp_path, HEADER + "x = (\n")
+    error = error_for(path, stdlib)
+    assert (error.path, error.line) == (path, 2)
+    assert "was never closed" in str(error)
+    assert str(error).startswith(f"{path}:2:")
+
+
+def test_unbundleable_import_names_its_line(tmp_path: Path, stdlib: Path) -> None:
+    path = write_filter(tmp_path, HEADER + "\nimport requests\n" + FOOTER)
+    error = error_for(path, stdlib)
+    assert error.line == 3
+    assert "'requests'" in error.message
+
+
+def test_optional_import_may_be_missing(tmp_path: Path, stdlib: Path) -> None:
+    path = write_filter(tmp_path, HEADER + "try:\n    import ujson\nexcept ImportError:\n"
+                        "    import json\n" + FOOTER)
+    closure = analyze(path, SDK_DIR, stdlib)
+    assert {"json", "json.decoder", "myfilter"} <= set(closure.sources)
+    assert "ujson" not in closure.sources
+
+
+def test_network_modules_are_refused_with_a_reason(tmp_path: Path, stdlib: Path) -> None:
+    path = write_filter(tmp_path, HEADER + "import socket\n" + FOOTER)
+    error = error_for(path, stdlib)
+    assert error.line == 2
+    assert "http_call" in error.message
+
+
+def test_a_filter_must_register(tmp_path: Path, stdlib: Path) -> None:
+    path = write_filter(tmp_path, HEADER + "class F(HttpContext):\n    pass\n")
+    assert "register" in error_for(path, stdlib).message
+
+
+def test_local_modules_beside_the_filter_are_bundled(tmp_path: Path, stdlib: Path) -> None:
+    write_filter(tmp_path, "VALUE = 1\n", name="helpers.py")
+    path = write_filter(tmp_path, HEADER + "import helpers\n" + FOOTER)
+    closure = analyze(path, SDK_DIR, stdlib)
+    assert closure.sources["helpers"].origin == "local"
+    assert closure.sources["proxy_wasm._dispatch"].origin == "sdk"
+
+
+def test_file_name_must_not_shadow_the_stdlib(tmp_path: Path, stdlib: Path) -> None:
+    path = write_filter(tmp_path, HEADER + FOOTER, name="enum.py")
+    assert "shadows" in error_for(path, stdlib).message
