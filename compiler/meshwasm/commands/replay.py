@@ -18,13 +18,17 @@ EXIT_BAD_INPUT = 2
 Engine = Callable[[Path, Traffic], list[Verdict]]
 
 
-def _engine(name: str) -> Engine:
+def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
+    """The replay function of engine ``name`` and the errors meaning "cannot run"."""
+    from meshwasm.harness.errors import HarnessError
     if name == "envoy":
         # Imported only when asked for: it needs the Envoy binary and its own modules.
-        from meshwasm.deploy.envoy_replay import replay_in_envoy
-        return replay_in_envoy
+        from meshwasm.deploy import envoy_replay
+        errors = tuple(getattr(envoy_replay, n) for n in ("EnvoyError", "EnvoyReplayError")
+                       if isinstance(getattr(envoy_replay, n, None), type))
+        return envoy_replay.replay_in_envoy, (HarnessError, *errors)
     from meshwasm.harness import replay_module
-    return replay_module
+    return replay_module, (HarnessError,)
 
 
 @click.command("replay")
@@ -44,10 +48,10 @@ def command(module: Path, traffic: Path, engine: str) -> None:
     except TrafficError as error:
         console.print(f"[red]error:[/] bad traffic file\n{error}", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    from meshwasm.harness.errors import HarnessError
+    replay, errors = _engine(engine)
     try:
-        verdicts = _engine(engine)(module, parsed)
-    except HarnessError as error:
+        verdicts = replay(module, parsed)
+    except errors as error:
         console.print("[red]error:[/] the module cannot run", markup=True)
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None

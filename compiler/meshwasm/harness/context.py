@@ -65,6 +65,10 @@ class Context:
     local_reply: LocalReply | None = None
     continue_requested: set[int] = field(default_factory=set)
     reset_requested: bool = False
+    # Stream facts: has the filter seen the end of the request; will the connection close.
+    request_complete: bool = False
+    close_connection: bool = False
+    notes: list[str] = field(default_factory=list)  # the host's own remarks on this stream
     # Response facts for properties.
     response_status: int = 0
     response_details: str = ""

@@ -90,15 +90,20 @@ def local_reply_headers(reply: LocalReply) -> HeaderMap:
     return headers
 
 
-def client_response_headers(headers: HeaderMap, body: bytes) -> list[tuple[str, str]]:
-    """The response headers as the client receives them over HTTP/1.1."""
+def client_response_headers(headers: HeaderMap, body: bytes,
+                            close_connection: bool = False) -> list[tuple[str, str]]:
+    """The response headers as the client receives them over HTTP/1.1: the connection
+    manager adds ``date`` and ``server`` (and ``connection: close``), then the codec adds
+    the framing header a response without one needs."""
     final = headers.copy()
+    if final.get(b"date") is None:
+        final.add(b"date", formatdate(usegmt=True).encode())
+    final.replace(b"server", b"envoy")
+    if close_connection:
+        final.replace(b"connection", b"close")
     if final.get(b"content-length") is None and final.get(b"transfer-encoding") is None:
         if body:
             final.add(b"transfer-encoding", b"chunked")
         else:
             final.add(b"content-length", b"0")
-    if final.get(b"date") is None:
-        final.add(b"date", formatdate(usegmt=True).encode())
-    final.replace(b"server", b"envoy")
     return final.text_pairs(with_pseudo=False)

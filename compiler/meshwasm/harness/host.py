@@ -26,6 +26,7 @@ class HostOptions:
     vm_id: str = ""
     vm_config: bytes = b""
     log_level: int = abi.LOG_INFO  # Envoy's default for the wasm log component
+    fail_open: bool = False  # after a VM failure, pass requests through instead of 503
     clock_ns: Callable[[], int] = time.time_ns
     monotonic_ns: Callable[[], int] = time.monotonic_ns
 
@@ -102,10 +103,6 @@ class Host:
             self.active().logs.append(LogLine(abi.LOG_LEVELS[level],
                                               message.decode(errors="replace")))
         return abi.OK
-
-    def host_log(self, level: int, message: str) -> None:
-        """A line the host itself writes (VM failures, harness notes) to the active context."""
-        self.active().logs.append(LogLine(abi.LOG_LEVELS[level], message))
 
     # -- shared data (one VM, so no vm_id namespace is needed) -----------------------------
     def get_shared_data(self, key: bytes) -> tuple[int, bytes, int]:

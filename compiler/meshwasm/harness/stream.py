@@ -1,21 +1,26 @@
-"""The plugin lifecycle and the per-request state machine, as Envoy drives them.
+"""The plugin lifecycle and the per-request state machine, as Envoy 1.40 drives them.
 
 Start: ``_initialize`` (+ ``main``) or ``_start``; ``proxy_on_context_create(root, 0)``;
 ``proxy_on_vm_start``; ``proxy_on_configure``.  Per request, on a new stream context:
 ``on_context_create`` -> ``on_request_headers`` -> ``on_request_body`` -> (upstream) ->
 ``on_response_headers`` -> ``on_response_body`` -> ``on_log`` -> ``on_done`` -> ``on_delete``.
 
-Envoy's rules this follows:
+Envoy's behaviour copied here (pinned against a real Envoy by runtime_tests/
+test_envoy_local_reply.py):
+- a body arrives as its data (end_of_stream=0) then an empty end (end_of_stream=1), as the
+  HTTP/1 codec delivers it; a filter holding data (StopIterationAndBuffer) sees it again,
+  with what came after, in the next call; a local reply's body comes in one call (eos=1);
 - a local reply asked for in the request phase is sent when the callback returns, *through
   the filter chain*: the filter's own ``on_response_headers``/``on_response_body`` see it;
-  one asked for while the response headers are still held is sent directly (no callbacks);
-  one asked for after the response headers went out resets the stream;
+  the request body is then never delivered, and if the request was not complete the
+  connection closes (``connection: close``);
+- one asked for in ``on_response_headers`` replaces the response whole and is sent directly
+  (no more callbacks); one asked for after the response headers went out resets the stream;
 - after ``proxy_send_local_response`` the callback's return value is ignored (stop);
 - access logging (``on_log``) runs before the filter is destroyed (``on_done``, ``on_delete``);
-- a trap fails the VM: the stream gets a 503, later callbacks are skipped, and every later
-  request gets a 503 too (Envoy's default fail-closed policy);
-- a stream paused with nothing to resume it would hit Envoy's stream idle timeout: 408
-  (reported with a harness note in the logs).
+- a trap fails the VM: the stream gets an empty 503 and no more callbacks; every later
+  request gets a 503 too, or passes through untouched with ``fail_open``;
+- a stream paused with nothing to resume it hits Envoy's stream idle timeout: 408.
 
 A ``Verdict`` with status 0 means the client saw a reset, no response.
 """
@@ -34,9 +39,10 @@ from meshwasm.harness.envoy_http import (
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.host import Host
-from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
+from meshwasm.replay.model import Exchange, HttpRequest, Verdict
 
 _CONTINUE_AND_END_STREAM = 2
+_IDLE_TIMEOUT = LocalReply(408, b"stream timeout", [], -1, b"stream_idle_timeout")
 
 
 class Guest(Protocol):
@@ -56,6 +62,9 @@ class _Ended(Exception):
 
     def __init__(self, status: int, headers: HeaderMap | None, body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
+
+
+_RESET = (0, None, b"")
 
 
 class PluginRunner:
@@ -78,10 +87,10 @@ class PluginRunner:
             return function(*args)
         except GuestTrap as trap:
             self.host.failed = f"Function: {name} failed: {trap}"
-            context.logs.append(LogLine("critical", self.host.failed))
+            context.notes.append(self.host.failed)
             raise _VmFailed from None
 
-    def start(self) -> list[LogLine]:
+    def start(self) -> list:
         """Start the VM and configure the plugin; returns the root context's log lines.
 
         Raises ``ModuleError`` when Envoy would refuse the plugin.
@@ -118,9 +127,9 @@ class PluginRunner:
         host = self.host
         context = host.new_stream(exchange.request)
         upstream: list[HttpRequest] = []
-        if host.failed:
-            context.logs.append(LogLine("error", f"the VM failed earlier ({host.failed}); "
-                                                 "Envoy answers 503"))
+        if host.failed and host.options.fail_open:
+            ended = self._bypass(exchange, upstream)
+        elif host.failed:
             ended = _Ended(503, None, b"")
         else:
             try:
@@ -133,13 +142,19 @@ class PluginRunner:
             if not host.failed:
                 self._finish(context)
         host.drop(context)
-        if ended.status == 0:
-            headers: list[tuple[str, str]] = []
-        else:
-            response = ended.headers or _plain_headers(ended.status)
-            headers = client_response_headers(response, ended.body)
+        headers: list[tuple[str, str]] = []
+        if ended.status:
+            response = ended.headers or _status_only(ended.status)
+            headers = client_response_headers(response, ended.body, context.close_connection)
         return Verdict(status=ended.status, headers=headers, body=ended.body, logs=context.logs,
-                       upstream_request=upstream[0] if upstream else None)
+                       upstream_request=upstream[0] if upstream else None, notes=context.notes)
+
+    def _bypass(self, exchange: Exchange, upstream: list[HttpRequest]) -> _Ended:
+        """Fail-open after a VM failure: the request goes through as if the filter were absent."""
+        headers = downstream_request_headers(exchange.request, self._ids.next())
+        upstream.append(upstream_request(headers, exchange.request.body))
+        return _Ended(exchange.upstream.status, upstream_response_headers(exchange.upstream),
+                      exchange.upstream.body)
 
     def _stream(self, context: Context, exchange: Exchange, upstream: list[HttpRequest]) -> None:
         request = exchange.request
@@ -148,84 +163,98 @@ class PluginRunner:
         context.final_request_headers = headers
         body = request.body
         context.request_headers, context.end_of_stream = headers, not body
+        context.request_complete = not body
         result = self._call(context, "proxy_on_request_headers", context.id, len(headers),
                             int(not body))
-        self._settle_request(context, result, "on_request_headers")
+        if not self._settled(context, result, abi.STREAM_REQUEST, headers_sent=False):
+            self._stalled(context, "on_request_headers")
         context.request_headers = None
         if result == _CONTINUE_AND_END_STREAM:
             body = b""
         if body:
-            context.request_body, context.end_of_stream = bytearray(body), True
-            result = self._call(context, "proxy_on_request_body", context.id, len(body), 1)
-            self._settle_request(context, result, "on_request_body")
-            body = bytes(context.request_body)
-            context.request_body = None
+            body = self._body(context, "proxy_on_request_body", abi.STREAM_REQUEST,
+                              [(body, False), (b"", True)])
         upstream.append(upstream_request(headers, body))
         answer = exchange.upstream
         context.response_status, context.response_details = answer.status, "via_upstream"
-        self._encode(context, upstream_response_headers(answer), answer.body)
+        self._encode(context, upstream_response_headers(answer), answer.body, split=True)
 
-    def _settle_request(self, context: Context, result: int | None, callback: str) -> None:
-        """Apply what the filter asked for in a request-phase callback."""
+    def _body(self, context: Context, callback: str, stream: int,
+              chunks: list[tuple[bytes, bool]]) -> bytes:
+        """Deliver body chunks to ``callback``; returns the bytes the filter let through."""
+        passed, held = bytearray(), bytearray()
+        for data, end in chunks:
+            held += data
+            if stream == abi.STREAM_REQUEST:
+                context.request_body = held
+                context.request_complete = context.request_complete or end
+            else:
+                context.response_body = held
+            context.end_of_stream = end
+            result = self._call(context, callback, context.id, len(held), int(end))
+            if self._settled(context, result, stream,
+                             headers_sent=stream == abi.STREAM_RESPONSE):
+                passed += held
+                held = bytearray()
+            elif end:
+                self._stalled(context, callback[len("proxy_"):],
+                              headers_sent=stream == abi.STREAM_RESPONSE)
+            # else: the filter holds the data; it sees it again in the next call
+        context.request_body = context.response_body = None
+        return bytes(passed)
+
+    def _settled(self, context: Context, result: int | None, stream: int,
+                 headers_sent: bool) -> bool:
+        """Apply what the filter asked for in a callback; True when the stream goes on."""
         if context.reset_requested:
-            raise _Ended(0, None, b"")
+            raise _Ended(*_RESET)
         if context.local_reply is not None:
             reply, context.local_reply = context.local_reply, None
-            self._send_through_chain(context, reply)
-        if not result or abi.STREAM_REQUEST in context.continue_requested \
-                or result == _CONTINUE_AND_END_STREAM:
-            context.continue_requested.discard(abi.STREAM_REQUEST)
-            return
-        context.logs.append(LogLine("warn", f"harness: the filter paused the stream in "
-                                            f"{callback} and nothing resumed it; Envoy ends "
-                                            "it at the stream idle timeout with a 408"))
-        self._send_through_chain(context, LocalReply(408, b"stream timeout", [], -1, b""))
+            if stream == abi.STREAM_REQUEST:
+                self._send_through_chain(context, reply)
+            if headers_sent:
+                raise _Ended(*_RESET)  # too late for a reply: Envoy resets the stream
+            context.response_status = reply.status
+            raise _Ended(reply.status, local_reply_headers(reply), reply.body)
+        if not result or result == _CONTINUE_AND_END_STREAM \
+                or stream in context.continue_requested:
+            context.continue_requested.discard(stream)
+            return True
+        return False
+
+    def _stalled(self, context: Context, callback: str, response_started: bool = False,
+                 headers_sent: bool = False) -> None:
+        context.notes.append(f"the filter paused the stream in {callback} and nothing resumed "
+                             "it: Envoy ends it at the stream idle timeout")
+        if headers_sent:
+            raise _Ended(*_RESET)
+        if response_started:
+            raise _Ended(408, local_reply_headers(_IDLE_TIMEOUT), _IDLE_TIMEOUT.body)
+        self._send_through_chain(context, _IDLE_TIMEOUT)
 
     def _send_through_chain(self, context: Context, reply: LocalReply) -> None:
+        if not context.request_complete:
+            context.close_connection = True  # the unread request body ends the connection
         context.response_status = reply.status
         context.response_details = reply.details.decode(errors="replace") or "local_reply"
-        self._encode(context, local_reply_headers(reply), reply.body)
+        self._encode(context, local_reply_headers(reply), reply.body, split=False)
 
-    def _encode(self, context: Context, headers: HeaderMap, body: bytes) -> None:
-        """Run the response through the filter, then end the stream with it."""
+    def _encode(self, context: Context, headers: HeaderMap, body: bytes, split: bool) -> None:
+        """Run a response through the filter, then end the stream with it."""
         context.final_response_headers = headers
         context.response_headers, context.end_of_stream = headers, not body
         result = self._call(context, "proxy_on_response_headers", context.id, len(headers),
                             int(not body))
-        self._settle_response(context, result, "on_response_headers", headers_sent=False)
+        if not self._settled(context, result, abi.STREAM_RESPONSE, headers_sent=False):
+            self._stalled(context, "on_response_headers", response_started=True)
         context.response_headers = None
         if result == _CONTINUE_AND_END_STREAM:
             body = b""
         if body:
-            context.response_body, context.end_of_stream = bytearray(body), True
-            result = self._call(context, "proxy_on_response_body", context.id, len(body), 1)
-            self._settle_response(context, result, "on_response_body", headers_sent=True)
-            body = bytes(context.response_body)
-            context.response_body = None
+            chunks = [(body, False), (b"", True)] if split else [(body, True)]
+            body = self._body(context, "proxy_on_response_body", abi.STREAM_RESPONSE, chunks)
         status = headers.get(b":status") or b"0"
         raise _Ended(int(status) if status.isdigit() else 0, headers, body)
-
-    def _settle_response(self, context: Context, result: int | None, callback: str,
-                         headers_sent: bool) -> None:
-        if context.reset_requested:
-            raise _Ended(0, None, b"")
-        if context.local_reply is not None:
-            reply, context.local_reply = context.local_reply, None
-            if headers_sent:
-                raise _Ended(0, None, b"")  # too late for a reply: Envoy resets the stream
-            context.response_status = reply.status
-            raise _Ended(reply.status, local_reply_headers(reply), reply.body)
-        if not result or abi.STREAM_RESPONSE in context.continue_requested \
-                or result == _CONTINUE_AND_END_STREAM:
-            context.continue_requested.discard(abi.STREAM_RESPONSE)
-            return
-        context.logs.append(LogLine("warn", f"harness: the filter paused the stream in "
-                                            f"{callback} and nothing resumed it; Envoy ends "
-                                            "it at the stream idle timeout"))
-        if headers_sent:
-            raise _Ended(0, None, b"")
-        raise _Ended(408, local_reply_headers(LocalReply(408, b"stream timeout", [], -1, b"")),
-                     b"stream timeout")
 
     def _finish(self, context: Context) -> None:
         """Access log, then destroy: ``on_log``, ``on_done``, ``on_delete``."""
@@ -238,12 +267,12 @@ class PluginRunner:
             self._call(context, "proxy_on_done", context.id)
             self._call(context, "proxy_on_delete", context.id)
         except _VmFailed:
-            pass  # already recorded; the response was sent before
+            pass  # recorded in the notes; the response had been sent
         finally:
             context.access_log_phase = False
 
 
-def _plain_headers(status: int) -> HeaderMap:
+def _status_only(status: int) -> HeaderMap:
     headers = HeaderMap()
     headers.add(b":status", str(status).encode())
     return headers

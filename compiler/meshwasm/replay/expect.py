@@ -119,6 +119,11 @@ def _diff_block(outcome: Outcome) -> Text:
             text.append(f"        {prefix} {label} {lines[0]}\n", style=style)
             for line in lines[1:]:
                 text.append(f"                   {line}\n", style=style)
+    for note in outcome.verdict.notes:
+        first, *rest = note.strip().splitlines() or [""]
+        text.append(f"      note: {first}\n", style="yellow")
+        for line in rest:
+            text.append(f"            {line}\n", style="yellow")
     text.rstrip()
     return text
 

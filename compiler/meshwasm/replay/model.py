@@ -83,6 +83,9 @@ class Verdict:
     body: bytes
     logs: list[LogLine] = field(default_factory=list)
     upstream_request: HttpRequest | None = None  # None: the upstream was never reached
+    # What the engine observed outside the filter's own log lines (a trap, a stalled stream);
+    # shown in reports, never compared.
+    notes: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         name = name.lower()
