@@ -15,7 +15,7 @@ A filter is a module that subclasses :class:`HttpContext` (and optionally
 ``meshwasm build filter.py -o filter.wasm`` compiles it into a proxy-wasm module.
 """
 
-from . import log
+from . import clock, log, metrics, properties, queues, shared_data
 from ._hostcalls import HostCallError
 from ._registry import register
 from .context import HttpContext, RootContext
@@ -24,5 +24,6 @@ from .types import Action, BufferType, LogLevel, MapType, Status, StreamType
 
 __all__ = [
     "Action", "BufferType", "HeaderMap", "HostCallError", "HttpContext", "LogLevel",
-    "MapType", "RootContext", "Status", "StreamType", "log", "register",
+    "MapType", "RootContext", "Status", "StreamType", "clock", "log", "metrics", "properties",
+    "queues", "register", "shared_data",
 ]

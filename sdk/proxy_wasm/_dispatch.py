@@ -222,9 +222,27 @@ def on_tick(root_id: int) -> None:
 
 
 def on_queue_ready(root_id: int, queue_id: int) -> None:
-    """Shared queues arrive with the full HTTP surface (not in this SDK version yet)."""
+    root = _roots.get(root_id)
+    if root is not None:
+        try:
+            root.on_queue_ready(queue_id)
+        except Exception:
+            _log_exception("on_queue_ready")
 
 
 def on_http_call_response(context_id: int, token: int, num_headers: int, body_size: int,
                           num_trailers: int) -> None:
-    """http_call arrives with the full HTTP surface (not in this SDK version yet)."""
+    context = _streams.get(context_id)
+    target = context if context is not None else _roots.get(context_id)
+    if target is None:
+        return
+    try:
+        target.on_http_call_response(token, num_headers, body_size, num_trailers)
+    except Exception:
+        # A stream paused for this call would hang: apply the error policy to it.
+        if context is not None and _fail_stream(context, "on_http_call_response") == PAUSE:
+            return
+        if context is None:
+            _log_exception("on_http_call_response")
+        else:
+            context.resume_request()

@@ -12,13 +12,48 @@ TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every 
 from . import _hostcalls
 from .headers import REQUEST_HEADERS, REQUEST_TRAILERS, RESPONSE_HEADERS, RESPONSE_TRAILERS
 from .headers import HeaderMap
-from .types import Action, BufferType, StreamType
+from .types import Action, BufferType, MapType, StreamType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
-class RootContext:
+class _Context:
+    """What root and stream contexts share: outgoing HTTP calls."""
+
+    context_id: int
+
+    def http_call(self, cluster: str, headers: Iterable[tuple[str, str]], body: bytes = b"",
+                  trailers: Iterable[tuple[str, str]] = (), timeout_ms: int = 5000) -> int:
+        """Send a request to ``cluster`` (an Envoy cluster name); returns the call's token.
+
+        ``headers`` must include ``:method``, ``:path`` and ``:authority``.  The answer comes
+        to this context's ``on_http_call_response``.  From a stream callback, return
+        ``Action.PAUSE`` and call ``resume_request()`` once the answer is in.
+        """
+        return _hostcalls.abi.http_call(cluster, list(headers), body, list(trailers),
+                                        timeout_ms)
+
+    def on_http_call_response(self, token: int, num_headers: int, body_size: int,
+                              num_trailers: int) -> None:
+        """The answer to ``http_call`` ``token`` (num_headers == 0: it failed or timed out).
+        Read it with ``http_call_response_headers`` / ``http_call_response_body``."""
+
+    @staticmethod
+    def http_call_response_headers() -> list[tuple[str, str]]:
+        """Legal only inside ``on_http_call_response``."""
+        return _hostcalls.abi.get_headers(int(MapType.HTTP_CALL_RESPONSE_HEADERS))
+
+    @staticmethod
+    def http_call_response_body(body_size: int) -> bytes:
+        """Legal only inside ``on_http_call_response``."""
+        if body_size == 0:
+            return b""
+        return _hostcalls.abi.get_buffer(int(BufferType.HTTP_CALL_RESPONSE_BODY), 0,
+                                         body_size) or b""
+
+
+class RootContext(_Context):
     """Plugin-wide state: configuration, timers.  One instance per plugin in each worker VM."""
 
     def __init__(self, context_id: int) -> None:
@@ -40,12 +75,15 @@ class RootContext:
     def on_tick(self) -> None:
         """Called every tick period once ``set_tick_period_ms`` was called."""
 
+    def on_queue_ready(self, queue_id: int) -> None:
+        """A message arrived on a queue this VM registered (see ``proxy_wasm.queues``)."""
+
     def set_tick_period_ms(self, period_ms: int) -> None:
         """Ask for ``on_tick`` every ``period_ms`` milliseconds (0 stops ticks)."""
         _hostcalls.abi.set_tick_period(period_ms)
 
 
-class HttpContext:
+class HttpContext(_Context):
     """One HTTP stream.  Created by the proxy for each request; ``root`` is its plugin."""
 
     request_headers: HeaderMap = REQUEST_HEADERS
@@ -114,6 +152,17 @@ class HttpContext:
     def get_response_body(self, start: int = 0, length: int = 0xFFFFFFFF) -> bytes:
         """The buffered response body (legal in ``on_response_body``)."""
         return _hostcalls.abi.get_buffer(int(BufferType.RESPONSE_BODY), start, length) or b""
+
+    def set_request_body(self, data: bytes, start: int = 0, length: int | None = None) -> None:
+        """Replace ``length`` bytes of the buffered request body from ``start`` with ``data``
+        (all of it by default).  Legal in ``on_request_body``."""
+        _hostcalls.abi.set_buffer(int(BufferType.REQUEST_BODY), start,
+                                  0xFFFFFFFF if length is None else length, data)
+
+    def set_response_body(self, data: bytes, start: int = 0, length: int | None = None) -> None:
+        """Like ``set_request_body``, for the response (legal in ``on_response_body``)."""
+        _hostcalls.abi.set_buffer(int(BufferType.RESPONSE_BODY), start,
+                                  0xFFFFFFFF if length is None else length, data)
 
     def get_property(self, *path: str) -> bytes | None:
         """A proxy attribute such as ``get_property("request", "path")``; None when absent."""

@@ -384,6 +384,159 @@ static PyObject *abi_set_property(PyObject *self, PyObject *const *args, Py_ssiz
   Py_RETURN_NONE;
 }
 
+/* ---- shared data and queues ---------------------------------------------------------- */
+
+static PyObject *abi_get_shared_data(PyObject *self, PyObject *arg) {
+  view_t key;
+  if (view_of(arg, &key) < 0) return NULL;
+  char *value = NULL;
+  size_t size = 0;
+  uint32_t cas = 0;
+  proxy_status_t status = proxy_get_shared_data(key.data, (size_t)key.size, &value, &size, &cas);
+  view_release(&key);
+  if (status == PROXY_NOT_FOUND) { free(value); return Py_BuildValue("(OI)", Py_None, cas); }
+  if (status != PROXY_OK) { free(value); return raise_status("get_shared_data", status); }
+  PyObject *data = PyBytes_FromStringAndSize(value ? value : "", (Py_ssize_t)size);
+  free(value);
+  if (data == NULL) return NULL;
+  PyObject *result = Py_BuildValue("(NI)", data, cas);
+  return result;
+}
+
+static PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("set_shared_data", 3);
+  view_t key, value;
+  uint32_t cas;
+  if (arg_u32(args[2], &cas) < 0 || view_of(args[0], &key) < 0) return NULL;
+  if (view_of(args[1], &value) < 0) { view_release(&key); return NULL; }
+  proxy_status_t status = proxy_set_shared_data(key.data, (size_t)key.size, value.data,
+                                                (size_t)value.size, cas);
+  view_release(&key);
+  view_release(&value);
+  if (status != PROXY_OK) return raise_status("set_shared_data", status);
+  Py_RETURN_NONE;
+}
+
+static PyObject *abi_register_queue(PyObject *self, PyObject *arg) {
+  view_t name;
+  if (view_of(arg, &name) < 0) return NULL;
+  uint32_t token = 0;
+  proxy_status_t status = proxy_register_shared_queue(name.data, (size_t)name.size, &token);
+  view_release(&name);
+  if (status != PROXY_OK) return raise_status("register_queue", status);
+  return PyLong_FromUnsignedLong(token);
+}
+
+static PyObject *abi_resolve_queue(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("resolve_queue", 2);
+  view_t vm_id, name;
+  if (view_of(args[0], &vm_id) < 0) return NULL;
+  if (view_of(args[1], &name) < 0) { view_release(&vm_id); return NULL; }
+  uint32_t token = 0;
+  proxy_status_t status = proxy_resolve_shared_queue(vm_id.data, (size_t)vm_id.size, name.data,
+                                                     (size_t)name.size, &token);
+  view_release(&vm_id);
+  view_release(&name);
+  if (status == PROXY_NOT_FOUND) Py_RETURN_NONE;
+  if (status != PROXY_OK) return raise_status("resolve_queue", status);
+  return PyLong_FromUnsignedLong(token);
+}
+
+static PyObject *abi_enqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("enqueue", 2);
+  uint32_t token;
+  view_t data;
+  if (arg_u32(args[0], &token) < 0 || view_of(args[1], &data) < 0) return NULL;
+  proxy_status_t status = proxy_enqueue_shared_queue(token, data.data, (size_t)data.size);
+  view_release(&data);
+  if (status != PROXY_OK) return raise_status("enqueue", status);
+  Py_RETURN_NONE;
+}
+
+static PyObject *abi_dequeue(PyObject *self, PyObject *arg) {
+  uint32_t token;
+  if (arg_u32(arg, &token) < 0) return NULL;
+  char *data = NULL;
+  size_t size = 0;
+  proxy_status_t status = proxy_dequeue_shared_queue(token, &data, &size);
+  if (status == PROXY_EMPTY) { free(data); Py_RETURN_NONE; }
+  if (status != PROXY_OK) { free(data); return raise_status("dequeue", status); }
+  PyObject *result = PyBytes_FromStringAndSize(data ? data : "", (Py_ssize_t)size);
+  free(data);
+  return result;
+}
+
+/* ---- http_call ------------------------------------------------------------------------- */
+
+static PyObject *abi_http_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("http_call", 5);
+  view_t upstream, body;
+  uint32_t timeout_ms;
+  if (arg_u32(args[4], &timeout_ms) < 0 || view_of(args[0], &upstream) < 0) return NULL;
+  if (view_of(args[2], &body) < 0) { view_release(&upstream); return NULL; }
+  size_t headers_size = 0, trailers_size = 0;
+  char *headers = serialize_pairs(args[1], &headers_size);
+  char *trailers = headers ? serialize_pairs(args[3], &trailers_size) : NULL;
+  proxy_status_t status = PROXY_OK;
+  uint32_t token = 0;
+  if (trailers != NULL)
+    status = proxy_http_call(upstream.data, (size_t)upstream.size, headers, headers_size,
+                             body.data, (size_t)body.size, trailers, trailers_size, timeout_ms,
+                             &token);
+  free(headers);
+  view_release(&upstream);
+  view_release(&body);
+  if (trailers == NULL) return NULL;
+  free(trailers);
+  if (status != PROXY_OK) return raise_status("http_call", status);
+  return PyLong_FromUnsignedLong(token);
+}
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+static PyObject *abi_define_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("define_metric", 2);
+  uint32_t type;
+  view_t name;
+  if (arg_u32(args[0], &type) < 0 || view_of(args[1], &name) < 0) return NULL;
+  uint32_t id = 0;
+  proxy_status_t status = proxy_define_metric(type, name.data, (size_t)name.size, &id);
+  view_release(&name);
+  if (status != PROXY_OK) return raise_status("define_metric", status);
+  return PyLong_FromUnsignedLong(id);
+}
+
+static PyObject *abi_increment_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("increment_metric", 2);
+  uint32_t id;
+  if (arg_u32(args[0], &id) < 0) return NULL;
+  long long offset = PyLong_AsLongLong(args[1]);
+  if (offset == -1 && PyErr_Occurred()) return NULL;
+  proxy_status_t status = proxy_increment_metric(id, (int64_t)offset);
+  if (status != PROXY_OK) return raise_status("increment_metric", status);
+  Py_RETURN_NONE;
+}
+
+static PyObject *abi_record_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("record_metric", 2);
+  uint32_t id;
+  if (arg_u32(args[0], &id) < 0) return NULL;
+  unsigned long long value = PyLong_AsUnsignedLongLong(args[1]);
+  if (value == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  proxy_status_t status = proxy_record_metric(id, (uint64_t)value);
+  if (status != PROXY_OK) return raise_status("record_metric", status);
+  Py_RETURN_NONE;
+}
+
+static PyObject *abi_get_metric(PyObject *self, PyObject *arg) {
+  uint32_t id;
+  if (arg_u32(arg, &id) < 0) return NULL;
+  uint64_t value = 0;
+  proxy_status_t status = proxy_get_metric(id, &value);
+  if (status != PROXY_OK) return raise_status("get_metric", status);
+  return PyLong_FromUnsignedLongLong(value);
+}
+
 static PyMethodDef abi_methods[] = {
     {"log", (PyCFunction)(void (*)(void))abi_log, METH_FASTCALL, "log(level, message)"},
     {"get_log_level", abi_get_log_level, METH_NOARGS, "get_log_level() -> int"},
@@ -412,6 +565,24 @@ static PyMethodDef abi_methods[] = {
     {"get_property", abi_get_property, METH_O, "get_property(path) -> bytes | None"},
     {"set_property", (PyCFunction)(void (*)(void))abi_set_property, METH_FASTCALL,
      "set_property(path, value)"},
+    {"get_shared_data", abi_get_shared_data, METH_O,
+     "get_shared_data(key) -> (bytes | None, cas)"},
+    {"set_shared_data", (PyCFunction)(void (*)(void))abi_set_shared_data, METH_FASTCALL,
+     "set_shared_data(key, value, cas)"},
+    {"register_queue", abi_register_queue, METH_O, "register_queue(name) -> id"},
+    {"resolve_queue", (PyCFunction)(void (*)(void))abi_resolve_queue, METH_FASTCALL,
+     "resolve_queue(vm_id, name) -> id | None"},
+    {"enqueue", (PyCFunction)(void (*)(void))abi_enqueue, METH_FASTCALL, "enqueue(id, data)"},
+    {"dequeue", abi_dequeue, METH_O, "dequeue(id) -> bytes | None"},
+    {"http_call", (PyCFunction)(void (*)(void))abi_http_call, METH_FASTCALL,
+     "http_call(upstream, headers, body, trailers, timeout_ms) -> token"},
+    {"define_metric", (PyCFunction)(void (*)(void))abi_define_metric, METH_FASTCALL,
+     "define_metric(type, name) -> id"},
+    {"increment_metric", (PyCFunction)(void (*)(void))abi_increment_metric, METH_FASTCALL,
+     "increment_metric(id, delta)"},
+    {"record_metric", (PyCFunction)(void (*)(void))abi_record_metric, METH_FASTCALL,
+     "record_metric(id, value)"},
+    {"get_metric", abi_get_metric, METH_O, "get_metric(id) -> int"},
     {NULL, NULL, 0, NULL},
 };
 

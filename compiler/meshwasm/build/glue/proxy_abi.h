@@ -75,4 +75,35 @@ PROXY_IMPORT(proxy_set_property)
 proxy_status_t proxy_set_property(const char *path, size_t path_size, const char *value,
                                   size_t value_size);
 
+PROXY_IMPORT(proxy_get_shared_data)
+proxy_status_t proxy_get_shared_data(const char *key, size_t key_size, char **value,
+                                     size_t *value_size, uint32_t *cas);
+PROXY_IMPORT(proxy_set_shared_data)
+proxy_status_t proxy_set_shared_data(const char *key, size_t key_size, const char *value,
+                                     size_t value_size, uint32_t cas);
+
+PROXY_IMPORT(proxy_register_shared_queue)
+proxy_status_t proxy_register_shared_queue(const char *name, size_t name_size, uint32_t *token);
+PROXY_IMPORT(proxy_resolve_shared_queue)
+proxy_status_t proxy_resolve_shared_queue(const char *vm_id, size_t vm_id_size, const char *name,
+                                          size_t name_size, uint32_t *token);
+PROXY_IMPORT(proxy_enqueue_shared_queue)
+proxy_status_t proxy_enqueue_shared_queue(uint32_t token, const char *data, size_t size);
+PROXY_IMPORT(proxy_dequeue_shared_queue)
+proxy_status_t proxy_dequeue_shared_queue(uint32_t token, char **data, size_t *size);
+
+PROXY_IMPORT(proxy_http_call)
+proxy_status_t proxy_http_call(const char *upstream, size_t upstream_size, const char *headers,
+                               size_t headers_size, const char *body, size_t body_size,
+                               const char *trailers, size_t trailers_size, uint32_t timeout_ms,
+                               uint32_t *token);
+
+PROXY_IMPORT(proxy_define_metric)
+proxy_status_t proxy_define_metric(uint32_t type, const char *name, size_t name_size,
+                                   uint32_t *id);
+PROXY_IMPORT(proxy_increment_metric) proxy_status_t proxy_increment_metric(uint32_t id,
+                                                                           int64_t offset);
+PROXY_IMPORT(proxy_record_metric) proxy_status_t proxy_record_metric(uint32_t id, uint64_t value);
+PROXY_IMPORT(proxy_get_metric) proxy_status_t proxy_get_metric(uint32_t id, uint64_t *value);
+
 #endif
