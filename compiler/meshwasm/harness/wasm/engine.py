@@ -14,13 +14,16 @@ from meshwasm.harness.wasm.memory import GuestMemory
 
 ABI_EXPORTS = ("proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0")
 
-# Callbacks the stream driver calls; a missing one is skipped, as Envoy skips it.
-CALLBACKS = (
-    "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure",
-    "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
-    "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers",
-    "proxy_on_done", "proxy_on_log", "proxy_on_delete", "proxy_on_tick",
-)
+# Exports Envoy calls, with their signatures; a missing callback is skipped, as Envoy skips it.
+CALLBACKS = {
+    "proxy_on_context_create": "ii>", "proxy_on_vm_start": "ii>i", "proxy_on_configure": "ii>i",
+    "proxy_on_request_headers": "iii>i", "proxy_on_request_body": "iii>i",
+    "proxy_on_request_trailers": "ii>i", "proxy_on_response_headers": "iii>i",
+    "proxy_on_response_body": "iii>i", "proxy_on_response_trailers": "ii>i",
+    "proxy_on_done": "i>i", "proxy_on_log": "i>", "proxy_on_delete": "i>", "proxy_on_tick": "i>",
+}
+START_FUNCTIONS = {"_initialize": ">", "main": "ii>i", "__main_void": ">i", "_start": ">"}
+ALLOCATORS = {"malloc": "i>i", "proxy_on_memory_allocate": "i>i"}
 
 _engine: wasmtime.Engine | None = None
 
@@ -78,22 +81,28 @@ class WasmGuest:
         memory = found.get("memory")
         if not isinstance(memory, wasmtime.Memory):
             raise ModuleError(f"{label}: exports no memory named 'memory'")
-        allocator_name = next((n for n in ("malloc", "proxy_on_memory_allocate")
+        allocator_name = next((n for n in ALLOCATORS
                                if isinstance(found.get(n), wasmtime.Func)), None)
         if allocator_name is None:
             raise ModuleError(f"{label}: is missing malloc function "
                               "(exports neither malloc nor proxy_on_memory_allocate)")
         self.memory.attach(memory, self._fast(found, allocator_name))
-        self.callbacks: dict[str, FastFunc] = {}
-        for name in CALLBACKS:
-            if isinstance(found.get(name), wasmtime.Func):
-                self.callbacks[name] = self._fast(found, name)
-        self._start_functions = {name: self._fast(found, name)
-                                 for name in ("_initialize", "main", "__main_void", "_start")
+        self.callbacks: dict[str, FastFunc] = {
+            name: self._fast(found, name) for name in CALLBACKS
+            if isinstance(found.get(name), wasmtime.Func)}
+        self._start_functions = {name: self._fast(found, name) for name in START_FUNCTIONS
                                  if isinstance(found.get(name), wasmtime.Func)}
 
     def _fast(self, found: object, name: str) -> FastFunc:
-        return FastFunc(self.store, found[name], name, self.errors)  # type: ignore[index]
+        """A fast caller for export ``name``, once its type is checked: the unchecked call
+        path must never see a type it does not expect."""
+        func = found[name]  # type: ignore[index]
+        expected = CALLBACKS.get(name) or START_FUNCTIONS.get(name) or ALLOCATORS[name]
+        actual = signature_of(func.type(self.store))
+        if actual != expected:
+            raise ModuleError(f"{self.label}: exports {name} with type {_describe(actual)}, "
+                              f"but Envoy calls it as {_describe(expected)}")
+        return FastFunc(self.store, func, name, self.errors)
 
     def _link(self, module: wasmtime.Module, linker: wasmtime.Linker, host: Host,
               abi_version: str) -> None:
