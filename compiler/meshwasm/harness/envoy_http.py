@@ -51,10 +51,15 @@ def downstream_request_headers(request: HttpRequest, request_id: bytes) -> Heade
     return headers
 
 
+# The route timeout of the Envoy configuration meshwasm generates (deploy/envoy_config.py),
+# which the router announces upstream.
+ROUTE_TIMEOUT_MS = b"10000"
+
+
 def upstream_request(headers: HeaderMap, body: bytes) -> HttpRequest:
     """What the upstream receives once the filters are done (the router adds its header)."""
     sent = headers.copy()
-    sent.replace(b"x-envoy-expected-rq-timeout-ms", b"15000")
+    sent.replace(b"x-envoy-expected-rq-timeout-ms", ROUTE_TIMEOUT_MS)
     return HttpRequest(
         method=(sent.get(b":method") or b"").decode(errors="replace"),
         path=(sent.get(b":path") or b"").decode(errors="replace"),
