@@ -39,7 +39,7 @@ from meshwasm.harness.envoy_http import (
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.host import Host
-from meshwasm.replay.model import Exchange, HttpRequest, Verdict
+from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
 
 _CONTINUE_AND_END_STREAM = 2
 _IDLE_TIMEOUT = LocalReply(408, b"stream timeout", [], -1, b"stream_idle_timeout")
@@ -90,7 +90,7 @@ class PluginRunner:
             context.notes.append(self.host.failed)
             raise _VmFailed from None
 
-    def start(self) -> list:
+    def start(self) -> list[LogLine]:
         """Start the VM and configure the plugin; returns the root context's log lines.
 
         Raises ``ModuleError`` when Envoy would refuse the plugin.
