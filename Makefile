@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench registry
 
 setup: $(VENV)/.installed
 
@@ -18,7 +18,16 @@ demo: setup
 	$(BIN)/meshwasm build examples/hello/filter.py -o build/hello.wasm
 	$(BIN)/meshwasm replay build/hello.wasm examples/hello/traffic.yaml
 
-test: setup
+# The OCI registry the distribution tests push to (Debian's CNCF distribution build).
+REGISTRY_BIN := /usr/bin/docker-registry
+registry: $(REGISTRY_BIN)
+
+$(REGISTRY_BIN):
+	apt-get install -y -q docker-registry || (apt-get update -q && apt-get install -y -q docker-registry)
+	# the package enables a system service; our tests start their own registry per test
+	-systemctl disable --now docker-registry >/dev/null 2>&1
+
+test: setup registry
 	$(BIN)/python -m pytest -q
 
 bench: setup
