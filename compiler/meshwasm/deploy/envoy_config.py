@@ -9,6 +9,7 @@ ports.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,10 @@ class EnvoyOptions:
     plugin_name: str = "meshwasm"
     #: bounds how long a single exchange may take inside Envoy
     route_timeout_seconds: float = 10.0
+    #: where the upstream is: an IP address (STATIC cluster) or a DNS name (STRICT_DNS)
+    upstream_host: str = LOOPBACK
+    #: the address the listener binds (loopback unless asked otherwise)
+    listener_host: str = LOOPBACK
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -100,8 +105,16 @@ def wasm_filter(options: EnvoyOptions) -> dict[str, Any]:
     }
 
 
-def _address(port: int) -> dict[str, Any]:
-    return {"socket_address": {"address": LOOPBACK, "port_value": port}}
+def _address(port: int, host: str = LOOPBACK) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
@@ -138,7 +151,7 @@ def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
         "static_resources": {
             "listeners": [{
                 "name": LISTENER_NAME,
-                "address": _address(options.listener_port),
+                "address": _address(options.listener_port, options.listener_host),
                 "filter_chains": [{
                     "filters": [{
                         "name": "envoy.filters.network.http_connection_manager",
@@ -148,12 +161,13 @@ def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
             }],
             "clusters": [{
                 "name": CLUSTER_NAME,
-                "type": "STATIC",
+                "type": "STATIC" if _is_ip(options.upstream_host) else "STRICT_DNS",
                 "connect_timeout": "2s",
                 "load_assignment": {
                     "cluster_name": CLUSTER_NAME,
                     "endpoints": [{"lb_endpoints": [
-                        {"endpoint": {"address": _address(options.upstream_port)}},
+                        {"endpoint": {"address": _address(options.upstream_port,
+                                                          options.upstream_host)}},
                     ]}],
                 },
             }],

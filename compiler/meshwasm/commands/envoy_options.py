@@ -1,0 +1,60 @@
+"""Options shared by ``envoy-config``, ``run`` and ``dev``: how the Envoy around a module looks.
+
+Not a command (it is not in ``COMMAND_MODULES``): a decorator adding the options, and the
+conversion of their values into ``EnvoyOptions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from meshwasm.deploy.envoy_config import EnvoyOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); ``click.BadParameter`` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{text!r}: expected HOST:PORT", param_hint="--upstream")
+    return host.strip("[]"), int(port)
+
+
+def envoy_options(listen_default: int) -> Callable[[F], F]:
+    """Add --plugin-config, --fail-open/--fail-closed, --workers, --listen, --upstream."""
+    def decorate(function: F) -> F:
+        decorators = [
+            click.option("--plugin-config", type=click.Path(exists=True, dir_okay=False,
+                         path_type=Path), help="File whose bytes reach proxy_on_configure."),
+            click.option("--fail-open/--fail-closed", default=False, show_default=True,
+                         help="When the VM has failed: let requests through, or answer 503."),
+            click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Envoy worker threads (one VM each)."),
+            click.option("--listen", "listen", type=click.IntRange(0, 65535),
+                         default=listen_default, show_default=True,
+                         help="Listener port on 127.0.0.1 (0: any free port)."),
+            click.option("--upstream", metavar="HOST:PORT",
+                         help="Where requests go after the filter."),
+        ]
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return decorate
+
+
+def to_envoy_options(module: Path, upstream: str, plugin_config: Path | None, fail_open: bool,
+                     workers: int, listen: int, admin_port: int = 0) -> EnvoyOptions:
+    """The ``EnvoyOptions`` for the option values; errors name the option."""
+    host, port = parse_host_port(upstream)
+    config = plugin_config.read_bytes() if plugin_config is not None else b""
+    try:
+        return EnvoyOptions(upstream_port=port, upstream_host=host, module=module,
+                            plugin_config=config, fail_open=fail_open, workers=workers,
+                            listener_port=listen, admin_port=admin_port)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
