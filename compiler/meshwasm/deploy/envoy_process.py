@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions, write_bootstrap
 from meshwasm.deploy.envoy_logs import parse_records
@@ -186,18 +187,24 @@ def _listener_port(envoy: EnvoyProcess) -> int:
 @contextmanager
 def start_envoy(options: EnvoyOptions, *, workdir: Path | None = None,
                 ready_timeout: float = 20.0, binary: Path | None = None,
-                wasm_log_level: str = "trace") -> Iterator[EnvoyProcess]:
+                wasm_log_level: str = "trace",
+                config: dict[str, Any] | None = None) -> Iterator[EnvoyProcess]:
     """Run Envoy with ``options`` until the ``with`` block ends, however it ends.
 
     Yields once ``/ready`` says LIVE and the listener port is known.  Raises ``EnvoyError``
     (with Envoy's log tail) when Envoy exits early, e.g. because it rejected the module, or is
     not ready within ``ready_timeout`` seconds.  ``workdir`` keeps the bootstrap and log
-    (a temporary directory, removed afterwards, when None).
+    (a temporary directory, removed afterwards, when None).  ``config`` replaces the bootstrap
+    ``options`` would give (``options`` still sets workers and is kept on the process).
     """
     with tempfile.TemporaryDirectory(prefix="meshwasm-envoy-") as scratch:
         directory = Path(workdir) if workdir is not None else Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
-        config_path = write_bootstrap(options, directory / "envoy.json")
+        config_path = directory / "envoy.json"
+        if config is None:
+            write_bootstrap(options, config_path)
+        else:
+            config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         admin_path = directory / "admin-address"
         admin_path.unlink(missing_ok=True)
         log_path = directory / "envoy.log"
