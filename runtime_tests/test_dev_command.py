@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -141,24 +140,30 @@ def test_dev_with_envoy_stops_envoy_on_ctrl_c(tmp_path: Path) -> None:
          "--listen", "0", "-o", str(tmp_path / "hello.wasm")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
-    output, envoy_pid = "", 0
-    try:
+    lines: list[str] = []
+    envoy_pid = 0
+
+    def read() -> None:  # a thread: select() on the pipe misses lines already in the buffer
         assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        reader.start()
         deadline = time.monotonic() + 60
-        while "watching" not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 1)
-            if ready:
-                line = process.stdout.readline()
-                if not line:
-                    break
-                output += line
+        while not any("watching" in line for line in lines) and time.monotonic() < deadline \
+                and process.poll() is None:
+            time.sleep(0.05)
+        output = "".join(lines)
         found = re.search(r"Envoy pid (\d+)", output)
         assert found and "watching" in output, output
         envoy_pid = int(found.group(1))
         assert Path(f"/proc/{envoy_pid}").exists()
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=20)
-        assert "stopped" in rest
+        process.wait(timeout=20)
+        reader.join(timeout=5)
+        assert "stopped" in "".join(lines)
         deadline = time.monotonic() + 5
         while Path(f"/proc/{envoy_pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
