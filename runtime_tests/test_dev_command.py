@@ -26,6 +26,7 @@ from meshwasm.deploy.envoy_replay import send_request
 from meshwasm.replay.model import HttpRequest
 
 from .conftest import PROJECT
+from .processes import alive, stop_tree
 
 HELLO = PROJECT / "examples" / "hello"
 FILTER = """from proxy_wasm import Action, HttpContext, register
@@ -159,18 +160,14 @@ def test_dev_with_envoy_stops_envoy_on_ctrl_c(tmp_path: Path) -> None:
         found = re.search(r"Envoy pid (\d+)", output)
         assert found and "watching" in output, output
         envoy_pid = int(found.group(1))
-        assert Path(f"/proc/{envoy_pid}").exists()
+        assert alive(envoy_pid)
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
         reader.join(timeout=5)
         assert "stopped" in "".join(lines)
         deadline = time.monotonic() + 5
-        while Path(f"/proc/{envoy_pid}").exists() and time.monotonic() < deadline:
+        while alive(envoy_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not Path(f"/proc/{envoy_pid}").exists(), "Envoy outlived meshwasm dev"
+        assert not alive(envoy_pid), "Envoy outlived meshwasm dev"
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-        if envoy_pid and Path(f"/proc/{envoy_pid}").exists():
-            os.kill(envoy_pid, signal.SIGKILL)
+        stop_tree(process)

@@ -22,7 +22,7 @@ HELLO = PROJECT / "examples" / "hello"
 
 @pytest.fixture
 def registry() -> Iterator[LocalRegistry]:
-    """A loopback registry for one test; a missing binary fails the test (make setup installs it)."""
+    """A loopback registry for one test; a missing binary fails the test (make test installs it)."""
     try:
         with run_registry() as running:
             yield running

@@ -19,13 +19,7 @@ from click.testing import CliRunner
 from meshwasm.cli import main
 from meshwasm.deploy.envoy_process import find_envoy
 
-
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "zombie" not in status.lower()
+from .processes import alive, stop_tree
 
 
 def test_envoy_config_prints_a_bootstrap_envoy_validates(c_filter_wasm: Path,
@@ -78,7 +72,7 @@ def test_run_serves_the_filter_and_ctrl_c_stops_envoy(c_filter_wasm: Path) -> No
             process.stderr.read() if process.stderr and process.poll() is not None else "")
         url = line.split()[2]
         envoy_pid = int(line.split("Envoy pid ")[1].split(")")[0])
-        assert _alive(envoy_pid)
+        assert alive(envoy_pid)
         with urllib.request.urlopen(url + "allowed", timeout=10) as response:
             assert response.status == 200
             assert b'"path": "/allowed"' in response.read()  # the echo upstream answered
@@ -87,12 +81,8 @@ def test_run_serves_the_filter_and_ctrl_c_stops_envoy(c_filter_wasm: Path) -> No
         assert process.returncode == 0, err
         assert "stopped" in err
         deadline = time.monotonic() + 5
-        while _alive(envoy_pid) and time.monotonic() < deadline:
+        while alive(envoy_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(envoy_pid), "Envoy outlived meshwasm run"
+        assert not alive(envoy_pid), "Envoy outlived meshwasm run"
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-        if envoy_pid and _alive(envoy_pid):
-            os.kill(envoy_pid, signal.SIGKILL)
+        stop_tree(process)

@@ -1,7 +1,7 @@
 """Run a throw-away OCI registry on loopback: Debian's ``docker-registry`` (CNCF distribution).
 
-``make setup`` installs it (``apt-get install docker-registry``); ``$MESHWASM_REGISTRY`` names
-another binary.  The registry keeps its blobs in a temporary directory and is stopped (SIGTERM,
+``make test`` installs it (its ``registry`` step runs ``apt-get install docker-registry``);
+``$MESHWASM_REGISTRY`` names another binary.  The registry keeps its blobs in a temporary directory and is stopped (SIGTERM,
 then SIGKILL) when the ``with`` block ends, however it ends.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 DEFAULT_BINARY = Path("/usr/bin/docker-registry")
 ENV_BINARY = "MESHWASM_REGISTRY"
-INSTALL_HINT = ("install it with `apt-get install -y docker-registry` (make setup does), "
+INSTALL_HINT = ("install it with `apt-get install -y docker-registry` (`make test` does), "
                 f"or set ${ENV_BINARY} to a registry binary")
 
 

@@ -13,7 +13,7 @@ from meshwasm.deploy.local_registry import LocalRegistry, RegistryStartError, ru
 def registry() -> Iterator[LocalRegistry]:
     """Debian's docker-registry on 127.0.0.1, empty, stopped after the test.
 
-    A missing binary FAILS the test (``make setup`` installs it): distribution must not go
+    A missing binary FAILS the test (``make test`` installs it): distribution must not go
     untested silently.
     """
     try:
