@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,19 +26,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions, bootstrap
+from meshwasm.build.pipeline import write_atomically
+from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions, bootstrap, free_port
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 _LDS_SUCCESS = "listener_manager.lds.update_success"
 _LDS_REJECTED = "listener_manager.lds.update_rejected"
 _WARMING = "listener_manager.total_listeners_warming"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def split_bootstrap(options: EnvoyOptions, lds_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -74,10 +68,7 @@ class DevEnvoy:
         data = Path(module).read_bytes()
         staged = self.workdir / "modules" / f"{hashlib.sha256(data).hexdigest()}.wasm"
         if not staged.exists():
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            temporary = staged.with_suffix(".tmp")
-            temporary.write_bytes(data)
-            os.replace(temporary, staged)
+            write_atomically(staged, data)
         return staged
 
     def write_listener(self, module: Path) -> None:
@@ -125,7 +116,7 @@ def start_dev_envoy(module: Path, options: EnvoyOptions, *, workdir: Path,
     """
     workdir.mkdir(parents=True, exist_ok=True)
     if options.listener_port == 0:
-        options = replace(options, listener_port=_free_port())
+        options = replace(options, listener_port=free_port())
     lds_path = workdir / "lds.json"
     dev = DevEnvoy(envoy=None, options=options, workdir=workdir)  # type: ignore[arg-type]
     dev.write_listener(module)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,14 @@ def wasm_filter(options: EnvoyOptions) -> dict[str, Any]:
 
 def _address(port: int, host: str = LOOPBACK) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a process that must be told
+    its port up front; Envoy's own listeners use port 0 instead)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
 
 
 def _is_ip(host: str) -> bool:

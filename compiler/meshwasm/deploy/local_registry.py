@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from meshwasm.deploy.envoy_config import free_port
 
 DEFAULT_BINARY = Path("/usr/bin/docker-registry")
 ENV_BINARY = "MESHWASM_REGISTRY"
@@ -50,12 +51,6 @@ def find_registry_binary() -> Path:
     raise RegistryStartError(f"no OCI registry binary ({DEFAULT_BINARY} is missing): {INSTALL_HINT}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def registry_config(storage: Path, port: int) -> str:
     """The registry's config.yml: filesystem storage, loopback HTTP, deletes allowed."""
     return (
@@ -79,7 +74,7 @@ def run_registry(ready_timeout: float = 15.0, binary: Path | None = None) -> Ite
     with tempfile.TemporaryDirectory(prefix="meshwasm-registry-") as scratch:
         root = Path(scratch)
         (root / "storage").mkdir()
-        port = _free_port()
+        port = free_port()
         config = root / "config.yml"
         config.write_text(registry_config(root / "storage", port), encoding="utf-8")
         log_path = root / "registry.log"

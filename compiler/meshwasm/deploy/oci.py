@@ -10,8 +10,6 @@ writes the module atomically.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +18,7 @@ from meshwasm.deploy.oci_image import (OCI_MANIFEST, ImageError, build_image, mo
 from meshwasm.deploy.oci_registry import (Reference, RegistryClient, RegistryError,
                                           parse_reference)
 
-__all__ = ["ImageError", "PullResult", "PushResult", "RegistryError", "pull", "push",
-           "write_atomically"]
+__all__ = ["ImageError", "PullResult", "PushResult", "RegistryError", "pull", "push"]
 
 
 @dataclass(frozen=True)
@@ -44,21 +41,6 @@ class PullResult:
     variant: str
     module_sha256: str  # hex sha256 of the module written
     output: Path
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _client(reference: Reference, plain_http: bool | None, timeout: float) -> RegistryClient:
@@ -113,5 +95,7 @@ def pull(reference: str | Reference, output: Path, *, plain_http: bool | None = 
         module = unpack_module(variant, layer)
     except ImageError as error:
         raise ImageError(f"{ref}: {error}") from None
+    from meshwasm.build.pipeline import write_atomically  # the build's own atomic write
+
     write_atomically(Path(output), module)
     return PullResult(ref, digest, variant, hashlib.sha256(module).hexdigest(), Path(output))
