@@ -22,6 +22,7 @@ from meshwasm.commands.dev import DevLoop
 from meshwasm.deploy.dev_envoy import start_dev_envoy
 from meshwasm.deploy.echo_upstream import run_echo_upstream
 from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy_process import EnvoyError
 from meshwasm.deploy.envoy_replay import send_request
 from meshwasm.replay.model import HttpRequest
 
@@ -116,6 +117,11 @@ def test_reload_swaps_the_module_without_failing_a_request(tmp_path: Path) -> No
             # a broken edit: the build fails, Envoy keeps serving version 2
             _write(source, "def broken(:\n")
             assert loop.cycle().built is False
+            # a module V8 refuses: Envoy rejects the update and keeps serving version 2
+            bogus = tmp_path / "bogus.wasm"
+            bogus.write_bytes(b"\0asm\x01\0\0\0\x01\x05\x01\x60")
+            with pytest.raises(EnvoyError, match="rejected the new module"):
+                envoy.reload(bogus)
             time.sleep(0.3)
         finally:
             stop.set()
