@@ -1,0 +1,81 @@
+"""CPU that a filter adds to each request in a real Envoy (one worker), measured in one run
+against peers: no filter, the raw-ABI C filter, and the compiled Python filter.
+
+Envoy's CPU time is read from /proc (every thread's schedstat, in ns) around a bounded loop
+of keep-alive requests on loopback, so the client's own cost is not counted.
+
+    python bench/request_cost.py [FILTER.py] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import sys
+import tempfile
+from pathlib import Path
+
+from meshwasm.build.pipeline import build_filter
+from meshwasm.build.zig import compile_raw_c_filter
+from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy_process import start_envoy
+from meshwasm.deploy.upstream import run_upstream
+from meshwasm.replay.model import UpstreamResponse
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def cpu_ns(pid: int) -> int:
+    """Total on-CPU time of every thread of ``pid``."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread ended while we looked
+    return total
+
+
+def per_request_us(module: Path | None, requests: int, path: str) -> float:
+    with run_upstream(UpstreamResponse(body=b"ok")) as upstream:
+        options = EnvoyOptions(upstream_port=upstream.port, module=module, plugin_config=b"x")
+        with start_envoy(options, wasm_log_level="error") as envoy:
+            connection = http.client.HTTPConnection("127.0.0.1", envoy.listener_port, timeout=10)
+            for _ in range(200):  # warm-up: connection pools, V8 tiers, caches
+                connection.request("GET", path)
+                connection.getresponse().read()
+            before = cpu_ns(envoy.pid)
+            for _ in range(requests):
+                connection.request("GET", path)
+                connection.getresponse().read()
+            spent = cpu_ns(envoy.pid) - before
+            connection.close()
+    return spent / requests / 1e3
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("filter", nargs="?", type=Path,
+                        default=PROJECT / "examples" / "hello" / "filter.py")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--path", default="/products")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        python_module = build_filter(args.filter, work / "filter.wasm").output
+        c_module = compile_raw_c_filter(PROJECT / "runtime_tests" / "other_sdk" / "hello_c.c",
+                                        work / "hello_c.wasm")
+        baseline = per_request_us(None, args.requests, args.path)
+        c_filter = per_request_us(c_module, args.requests, args.path)
+        python = per_request_us(python_module, args.requests, args.path)
+    print(f"Envoy CPU per request ({args.requests} requests, 1 worker, keep-alive):")
+    print(f"  no filter      {baseline:7.1f} us")
+    print(f"  C filter       {c_filter:7.1f} us  (+{c_filter - baseline:.1f} us)")
+    print(f"  python filter  {python:7.1f} us  (+{python - baseline:.1f} us)")
+    added_c = max(c_filter - baseline, 0.1)
+    print(f"  added cost, python / C: {(python - baseline) / added_c:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
