@@ -1,0 +1,225 @@
+"""Source mode: run a filter's Python in this interpreter against the harness's host model.
+
+The filter is not compiled: ``SourceGuest`` imports it (and a private copy of the
+``proxy_wasm`` SDK) in-process, binds the SDK's raw host-call layer to the same ``Host`` the
+compiled engine uses (``source_host.SourceHostCalls``), and hands the stream driver
+(``stream.PluginRunner``) the dispatcher's callbacks under their ``proxy_on_*`` names, so the
+driver runs exactly the sequence it runs for a module.  Because it is plain Python, a
+filter's tracebacks quote its source lines, and coverage and ``breakpoint()`` work.
+
+Isolation: every guest has its own module objects — the SDK package, the filter (under its
+file's stem, as in a compiled module) and the modules it imports from its own folder — so
+two replays never share registrations, contexts or module globals.  Those modules are
+removed from ``sys.modules`` once the filter is loaded (a module first imported from inside
+a callback, rather than at the top of a file, is the host's ordinary import).
+
+Differences from compiled mode: ``print``/``sys.stderr`` lines go to the log as in a module
+(info/error, line-buffered) except after ``breakpoint()``, which gets the real terminal for the
+rest of that callback; imports are not checked against what a module can bundle (run
+``meshwasm build`` for that); module-level log lines land in the start-up logs, whereas a
+build runs module level once, at build time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from meshwasm.harness import abi
+from meshwasm.harness.errors import ModuleError
+from meshwasm.harness.host import Host, HostOptions
+from meshwasm.harness.source_host import SourceHostCalls
+from meshwasm.harness.stream import PluginRunner
+from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
+
+SDK = "proxy_wasm"
+# Dispatcher functions, by the export name the stream driver calls.
+_CALLBACKS = (
+    "on_context_create", "on_vm_start", "on_configure", "on_request_headers",
+    "on_request_body", "on_request_trailers", "on_response_headers", "on_response_body",
+    "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
+    "on_http_call_response",
+)
+_loads = itertools.count(1)
+
+
+def full_traceback(error: BaseException) -> str:
+    """The interpreter's own traceback text, source lines included."""
+    return "".join(traceback.format_exception(error)).rstrip("\n")
+
+
+def _local_names(folder: Path) -> set[str]:
+    """Top-level module names the filter's folder provides (``x.py`` and packages)."""
+    names = {path.stem for path in folder.glob("*.py")}
+    names.update(path.parent.name for path in folder.glob("*/__init__.py"))
+    return names
+
+
+def _owned(name: str, roots: set[str]) -> bool:
+    return name.partition(".")[0] in roots
+
+
+@contextmanager
+def _private_import(folder: Path, roots: set[str]) -> Iterator[dict[str, ModuleType]]:
+    """Import with ``roots`` (and their submodules) fresh; yields a dict that receives the
+    modules so imported, which leave ``sys.modules`` afterwards (what was there returns)."""
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if _owned(name, roots)}
+    sys.path.insert(0, str(folder))
+    private: dict[str, ModuleType] = {}
+    try:
+        yield private
+    finally:
+        sys.path.remove(str(folder))
+        for name in [name for name in sys.modules if _owned(name, roots)]:
+            private[name] = sys.modules.pop(name)
+        sys.modules.update(saved)
+
+
+class _StdioToLog:
+    """Line-buffered ``sys.stdout``/``sys.stderr`` stand-ins writing to the host log, as the
+    module's WASI shim does; swapped in around each callback."""
+
+    def __init__(self, host: Host, level: int) -> None:
+        self.host, self.level, self._line = host, level, ""
+
+    def write(self, text: str) -> int:
+        *complete, self._line = (self._line + text).split("\n")
+        for line in complete:
+            if line:
+                self.host.log(self.level, line.encode("utf-8", "surrogateescape"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class SourceGuest:
+    """A filter imported from source, playing the ``stream.Guest`` part.
+
+    Construct it once per ``Host``: it loads the filter (raising ``ModuleError`` with the
+    traceback when importing fails or ``register()`` was not called).
+    """
+
+    def __init__(self, filter_path: Path, host: Host) -> None:
+        self.path = Path(filter_path).resolve()
+        self.host = host
+        self.label = str(filter_path)
+        self.load_id = next(_loads)
+        self._stdout = _StdioToLog(host, abi.LOG_INFO)
+        self._stderr = _StdioToLog(host, abi.LOG_ERROR)
+        self._saved: tuple[Any, Any, Any] | None = None
+        self.modules, dispatch = self._load()
+        self.dispatch = dispatch
+        self.callbacks: dict[str, Callable[..., int | None]] = {
+            f"proxy_{name}": self._wrap(name, getattr(dispatch, name)) for name in _CALLBACKS
+            if callable(getattr(dispatch, name, None))}
+
+    def _load(self) -> tuple[dict[str, ModuleType], ModuleType]:
+        if not self.path.is_file():
+            raise ModuleError(f"{self.label}: no such filter file")
+        stem = self.path.stem
+        with _private_import(self.path.parent, _local_names(self.path.parent) | {SDK}) as mods:
+            hostcalls = importlib.import_module(f"{SDK}._hostcalls")
+            hostcalls.bind(SourceHostCalls(self.host, hostcalls.HostCallError))
+            dispatch = importlib.import_module(f"{SDK}._dispatch")
+            dispatch.format_exception = full_traceback  # this copy quotes source lines
+            spec = importlib.util.spec_from_file_location(stem, self.path)
+            if spec is None or spec.loader is None:
+                raise ModuleError(f"{self.label}: cannot be imported as a Python module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[stem] = module
+            self.host.enter(self.host.root)
+            try:
+                with self._stdio():
+                    spec.loader.exec_module(module)
+                dispatch.check_registered(stem)
+            except Exception as error:
+                raise ModuleError(f"{self.label}: importing the filter failed:\n"
+                                  f"{full_traceback(error)}") from None
+        return mods, dispatch
+
+    @contextmanager
+    def _stdio(self) -> Iterator[None]:
+        saved = sys.stdout, sys.stderr, sys.breakpointhook
+        sys.stdout, sys.stderr = self._stdout, self._stderr  # type: ignore[assignment]
+        sys.breakpointhook = self._breakpoint
+        self._saved = saved
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr, sys.breakpointhook = saved
+            self._saved = None
+
+    def _breakpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """``breakpoint()`` inside a callback: give the debugger the real terminal."""
+        saved = self._saved
+        if saved is None:
+            return sys.__breakpointhook__(*args, **kwargs)
+        sys.stdout, sys.stderr = saved[0], saved[1]
+        return saved[2](*args, **kwargs)
+
+    def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., int]:
+        def call(*args: int) -> int:
+            with self._stdio():
+                try:
+                    result = function(*args)
+                except Exception as error:  # the dispatcher failed, not the filter
+                    self.host.log(abi.LOG_ERROR, (f"meshwasm: unhandled Python error in {name}\n"
+                                                  f"{full_traceback(error)}").encode())
+                    return 0
+            return _as_u32(result, name, self.host)
+        call.__name__ = f"proxy_{name}"
+        return call
+
+    def start(self) -> None:
+        """What a module does before its first callback: leave build-time mode."""
+        self.dispatch.start_runtime()
+
+
+def _as_u32(result: object, name: str, host: Host) -> int:
+    """A callback's Python result as the C glue converts it (None -> 0, masked to u32)."""
+    if result is None:
+        return 0
+    try:
+        return int(result) & 0xFFFFFFFF  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        host.log(abi.LOG_ERROR, f"meshwasm: {name} returned {result!r}, not an int".encode())
+        return 0
+
+
+class SourcePlugin:
+    """A filter loaded from source into a fresh harness VM, started and configured; the
+    source-mode counterpart of ``CompiledPlugin`` (same ``host``, ``run``, ``startup_logs``).
+    """
+
+    def __init__(self, filter_path: Path, plugin_config: bytes,
+                 options: HostOptions | None = None) -> None:
+        self.host = Host(plugin_config, options)
+        self.guest = SourceGuest(Path(filter_path), self.host)
+        self.runner = PluginRunner(self.host, self.guest, label=str(filter_path))
+        self.startup_logs: list[LogLine] = self.runner.start()
+
+    def run(self, exchange: Exchange) -> Verdict:
+        """Replay one ``Exchange``; returns its ``Verdict``."""
+        return self.runner.run(exchange)
+
+
+def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",
+                  fail_open: bool = False) -> list[Verdict]:
+    """``replay_module`` for a filter's source file: every exchange of ``traffic`` in order,
+    in one fresh VM, one ``Verdict`` each.  Raises ``ModuleError`` when the filter cannot be
+    imported or the plugin does not start as Envoy would."""
+    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open)
+    plugin = SourcePlugin(filter_path, traffic.plugin_config, options)
+    return [plugin.run(exchange) for exchange in traffic.exchanges]
