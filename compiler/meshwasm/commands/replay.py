@@ -1,4 +1,7 @@
-"""``meshwasm replay MODULE.wasm TRAFFIC.yaml``: run a traffic file, compare, report."""
+"""``meshwasm replay MODULE.wasm TRAFFIC.yaml``: run a traffic file, compare, report.
+
+With ``--engine source`` the first argument is the filter's ``FILTER.py``, run from source.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
         errors = tuple(getattr(envoy_replay, n) for n in ("EnvoyError", "EnvoyReplayError")
                        if isinstance(getattr(envoy_replay, n, None), type))
         return envoy_replay.replay_in_envoy, (HarnessError, *errors)
+    if name == "source":
+        from meshwasm.harness.source import replay_source
+        return replay_source, (HarnessError,)
     from meshwasm.harness import replay_module
     return replay_module, (HarnessError,)
 
@@ -34,10 +40,13 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
 @click.command("replay")
 @click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("traffic", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--engine", type=click.Choice(["harness", "envoy"]), default="harness",
-              show_default=True, help="Run the module in the local harness or in real Envoy.")
+@click.option("--engine", type=click.Choice(["harness", "envoy", "source"]),
+              default="harness", show_default=True,
+              help="Run the module in the local harness or in real Envoy; 'source' runs "
+                   "FILTER.py itself (not a module) in the harness, from source.")
 def command(module: Path, traffic: Path, engine: str) -> None:
-    """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file).
+    """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
+    filter's .py file with --engine source).
 
     Prints one line per request and a diff for each one that is not as expected.
     Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module.
