@@ -23,13 +23,27 @@ CONTINUE = int(Action.CONTINUE)
 PAUSE = int(Action.PAUSE)
 
 
-def check_registered(module_name: str) -> None:
-    """Called once after the filter module was imported: it must have called register()."""
+# Stream callbacks the runtime may answer without entering Python when the filter's class
+# keeps the default (which lets the stream continue).  Bit i stands for SKIPPABLE[i].
+SKIPPABLE = ("on_request_body", "on_request_trailers", "on_response_body",
+             "on_response_trailers", "on_log", "on_done")
+
+
+def check_registered(module_name: str) -> int:
+    """Called once after the filter module was imported: it must have called register().
+
+    Returns the mask of ``SKIPPABLE`` callbacks the filter does not override.
+    """
     global _active
     _active = registration()
     if _active is None:
         raise RuntimeError(
             f"filter module {module_name!r} did not call proxy_wasm.register(YourHttpContext)")
+    mask = 0
+    for bit, name in enumerate(SKIPPABLE):
+        if getattr(_active.http, name) is getattr(HttpContext, name):
+            mask |= 1 << bit
+    return mask
 
 
 def start_runtime() -> None:

@@ -36,6 +36,12 @@ static const char *const callback_names[CB_COUNT] = {
 
 static PyObject *callbacks[CB_COUNT];
 
+/* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE): the
+ * default lets the stream continue, so the runtime answers without entering Python. */
+enum { SKIP_REQUEST_BODY = 1, SKIP_REQUEST_TRAILERS = 2, SKIP_RESPONSE_BODY = 4,
+       SKIP_RESPONSE_TRAILERS = 8, SKIP_LOG = 16, SKIP_DONE = 32 };
+static unsigned long skip_mask = 0;
+
 static void log_python_error(const char *where) {
   /* The dispatcher handles filter exceptions itself; reaching here means the dispatcher
    * or the interpreter failed.  Print the traceback (it goes to the proxy log). */
@@ -113,7 +119,9 @@ static int load_filter(void) {
   PyObject *ready = PyObject_CallMethod(dispatcher, "check_registered", "s",
                                         meshwasm_filter_module);
   if (ready == NULL) { Py_DECREF(dispatcher); return -1; }
+  skip_mask = PyLong_AsUnsignedLong(ready);
   Py_DECREF(ready);
+  if (PyErr_Occurred()) { Py_DECREF(dispatcher); return -1; }
   for (int i = 0; i < CB_COUNT; i++) {
     callbacks[i] = PyObject_GetAttrString(dispatcher, callback_names[i]);
     if (callbacks[i] == NULL) { Py_DECREF(dispatcher); return -1; }
@@ -160,27 +168,33 @@ EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t s
   return dispatch(CB_CONFIGURE, 2, root, size, 0, 0, 0);
 }
 
-#define STREAM_CALLBACK3(export, which)                                                   \
+#define STREAM_CALLBACK3(export, which, skip)                                             \
   EXPORT(export) uint32_t export(uint32_t id, uint32_t size, uint32_t end_of_stream) {     \
+    if (skip_mask & (skip)) return 0;                                                      \
     return dispatch(which, 3, id, size, end_of_stream, 0, 0);                              \
   }
-#define STREAM_CALLBACK2(export, which)                                                   \
+#define STREAM_CALLBACK2(export, which, skip)                                             \
   EXPORT(export) uint32_t export(uint32_t id, uint32_t size) {                             \
+    if (skip_mask & (skip)) return 0;                                                      \
     return dispatch(which, 2, id, size, 0, 0, 0);                                          \
   }
 
-STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS)
-STREAM_CALLBACK3(proxy_on_request_body, CB_REQUEST_BODY)
-STREAM_CALLBACK2(proxy_on_request_trailers, CB_REQUEST_TRAILERS)
-STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS)
-STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY)
-STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS)
+STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS, 0)
+STREAM_CALLBACK3(proxy_on_request_body, CB_REQUEST_BODY, SKIP_REQUEST_BODY)
+STREAM_CALLBACK2(proxy_on_request_trailers, CB_REQUEST_TRAILERS, SKIP_REQUEST_TRAILERS)
+STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS, 0)
+STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY, SKIP_RESPONSE_BODY)
+STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE_TRAILERS)
 
 EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
+  if (skip_mask & SKIP_DONE) return 1;
   return dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
 }
 
-EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) { dispatch(CB_LOG, 1, id, 0, 0, 0, 0); }
+EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
+  if (skip_mask & SKIP_LOG) return;
+  dispatch(CB_LOG, 1, id, 0, 0, 0, 0);
+}
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
   dispatch(CB_DELETE, 1, id, 0, 0, 0, 0);
