@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
@@ -81,23 +83,30 @@ def _replay_one(envoy: EnvoyProcess, exchange: Exchange, timeout: float) -> tupl
             f"{error!r}; Envoy log tail:\n{envoy.log_tail()}") from error
 
 
-def replay_in_envoy(module_path: Path, traffic: Traffic, *, workers: int = 1,
+def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int = 1,
                     fail_open: bool = False, ready_timeout: float = 20.0,
                     exchange_timeout: float = 10.0,
-                    workdir: Path | None = None) -> list[Verdict]:
+                    workdir: Path | None = None,
+                    bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
+                    ) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
 
     Starts a scripted upstream and Envoy (``workers`` = ``--concurrency``), sends the exchanges
     in order and stops both before returning.  ``workdir``, when given, keeps Envoy's bootstrap
     (``envoy.json``) and full log (``envoy.log``) for inspection.  Raises ``EnvoyError`` when Envoy rejects the
     module or does not start, ``EnvoyReplayError`` when an exchange gets no response.
+    ``bootstrap_for``, when given, makes the whole bootstrap from the options (e.g. a native
+    filter from ``native_filters``; ``module_path`` is then None).
     """
     verdicts: list[Verdict] = []
     with run_upstream() as upstream:
-        options = EnvoyOptions(upstream_port=upstream.port, module=Path(module_path),
+        options = EnvoyOptions(upstream_port=upstream.port,
+                               module=None if module_path is None else Path(module_path),
                                plugin_config=traffic.plugin_config, fail_open=fail_open,
                                workers=workers)
-        with start_envoy(options, ready_timeout=ready_timeout, workdir=workdir) as envoy:
+        config = None if bootstrap_for is None else bootstrap_for(options)
+        with start_envoy(options, ready_timeout=ready_timeout, workdir=workdir,
+                         config=config) as envoy:
             offset = envoy.log_size()
             for exchange in traffic.exchanges:
                 upstream.respond_with(exchange.upstream)
