@@ -16,15 +16,16 @@ a callback, rather than at the top of a file, is the host's ordinary import).
 Differences from compiled mode: ``print``/``sys.stderr`` lines go to the log as in a module
 (info/error, line-buffered) except after ``breakpoint()``, which gets the real terminal for the
 rest of that callback; imports are not checked against what a module can bundle (run
-``meshwasm build`` for that); module-level log lines land in the start-up logs, whereas a
-build runs module level once, at build time.
+``meshwasm build`` for that).  Module level runs as a build runs it, with no proxy behind the
+host calls (``BuildTimeHostCalls``: its log lines go to ``SourceGuest.build_logs``, a metric
+defined there gets id 0): a filter that depends on the proxy at import time fails in both
+modes alike.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import itertools
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from typing import Any
 from meshwasm.harness import abi
 from meshwasm.harness.errors import ModuleError
 from meshwasm.harness.host import Host, HostOptions
-from meshwasm.harness.source_host import SourceHostCalls
+from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
 from meshwasm.harness.stream import PluginRunner
 from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
 
@@ -48,7 +49,6 @@ _CALLBACKS = (
     "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
     "on_http_call_response",
 )
-_loads = itertools.count(1)
 
 
 def full_traceback(error: BaseException) -> str:
@@ -67,20 +67,40 @@ def _owned(name: str, roots: set[str]) -> bool:
     return name.partition(".")[0] in roots
 
 
-@contextmanager
-def _private_import(folder: Path, roots: set[str]) -> Iterator[dict[str, ModuleType]]:
-    """Import with ``roots`` (and their submodules) fresh; yields a dict that receives the
-    modules so imported, which leave ``sys.modules`` afterwards (what was there returns)."""
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if _owned(name, roots)}
-    sys.path.insert(0, str(folder))
-    private: dict[str, ModuleType] = {}
-    try:
-        yield private
-    finally:
-        sys.path.remove(str(folder))
-        for name in [name for name in sys.modules if _owned(name, roots)]:
-            private[name] = sys.modules.pop(name)
-        sys.modules.update(saved)
+class _ModuleSpace:
+    """The guest's own module objects, swapped into ``sys.modules`` while it runs.
+
+    ``roots`` are the top-level names it owns (the SDK and what its folder provides); while
+    ``active``, those names resolve to its modules only (the host's are set aside), and any
+    owned module imported meanwhile becomes its own.
+    """
+
+    def __init__(self, folder: Path, roots: set[str]) -> None:
+        self.folder, self.roots = str(folder), roots
+        self.modules: dict[str, ModuleType] = {}
+        self._seen = -1  # len(sys.modules) when the host's owned names were last listed
+        self._host_owned: list[str] = []
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        modules = sys.modules
+        if len(modules) != self._seen:
+            self._host_owned = [name for name in modules if _owned(name, self.roots)]
+        saved = {name: modules.pop(name) for name in self._host_owned if name in modules}
+        modules.update(self.modules)
+        sys.path.insert(0, self.folder)
+        before = len(modules)
+        try:
+            yield
+        finally:
+            sys.path.remove(self.folder)
+            if len(modules) != before:
+                self.modules.update((name, module) for name, module in modules.items()
+                                    if _owned(name, self.roots))
+            for name in self.modules:
+                modules.pop(name, None)
+            modules.update(saved)
+            self._seen = len(modules)
 
 
 class _StdioToLog:
@@ -108,30 +128,35 @@ class SourceGuest:
     """A filter imported from source, playing the ``stream.Guest`` part.
 
     Construct it once per ``Host``: it loads the filter (raising ``ModuleError`` with the
-    traceback when importing fails or ``register()`` was not called).
+    traceback when importing fails or ``register()`` was not called).  Callbacks may be
+    called at any time; wrapping a series of them in ``session()`` (as ``SourcePlugin``
+    does per request) swaps the guest's modules and stdio in once instead of per call.
     """
 
     def __init__(self, filter_path: Path, host: Host) -> None:
         self.path = Path(filter_path).resolve()
         self.host = host
         self.label = str(filter_path)
-        self.load_id = next(_loads)
         self._stdout = _StdioToLog(host, abi.LOG_INFO)
         self._stderr = _StdioToLog(host, abi.LOG_ERROR)
         self._saved: tuple[Any, Any, Any] | None = None
-        self.modules, dispatch = self._load()
-        self.dispatch = dispatch
+        self._depth = 0
+        folder = self.path.parent
+        self.space = _ModuleSpace(folder, _local_names(folder) | {SDK})
+        self.dispatch = self._load()
         self.callbacks: dict[str, Callable[..., int | None]] = {
-            f"proxy_{name}": self._wrap(name, getattr(dispatch, name)) for name in _CALLBACKS
-            if callable(getattr(dispatch, name, None))}
+            f"proxy_{name}": self._wrap(name, getattr(self.dispatch, name))
+            for name in _CALLBACKS if callable(getattr(self.dispatch, name, None))}
 
-    def _load(self) -> tuple[dict[str, ModuleType], ModuleType]:
+    def _load(self) -> ModuleType:
         if not self.path.is_file():
             raise ModuleError(f"{self.label}: no such filter file")
         stem = self.path.stem
-        with _private_import(self.path.parent, _local_names(self.path.parent) | {SDK}) as mods:
+        self.host.enter(self.host.root)
+        with self.session():
             hostcalls = importlib.import_module(f"{SDK}._hostcalls")
-            hostcalls.bind(SourceHostCalls(self.host, hostcalls.HostCallError))
+            build_time = BuildTimeHostCalls(hostcalls.HostCallError)
+            hostcalls.bind(build_time)
             dispatch = importlib.import_module(f"{SDK}._dispatch")
             dispatch.format_exception = full_traceback  # this copy quotes source lines
             spec = importlib.util.spec_from_file_location(stem, self.path)
@@ -139,30 +164,40 @@ class SourceGuest:
                 raise ModuleError(f"{self.label}: cannot be imported as a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[stem] = module
-            self.host.enter(self.host.root)
             try:
-                with self._stdio():
-                    spec.loader.exec_module(module)
+                spec.loader.exec_module(module)
                 dispatch.check_registered(stem)
             except Exception as error:
                 raise ModuleError(f"{self.label}: importing the filter failed:\n"
                                   f"{full_traceback(error)}") from None
-        return mods, dispatch
+            finally:
+                self.build_logs = build_time.logs
+            hostcalls.bind(SourceHostCalls(self.host, hostcalls.HostCallError))
+        return dispatch
 
     @contextmanager
-    def _stdio(self) -> Iterator[None]:
+    def session(self) -> Iterator[None]:
+        """Make this guest's modules and its stdio-to-log the interpreter's, meanwhile."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         saved = sys.stdout, sys.stderr, sys.breakpointhook
-        sys.stdout, sys.stderr = self._stdout, self._stderr  # type: ignore[assignment]
-        sys.breakpointhook = self._breakpoint
-        self._saved = saved
-        try:
-            yield
-        finally:
-            sys.stdout, sys.stderr, sys.breakpointhook = saved
-            self._saved = None
+        with self.space.active():
+            sys.stdout, sys.stderr = self._stdout, self._stderr  # type: ignore[assignment]
+            sys.breakpointhook = self._breakpoint
+            self._saved, self._depth = saved, 1
+            try:
+                yield
+            finally:
+                sys.stdout, sys.stderr, sys.breakpointhook = saved
+                self._saved, self._depth = None, 0
 
     def _breakpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """``breakpoint()`` inside a callback: give the debugger the real terminal."""
+        """``breakpoint()`` inside the filter: give the debugger the real terminal back."""
         saved = self._saved
         if saved is None:
             return sys.__breakpointhook__(*args, **kwargs)
@@ -171,20 +206,24 @@ class SourceGuest:
 
     def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., int]:
         def call(*args: int) -> int:
-            with self._stdio():
-                try:
+            try:
+                if self._depth:
                     result = function(*args)
-                except Exception as error:  # the dispatcher failed, not the filter
-                    self.host.log(abi.LOG_ERROR, (f"meshwasm: unhandled Python error in {name}\n"
-                                                  f"{full_traceback(error)}").encode())
-                    return 0
+                else:
+                    with self.session():
+                        result = function(*args)
+            except Exception as error:  # the dispatcher failed, not the filter
+                self.host.log(abi.LOG_ERROR, (f"meshwasm: unhandled Python error in {name}\n"
+                                              f"{full_traceback(error)}").encode())
+                return 0
             return _as_u32(result, name, self.host)
         call.__name__ = f"proxy_{name}"
         return call
 
     def start(self) -> None:
         """What a module does before its first callback: leave build-time mode."""
-        self.dispatch.start_runtime()
+        with self.session():
+            self.dispatch.start_runtime()
 
 
 def _as_u32(result: object, name: str, host: Host) -> int:
@@ -208,11 +247,13 @@ class SourcePlugin:
         self.host = Host(plugin_config, options)
         self.guest = SourceGuest(Path(filter_path), self.host)
         self.runner = PluginRunner(self.host, self.guest, label=str(filter_path))
-        self.startup_logs: list[LogLine] = self.runner.start()
+        with self.guest.session():
+            self.startup_logs: list[LogLine] = self.runner.start()
 
     def run(self, exchange: Exchange) -> Verdict:
         """Replay one ``Exchange``; returns its ``Verdict``."""
-        return self.runner.run(exchange)
+        with self.guest.session():
+            return self.runner.run(exchange)
 
 
 def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",

@@ -220,3 +220,32 @@ class SourceHostCalls:
         status, value = self.host.get_metric(_u32(metric_id))
         self._check("get_metric", status)
         return value
+
+
+# What each call answers while the module is being snapshotted (``build/snapshot.py`` stubs
+# every ``env.proxy_*`` import with "Ok, nothing written"), as the C module then reports it.
+_BUILD_TIME_ANSWERS: dict[str, object] = {
+    "get_log_level": 0, "get_current_time_ns": 0, "get_header": "", "get_headers": [],
+    "get_buffer": b"", "get_property": b"", "get_shared_data": (b"", 0), "register_queue": 0,
+    "resolve_queue": 0, "dequeue": b"", "http_call": 0, "define_metric": 0, "get_metric": 0,
+}
+
+
+class BuildTimeHostCalls:
+    """``HostCalls`` while a filter's module level runs, as ``meshwasm build`` runs it: not
+    under a proxy.  Every call succeeds and answers zero/empty (a metric defined at module
+    level gets id 0, which the proxy later rejects, exactly as in a compiled module); log
+    lines are kept in ``logs``."""
+
+    def __init__(self, error_type: type[Exception]) -> None:
+        self.HostCallError = error_type
+        self.logs: list[str] = []
+
+    def log(self, level: int, message: str) -> None:
+        self.logs.append(_text(_bytes(message, "log")))
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        answer = _BUILD_TIME_ANSWERS.get(name)
+        return lambda *_args: answer

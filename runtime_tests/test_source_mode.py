@@ -1,0 +1,111 @@
+"""Source mode against compiled mode: the same filters, the same traffic, the same verdicts,
+field by field; a filter that raises gets the same error policy in both, and in source mode
+a traceback that quotes its source lines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from meshwasm.build.pipeline import build_filter
+from meshwasm.harness import replay_module
+from meshwasm.harness.source import replay_source
+from meshwasm.replay.expect import evaluate
+from meshwasm.replay.model import Verdict
+from meshwasm.replay.traffic import load_traffic
+
+from .conftest import PROJECT, RUNTIME_TESTS
+
+SCENARIOS = RUNTIME_TESTS / "source_mode"
+RAISING = SCENARIOS / "raising"
+CASES = {
+    "hello": (PROJECT / "examples" / "hello" / "filter.py",
+              PROJECT / "examples" / "hello" / "traffic.yaml"),
+    "hello_c-in-python": (SCENARIOS / "hello_py" / "filter.py",
+                          RUNTIME_TESTS / "other_sdk" / "hello_c.traffic.yaml"),
+    "busy": (SCENARIOS / "busy" / "filter.py", SCENARIOS / "busy" / "traffic.yaml"),
+    "raising-fail-closed": (RAISING / "fail_closed.py", RAISING / "traffic.yaml"),
+    "raising-fail-open": (RAISING / "fail_open.py", RAISING / "traffic.yaml"),
+}
+_TRACEBACK_START = "filter raised in "
+_QUALIFIED = re.compile(r"^[\w.]+\.(\w+:)")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("source_mode")
+    return {name: build_filter(filter_path, out / f"{name}.wasm").output
+            for name, (filter_path, _) in CASES.items()}
+
+
+def _comparable(verdict: Verdict) -> dict[str, object]:
+    """Every field of a verdict, with the wall-clock ``date`` header and the body of
+    tracebacks (whose frames differ by design: source mode quotes lines) left out."""
+    logs = []
+    for line in verdict.logs:
+        message = line.message
+        if message.startswith(_TRACEBACK_START):
+            lines = message.splitlines()
+            # the SDK names an exception by its class, the interpreter with its module
+            last = _QUALIFIED.sub(r"\1", lines[-1])
+            message = f"{lines[0]} ... {last}"
+        logs.append((line.level, message))
+    return {"status": verdict.status, "body": verdict.body, "logs": logs,
+            "headers": [(k, v) for k, v in verdict.headers if k != "date"],
+            "upstream_request": verdict.upstream_request, "notes": verdict.notes}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_source_and_compiled_modes_give_the_same_verdicts(case: str,
+                                                          modules: dict[str, Path]) -> None:
+    filter_path, traffic_path = CASES[case]
+    traffic = load_traffic(traffic_path)
+    compiled = replay_module(modules[case], traffic)
+    source = replay_source(filter_path, traffic)
+    assert [_comparable(v) for v in source] == [_comparable(v) for v in compiled]
+    for outcome in evaluate(traffic, source):
+        assert outcome.ok, (outcome.exchange.name, outcome.mismatches)
+
+
+def _traceback(verdict: Verdict) -> str:
+    found = [line.message for line in verdict.logs if line.message.startswith(_TRACEBACK_START)]
+    assert len(found) == 1 and verdict.logs[-1].level != "" and found[0]
+    return found[0]
+
+
+@pytest.mark.parametrize("policy", ["fail-closed", "fail-open"])
+def test_a_raising_filter_gets_the_same_policy_and_a_real_traceback(
+        policy: str, modules: dict[str, Path]) -> None:
+    case = f"raising-{policy}"
+    filter_path, traffic_path = CASES[case]
+    traffic = load_traffic(traffic_path)
+    compiled = replay_module(modules[case], traffic)
+    source = replay_source(filter_path, traffic)
+    fine, boom, late, after = source
+    if policy == "fail-closed":
+        # error_status=502: the request phase answers 502 (through the response callbacks),
+        # the response phase replaces the upstream's answer with 502.
+        assert (boom.status, boom.body, boom.upstream_request) == (502, b"filter error\n", None)
+        assert late.status == 502 and late.upstream_request is not None
+    else:
+        assert boom.status == 200 and boom.upstream_request is not None
+        assert late.status == 200 and late.header("x-raising") is None
+    assert fine.status == after.status == 200
+    assert [(v.status, v.body) for v in source] == [(v.status, v.body) for v in compiled]
+
+    text = _traceback(boom)
+    assert text.startswith("filter raised in on_request_headers:\nTraceback (most recent call")
+    common = RAISING / "common.py"
+    source_line = 'raise ValueError(f"the filter exploded in {where}")'
+    number = next(n for n, line in enumerate(common.read_text().splitlines(), start=1)
+                  if line.strip() == source_line)
+    assert f'File "{common}", line {number}, in explode\n    {source_line}\n' in text
+    assert text.endswith("ValueError: the filter exploded in on_request_headers")
+    compiled_text = _traceback(compiled[1])
+    assert f"line {number}, in explode" in compiled_text  # same frame, no quoted line
+    assert "raise ValueError" not in compiled_text
+    assert [line.level for line in boom.logs] == [line.level for line in compiled[1].logs]
