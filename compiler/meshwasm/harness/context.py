@@ -40,6 +40,15 @@ class LocalReply:
 
 
 @dataclass
+class HttpCallResponse:
+    """The answer to an http_call, readable during ``proxy_on_http_call_response`` only."""
+
+    headers: HeaderMap
+    body: bytes
+    trailers: HeaderMap
+
+
+@dataclass
 class Context:
     """One context id: the root context (``root_id == 0``) or an HTTP stream."""
 
@@ -73,6 +82,8 @@ class Context:
     response_status: int = 0
     response_details: str = ""
     filter_state: dict[bytes, bytes] = field(default_factory=dict)
+    # The http_call answer being delivered (during proxy_on_http_call_response only).
+    http_call_response: HttpCallResponse | None = None
 
     @property
     def is_root(self) -> bool:
@@ -98,6 +109,12 @@ class Context:
         return None
 
     def _readable_map(self, map_type: int) -> HeaderMap | None:
+        if map_type in (abi.HTTP_CALL_RESPONSE_HEADERS, abi.HTTP_CALL_RESPONSE_TRAILERS):
+            answer = self.http_call_response
+            if answer is None:
+                return None
+            return answer.headers if map_type == abi.HTTP_CALL_RESPONSE_HEADERS \
+                else answer.trailers
         if self.access_log_phase:
             if map_type == abi.REQUEST_HEADERS:
                 return self.final_request_headers
@@ -178,6 +195,8 @@ class Context:
             return self.host.plugin_config if self.plugin_config_visible else None
         if buffer_type == abi.VM_CONFIGURATION:
             return self.host.vm_config
+        if buffer_type == abi.HTTP_CALL_RESPONSE_BODY and self.http_call_response is not None:
+            return self.http_call_response.body
         return None
 
     def get_buffer(self, buffer_type: int, start: int, length: int) -> tuple[int, bytes]:

@@ -1,19 +1,32 @@
-"""The VM-wide part of the host model: contexts, logs, clock, shared data, metrics.
+"""The VM-wide part of the host model: contexts, logs, clock, ticks, metric ids, http calls.
 
-One ``Host`` stands for one Envoy worker's Wasm VM with one plugin.  It is pure Python and
-engine-agnostic: the wasmtime engine binds ``proxy_*`` imports to it, a source engine can
-bind the SDK's raw host-call layer to the same object.
+One ``Host`` stands for one Envoy worker's Wasm VM with one plugin; what the VMs of one proxy
+share (clock, shared data, queues, stats) lives in its ``Proxy`` (``harness/shared.py``).  It
+is pure Python and engine-agnostic: the wasmtime engine binds ``proxy_*`` imports to it, a
+source engine can bind the SDK's raw host-call layer to the same object.
+
+Envoy's behaviour copied here (Envoy ``source/extensions/common/wasm/context.cc``, ``wasm.cc``):
+
+- a tick period is per root context (set from a stream context, it applies to its root); the
+  first tick comes one period after it was set, the next one period after that tick ran;
+  period 0 stops ticks;
+- ``proxy_http_call`` answers BadArgument for a cluster Envoy does not know and for headers
+  without ``:method``, ``:path`` or ``:authority``; the answer comes later, to
+  ``proxy_on_http_call_response`` of the calling context (root or stream), never during the
+  call.  (Timeouts and failed calls are not modelled: every declared cluster answers.)
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from meshwasm.harness import abi
-from meshwasm.harness.context import Context
+from meshwasm.harness.context import Context, HttpCallResponse
+from meshwasm.harness.headers import HeaderMap
+from meshwasm.harness.shared import Proxy, Stat
 from meshwasm.replay.model import HttpRequest, LogLine
 
 
@@ -27,8 +40,19 @@ class HostOptions:
     vm_config: bytes = b""
     log_level: int = abi.LOG_INFO  # Envoy's default for the wasm log component
     fail_open: bool = False  # after a VM failure, pass requests through instead of 503
-    clock_ns: Callable[[], int] = time.time_ns
-    monotonic_ns: Callable[[], int] = time.monotonic_ns
+    #: None: the proxy's virtual clock (a fixed epoch + the traffic file's ``at``)
+    clock_ns: Callable[[], int] | None = None
+    monotonic_ns: Callable[[], int] | None = None
+    worker: int = 0  # which worker VM this is (0-based)
+
+
+@dataclass
+class PendingCall:
+    """An http_call whose answer the driver delivers once the current callback returned."""
+
+    context_id: int
+    token: int
+    response: HttpCallResponse
 
 
 class Host:
@@ -36,13 +60,15 @@ class Host:
 
     ROOT_CONTEXT_ID = 1  # 0 is the VM context in Envoy; the first root context gets 1
 
-    def __init__(self, plugin_config: bytes, options: HostOptions | None = None) -> None:
+    def __init__(self, plugin_config: bytes, options: HostOptions | None = None,
+                 proxy: Proxy | None = None) -> None:
         self.options = options or HostOptions()
+        self.proxy = proxy or Proxy()
         self.plugin_config = plugin_config
         self.vm_config = self.options.vm_config
         self.log_level = self.options.log_level
-        self.clock_ns = self.options.clock_ns
-        self.monotonic_ns = self.options.monotonic_ns
+        self.clock_ns = self.options.clock_ns or self.proxy.clock.wall_ns
+        self.monotonic_ns = self.options.monotonic_ns or self.proxy.clock.monotonic_ns
         self.root = Context(self, self.ROOT_CONTEXT_ID)
         self.contexts: dict[int, Context] = {self.root.id: self.root}
         self._ids = itertools.count(self.ROOT_CONTEXT_ID + 1)
@@ -51,12 +77,15 @@ class Host:
         self.current: Context = self.root
         self.effective_id = 0
         self.failed: str | None = None  # why the VM died (a trap), once it has
-        self.shared_data: dict[bytes, tuple[bytes, int]] = {}
-        self._cas = itertools.count(1)
-        self.metrics: dict[int, list] = {}  # id -> [type, name, value]
         self._metric_ids: dict[tuple[int, bytes], int] = {}
-        self.tick_period_ms = 0
+        self._metric_names: dict[int, tuple[int, bytes]] = {}  # id -> (type, name)
+        self._tick_period_ms = 0
+        #: virtual time of the next on_tick (None: no ticks)
+        self.next_tick_ms: int | None = None
         self.pending_done: set[int] = set()
+        self._call_tokens = itertools.count(1)
+        self.pending_calls: list[PendingCall] = []
+        self.driver: Any = None  # the stream driver of this VM (harness.stream.PluginRunner)
 
     # -- contexts --------------------------------------------------------------------------
     def new_stream(self, request: HttpRequest) -> Context:
@@ -94,31 +123,73 @@ class Host:
         self.pending_done.discard(context.id)
         return abi.OK
 
+    # -- ticks -----------------------------------------------------------------------------
+    @property
+    def tick_period_ms(self) -> int:
+        return self._tick_period_ms
+
+    @tick_period_ms.setter
+    def tick_period_ms(self, period: int) -> None:
+        """``proxy_set_tick_period_milliseconds``: the first tick comes one period from now."""
+        self._tick_period_ms = period
+        self.next_tick_ms = self.proxy.clock.now_ms + period if period > 0 else None
+
+    # -- http calls --------------------------------------------------------------------------
+    def http_call(self, cluster: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
+                  trailers: list[tuple[bytes, bytes]], timeout_ms: int) -> tuple[int, int]:
+        """``proxy_http_call``: (status, token).  The answer is queued in ``pending_calls``."""
+        answer = self.proxy.clusters.get(cluster.decode(errors="replace"))
+        if answer is None:
+            return abi.BAD_ARGUMENT, 0
+        names = {name.lower() for name, _ in headers}
+        if not {b":method", b":path", b":authority"} <= names:
+            return abi.BAD_ARGUMENT, 0
+        token = next(self._call_tokens)
+        context_id = self.active().id
+        headers_map = HeaderMap()
+        headers_map.add(b":status", str(answer.status).encode())
+        for name, value in answer.headers:
+            headers_map.add(name.encode(), value.encode())
+        if headers_map.get(b"content-length") is None:
+            headers_map.add(b"content-length", str(len(answer.body)).encode())
+        response = HttpCallResponse(headers_map, answer.body, HeaderMap())
+        self.pending_calls.append(PendingCall(context_id, token, response))
+        return abi.OK, token
+
     # -- logs ------------------------------------------------------------------------------
     def log(self, level: int, message: bytes) -> int:
         """``proxy_log``; lines under the host's level are dropped, as Envoy's logger does."""
         if level < 0 or level > abi.LOG_CRITICAL:
             return abi.BAD_ARGUMENT
         if level >= self.log_level:
-            self.active().logs.append(LogLine(abi.LOG_LEVELS[level],
-                                              message.decode(errors="replace")))
+            line = LogLine(abi.LOG_LEVELS[level], message.decode(errors="replace"))
+            self.active().logs.append(line)
+            self.proxy.log_lines.append(line)
         return abi.OK
 
-    # -- shared data (one VM, so no vm_id namespace is needed) -----------------------------
+    # -- shared data and queues (process-wide: see harness/shared.py) -------------------
     def get_shared_data(self, key: bytes) -> tuple[int, bytes, int]:
-        entry = self.shared_data.get(key)
-        if entry is None:
-            return abi.NOT_FOUND, b"", 0
-        return abi.OK, entry[0], entry[1]
+        return self.proxy.get_shared_data(self.options.vm_id, key)
 
     def set_shared_data(self, key: bytes, value: bytes, cas: int) -> int:
-        entry = self.shared_data.get(key)
-        if entry is not None and cas and cas != entry[1]:
-            return abi.CAS_MISMATCH
-        self.shared_data[key] = (value, next(self._cas))
-        return abi.OK
+        return self.proxy.set_shared_data(self.options.vm_id, key, value, cas)
 
-    # -- metrics ---------------------------------------------------------------------------
+    def register_queue(self, name: bytes) -> tuple[int, int]:
+        """``proxy_register_shared_queue``: on_queue_ready goes to this VM's root context."""
+        context = self.active()
+        root_id = context.root_id or context.id
+        return abi.OK, self.proxy.register_queue(self, self.options.vm_id, name, root_id)
+
+    def resolve_queue(self, vm_id: bytes, name: bytes) -> tuple[int, int]:
+        return self.proxy.resolve_queue(vm_id.decode(errors="replace"), name)
+
+    def enqueue(self, token: int, data: bytes) -> int:
+        return self.proxy.enqueue(token, data)
+
+    def dequeue(self, token: int) -> tuple[int, bytes]:
+        return self.proxy.dequeue(token)
+
+    # -- metrics: ids are this VM's, values are the proxy's stats -------------------------
     def define_metric(self, metric_type: int, name: bytes) -> tuple[int, int]:
         if metric_type > abi.METRIC_HISTOGRAM:
             return abi.BAD_ARGUMENT, 0
@@ -127,38 +198,43 @@ class Host:
         if metric_id is None:
             metric_id = len(self._metric_ids) + 1
             self._metric_ids[key] = metric_id
-            self.metrics[metric_id] = [metric_type, name, 0]
+            self._metric_names[metric_id] = key
+            self.proxy.stat(metric_type, name)
         return abi.OK, metric_id
 
+    def _stat(self, metric_id: int) -> Stat | None:
+        key = self._metric_names.get(metric_id)
+        return None if key is None else self.proxy.stat(*key)
+
     def increment_metric(self, metric_id: int, offset: int) -> int:
-        metric = self.metrics.get(metric_id)
+        metric = self._stat(metric_id)
         if metric is None:
             return abi.NOT_FOUND
-        if metric[0] == abi.METRIC_HISTOGRAM:
+        if metric.kind == abi.METRIC_HISTOGRAM:
             return abi.BAD_ARGUMENT
-        if metric[0] == abi.METRIC_COUNTER and offset < 0:
+        if metric.kind == abi.METRIC_COUNTER and offset < 0:
             return abi.BAD_ARGUMENT
-        metric[2] += offset
+        metric.value += offset
         return abi.OK
 
     def record_metric(self, metric_id: int, value: int) -> int:
-        metric = self.metrics.get(metric_id)
+        metric = self._stat(metric_id)
         if metric is None:
             return abi.NOT_FOUND
-        if metric[0] == abi.METRIC_COUNTER:
-            metric[2] += value  # Envoy adds to a counter on record
-        else:
-            metric[2] = value
+        if metric.kind == abi.METRIC_COUNTER:
+            metric.value += value  # Envoy adds to a counter on record
+        elif metric.kind == abi.METRIC_GAUGE:
+            metric.value = value
         return abi.OK
 
     def get_metric(self, metric_id: int) -> tuple[int, int]:
-        metric = self.metrics.get(metric_id)
+        metric = self._stat(metric_id)
         if metric is None:
             return abi.NOT_FOUND, 0
-        if metric[0] == abi.METRIC_HISTOGRAM:
+        if metric.kind == abi.METRIC_HISTOGRAM:
             return abi.BAD_ARGUMENT, 0
-        return abi.OK, metric[2]
+        return abi.OK, metric.value
 
     def metric_values(self) -> dict[str, int]:
-        """Metric name -> current value, for tests and reports."""
-        return {metric[1].decode(errors="replace"): metric[2] for metric in self.metrics.values()}
+        """Metric name -> current value (of the whole proxy), for tests and reports."""
+        return self.proxy.metric_values()

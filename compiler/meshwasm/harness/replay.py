@@ -1,11 +1,24 @@
-"""Replay a traffic file against a compiled module in the harness."""
+"""Replay a traffic file against a compiled module in the harness.
+
+A replay is one proxy (``harness.shared.Proxy``: virtual clock, shared data, queues, stats)
+with ``traffic.workers`` VMs of the module, started in worker order.  Before each request
+the virtual clock moves to its ``at``, firing every ``on_tick`` due up to then in time order
+(ties: lower worker first); the request then goes to its ``worker`` or, by default, to the
+next worker round-robin.  A verdict's log lines are every line any VM wrote since the
+previous request ended (ticks, queue_ready and the stream itself), as an Envoy log would
+show them; its metrics are the proxy's counters and gauges after the request.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import wasmtime
+
 from meshwasm.harness import abi
+from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.host import Host, HostOptions
+from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import PluginRunner
 from meshwasm.harness.wasm.engine import WasmGuest, load_module
 from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
@@ -15,12 +28,14 @@ class CompiledPlugin:
     """A module loaded, started and configured in a fresh harness VM, ready for requests.
 
     Usable on its own to drive requests one by one (``run``) and inspect the host model.
+    Several plugins given the same ``proxy`` are the worker VMs of one Envoy.
     """
 
     def __init__(self, module_path: Path, plugin_config: bytes,
-                 options: HostOptions | None = None) -> None:
-        self.host = Host(plugin_config, options)
-        module = load_module(Path(module_path))
+                 options: HostOptions | None = None, proxy: Proxy | None = None,
+                 module: wasmtime.Module | None = None) -> None:
+        self.host = Host(plugin_config, options, proxy)
+        module = module or load_module(Path(module_path))
         self.guest = WasmGuest(module, self.host, label=str(module_path))
         self.runner = PluginRunner(self.host, self.guest, label=str(module_path))
         self.startup_logs: list[LogLine] = self.runner.start()
@@ -30,10 +45,75 @@ class CompiledPlugin:
         return self.runner.run(exchange)
 
 
+class Workers:
+    """The worker VMs of one proxy and the virtual timeline that drives them."""
+
+    def __init__(self, runners: list[PluginRunner], proxy: Proxy) -> None:
+        if not runners:
+            raise HarnessError("a replay needs at least one worker")
+        self.runners = runners
+        self.proxy = proxy
+        self._next = 0
+
+    def advance_to(self, at_ms: int) -> None:
+        """Fire every tick due up to ``at_ms`` in time order, then set the clock to it."""
+        clock = self.proxy.clock
+        while True:
+            due = [(runner.host.next_tick_ms, index) for index, runner in enumerate(self.runners)
+                   if runner.host.next_tick_ms is not None
+                   and runner.host.next_tick_ms <= at_ms and not runner.host.failed]
+            if not due:
+                break
+            when, index = min(due)
+            clock.advance_to(when)
+            host = self.runners[index].host
+            host.next_tick_ms = when + host.tick_period_ms  # re-armed after the tick, as Envoy
+            self.runners[index].tick()
+        clock.advance_to(at_ms)
+
+    def run(self, exchange: Exchange) -> Verdict:
+        """Advance to the exchange's time and replay it on its worker."""
+        if exchange.worker is not None and not 0 <= exchange.worker < len(self.runners):
+            raise HarnessError(f"request {exchange.name!r} (line {exchange.line}): worker "
+                               f"{exchange.worker} does not exist (workers: "
+                               f"{len(self.runners)}, numbered from 0)")
+        mark = len(self.proxy.log_lines)
+        self.advance_to(exchange.at_ms)
+        if exchange.worker is None:
+            index, self._next = self._next, (self._next + 1) % len(self.runners)
+        else:
+            index = exchange.worker
+        defaults = dict(self.proxy.clusters)
+        self.proxy.clusters.update(exchange.clusters)
+        try:
+            verdict = self.runners[index].run(exchange)
+        finally:
+            self.proxy.clusters = defaults
+        verdict.logs = self.proxy.log_lines[mark:]
+        verdict.metrics = self.proxy.metric_values()
+        return verdict
+
+
+def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
+                  workers: int | None = None) -> Workers:
+    """Start ``workers`` (default ``traffic.workers``) VMs of the module in one proxy."""
+    count = workers or traffic.workers
+    proxy = Proxy(traffic.clusters)
+    module = load_module(Path(module_path))
+    runners = []
+    for index in range(count):
+        worker_options = HostOptions(**{**vars(options), "worker": index})
+        plugin = CompiledPlugin(module_path, traffic.plugin_config, worker_options, proxy,
+                                module)
+        runners.append(plugin.runner)
+    return Workers(runners, proxy)
+
+
 def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info",
-                  fail_open: bool = False) -> list[Verdict]:
+                  fail_open: bool = False, workers: int | None = None) -> list[Verdict]:
     """Run every exchange of ``traffic`` through the module at ``module_path``, in order, in
-    one VM (as one Envoy worker would), and return one ``Verdict`` per exchange.
+    ``workers`` VMs (default: the traffic file's ``workers``, 1 unless set) sharing one
+    proxy, and return one ``Verdict`` per exchange.
 
     ``log_level`` is the host's level (Envoy's default for wasm is ``info``): lower lines
     are dropped and ``proxy_get_log_level`` reports it.  Raises ``ModuleError`` when the
@@ -41,5 +121,5 @@ def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info
     plugin option: after the VM failed, requests pass through instead of getting a 503.
     """
     options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open)
-    plugin = CompiledPlugin(module_path, traffic.plugin_config, options)
-    return [plugin.run(exchange) for exchange in traffic.exchanges]
+    pool = start_workers(module_path, traffic, options, workers)
+    return [pool.run(exchange) for exchange in traffic.exchanges]

@@ -20,7 +20,14 @@ test_envoy_local_reply.py):
 - access logging (``on_log``) runs before the filter is destroyed (``on_done``, ``on_delete``);
 - a trap fails the VM: the stream gets an empty 503 and no more callbacks; every later
   request gets a 503 too, or passes through untouched with ``fail_open``;
-- a stream paused with nothing to resume it hits Envoy's stream idle timeout: 408.
+- a stream paused with nothing to resume it hits Envoy's stream idle timeout: 408;
+- events Envoy posts to a worker's event loop run once the callback in progress returned,
+  in this order: answers to ``proxy_http_call`` (``proxy_on_http_call_response`` on the
+  calling context, with the HTTP_CALL_RESPONSE maps and buffer readable), then
+  ``proxy_on_queue_ready`` on the root context that registered the queue (in whichever
+  worker VM that is).  A paused stream resumed from there (``proxy_continue_stream``) goes on
+  as if the callback had answered Continue; a local reply sent from there is sent as one
+  sent from the paused callback.
 
 A ``Verdict`` with status 0 means the client saw a reset, no response.
 """
@@ -38,7 +45,7 @@ from meshwasm.harness.envoy_http import (
 )
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.headers import HeaderMap
-from meshwasm.harness.host import Host
+from meshwasm.harness.host import Host, PendingCall
 from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
 
 _CONTINUE_AND_END_STREAM = 2
@@ -76,6 +83,7 @@ class PluginRunner:
         self.label = label
         self.cb = guest.callbacks
         self._ids = RequestIds()
+        host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
 
     # -- calls into the module -------------------------------------------------------------
     def _call(self, context: Context, name: str, *args: int) -> int | None:
@@ -84,11 +92,60 @@ class PluginRunner:
             return None
         self.host.enter(context)
         try:
-            return function(*args)
+            result = function(*args)
         except GuestTrap as trap:
             self.host.failed = f"Function: {name} failed: {trap}"
             context.notes.append(self.host.failed)
             raise _VmFailed from None
+        self._deliver()
+        return result
+
+    def _deliver(self) -> None:
+        """Run what Envoy posts to the event loop: http_call answers, then queue_ready."""
+        host, proxy = self.host, self.host.proxy
+        if proxy.delivering:
+            return  # the outer delivery loop picks up what this callback queued
+        proxy.delivering = True
+        try:
+            while host.pending_calls or proxy.ready:
+                if host.pending_calls:
+                    self._call_response(host.pending_calls.pop(0))
+                    continue
+                target, context_id, token = proxy.ready.popleft()
+                target.driver.queue_ready(context_id, token)
+        finally:
+            proxy.delivering = False
+
+    def _call_response(self, call: PendingCall) -> None:
+        context = self.host.contexts.get(call.context_id)
+        if context is None:
+            return  # Envoy cancels the calls of a destroyed context
+        answer = call.response
+        context.http_call_response = answer
+        try:
+            self._call(context, "proxy_on_http_call_response", context.id, call.token,
+                       len(answer.headers), len(answer.body), len(answer.trailers))
+        finally:
+            context.http_call_response = None
+
+    def queue_ready(self, context_id: int, token: int) -> None:
+        """``proxy_on_queue_ready`` on this VM's root context (a trap fails this VM only)."""
+        if self.host.failed or context_id not in self.host.contexts:
+            return
+        try:
+            self._call(self.host.contexts[context_id], "proxy_on_queue_ready", context_id, token)
+        except _VmFailed:
+            pass  # recorded in host.failed; later requests of this VM see it
+
+    def tick(self) -> None:
+        """``proxy_on_tick`` on the root context, at the virtual time the driver set."""
+        if self.host.failed:
+            return
+        root = self.host.root
+        try:
+            self._call(root, "proxy_on_tick", root.id)
+        except _VmFailed:
+            pass
 
     def start(self) -> list[LogLine]:
         """Start the VM and configure the plugin; returns the root context's log lines.

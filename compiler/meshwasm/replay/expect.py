@@ -84,6 +84,11 @@ def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
                                   "(the upstream was not reached)"))
         else:
             found += _check_headers("upstream header", upstream.headers, expect.upstream_headers)
+    for name, value in expect.metrics.items():
+        seen = verdict.metrics.get(name)
+        if seen != value:
+            found.append(Mismatch(f"metric {name}", str(value),
+                                  _ABSENT if seen is None else str(seen)))
     return found
 
 

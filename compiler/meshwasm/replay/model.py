@@ -46,6 +46,7 @@ class Expectation:
     logs: list[str] = field(default_factory=list)  # each a substring of some log line
     upstream_headers: dict[str, str] = field(default_factory=dict)  # as the upstream saw them
     upstream_reached: bool | None = None
+    metrics: dict[str, int] = field(default_factory=dict)  # name -> value after the request
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class Exchange:
     upstream: UpstreamResponse
     expect: Expectation
     line: int = 0
+    at_ms: int = 0  # virtual time the request is sent at, from the start of the replay
+    worker: int | None = None  # the worker VM that serves it (None: round-robin)
+    #: http_call answers for this request only, by cluster (over ``Traffic.clusters``)
+    clusters: dict[str, UpstreamResponse] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class Traffic:
     path: Path
     plugin_config: bytes
     exchanges: list[Exchange]
+    workers: int = 1  # worker VMs (Envoy's --concurrency)
+    #: cluster name -> what an http_call to it is answered (by default)
+    clusters: dict[str, UpstreamResponse] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +94,8 @@ class Verdict:
     # What the engine observed outside the filter's own log lines (a trap, a stalled stream);
     # shown in reports, never compared.
     notes: list[str] = field(default_factory=list)
+    #: counter and gauge values of the whole proxy after the request (custom metrics only)
+    metrics: dict[str, int] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         name = name.lower()

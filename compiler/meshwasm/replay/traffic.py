@@ -116,6 +116,9 @@ def _describe(error: jsonschema.ValidationError) -> tuple[Path_, str]:
         deepest = max(error.context, key=lambda e: len(e.absolute_path))
         return _describe(deepest)
     message = error.message
+    if error.validator == "not" and not path:
+        return path + ("plugin_config_file",), ("give either plugin_config or "
+                                                 "plugin_config_file, not both")
     if error.validator == "type" and isinstance(error.instance, bool):
         message += " (YAML reads unquoted on/off/yes/no/true/false as booleans: quote it)"
     return path, message
@@ -134,9 +137,27 @@ def _plugin_config(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _exchange(item: dict[str, Any], line: int) -> Exchange:
+def _response(value: dict[str, Any] | None) -> UpstreamResponse:
+    value = value or {}
+    return UpstreamResponse(status=value.get("status", 200), headers=_headers(value.get("headers")),
+                            body=value.get("body", "").encode())
+
+
+def _clusters(value: dict[str, Any] | None) -> dict[str, UpstreamResponse]:
+    return {name: _response(answer) for name, answer in (value or {}).items()}
+
+
+def _milliseconds(value: int | str) -> int:
+    """``1500`` / ``"1500ms"`` / ``"1.5s"`` -> 1500 (the schema checked the form)."""
+    if isinstance(value, int):
+        return value
+    if value.endswith("ms"):
+        return round(float(value[:-2]))
+    return round(float(value[:-1]) * 1000)
+
+
+def _exchange(item: dict[str, Any], line: int, at_ms: int) -> Exchange:
     request = item.get("request") or {}
-    upstream = item.get("upstream") or {}
     expect = item.get("expect") or {}
     body = expect.get("body")
     contains = expect.get("body_contains")
@@ -149,11 +170,7 @@ def _exchange(item: dict[str, Any], line: int) -> Exchange:
             headers=_headers(request.get("headers")),
             body=request.get("body", "").encode(),
         ),
-        upstream=UpstreamResponse(
-            status=upstream.get("status", 200),
-            headers=_headers(upstream.get("headers")),
-            body=upstream.get("body", "").encode(),
-        ),
+        upstream=_response(item.get("upstream")),
         expect=Expectation(
             status=expect.get("status"),
             headers={k.lower(): str(v) for k, v in (expect.get("headers") or {}).items()},
@@ -165,9 +182,39 @@ def _exchange(item: dict[str, Any], line: int) -> Exchange:
             upstream_headers={k.lower(): str(v)
                               for k, v in (expect.get("upstream_headers") or {}).items()},
             upstream_reached=expect.get("upstream_reached"),
+            metrics=dict(expect.get("metrics") or {}),
         ),
         line=line,
+        at_ms=at_ms,
+        worker=item.get("worker"),
+        clusters=_clusters(item.get("clusters")),
     )
+
+
+def _exchanges(data: dict[str, Any], lines: _Lines, source: str) -> list[Exchange]:
+    """The requests in order, each with its virtual time (``at`` never goes back)."""
+    exchanges, at_ms = [], 0
+    for index, item in enumerate(data["requests"]):
+        if "at" in item:
+            wanted = _milliseconds(item["at"])
+            if wanted < at_ms:
+                where = _where(source, ("requests", index, "at"), lines, data)
+                raise TrafficError(f"{where}: {item['at']!r} is earlier than the previous "
+                                   f"request ({at_ms}ms): 'at' is absolute and never decreases")
+            at_ms = wanted
+        exchanges.append(_exchange(item, lines.line(("requests", index)), at_ms))
+    return exchanges
+
+
+def _config_file(data: dict[str, Any], lines: _Lines, source: str, path: Path | None) -> bytes:
+    """The bytes of ``plugin_config_file``, relative to the traffic file's directory."""
+    name = data["plugin_config_file"]
+    base = path.parent if path is not None else Path.cwd()
+    try:
+        return (base / name).read_bytes()
+    except OSError as error:
+        where = _where(source, ("plugin_config_file",), lines, data)
+        raise TrafficError(f"{where}: cannot read {base / name}: {error.strerror}") from None
 
 
 def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None) -> Traffic:
@@ -194,10 +241,13 @@ def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None
         if len(errors) > _MAX_REPORTED:
             messages.append(f"... and {len(errors) - _MAX_REPORTED} more problems")
         raise TrafficError("\n".join(messages))
-    exchanges = [_exchange(item, lines.line(("requests", i)))
-                 for i, item in enumerate(data["requests"])]
-    return Traffic(path=path or Path(source), plugin_config=_plugin_config(
-        data.get("plugin_config")), exchanges=exchanges)
+    if "plugin_config_file" in data:
+        plugin_config = _config_file(data, lines, source, path)
+    else:
+        plugin_config = _plugin_config(data.get("plugin_config"))
+    return Traffic(path=path or Path(source), plugin_config=plugin_config,
+                   exchanges=_exchanges(data, lines, source), workers=data.get("workers", 1),
+                   clusters=_clusters(data.get("clusters")))
 
 
 def load_traffic(path: Path | str) -> Traffic:

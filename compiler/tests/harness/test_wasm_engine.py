@@ -133,7 +133,8 @@ def test_stdout_and_stderr_become_log_lines(tmp_path: Path) -> None:
 
 
 def test_status_codes_of_host_calls(tmp_path: Path) -> None:
-    """Out-of-bounds pointers answer InvalidMemoryAccess (6), unimplemented calls 12."""
+    """Out-of-bounds pointers answer InvalidMemoryAccess (6); an http_call to a cluster
+    Envoy does not know, BadArgument (2)."""
     w = Wat()
     http_call = ('(import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 '
                  'i32 i32 i32 i32 i32) (result i32)))')
@@ -142,10 +143,10 @@ def test_status_codes_of_host_calls(tmp_path: Path) -> None:
         f"(i32.const 6)) (then {w.say('bad memory is status 6')}))"
         "(if (i32.eq (call $http_call (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) "
         "(i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)) "
-        f"(i32.const 12)) (then {w.say('http_call is unimplemented')}))")
+        f"(i32.const 2)) (then {w.say('unknown cluster is status 2')}))")
     wasm = w.module({"proxy_on_request_headers": code}, imports=(LOG_IMPORT, http_call))
     [verdict] = replay_module(write(tmp_path, wasm), Traffic(Path("t"), b"", [_exchange()]))
-    assert _messages(verdict.logs) == ["bad memory is status 6", "http_call is unimplemented"]
+    assert _messages(verdict.logs) == ["bad memory is status 6", "unknown cluster is status 2"]
 
 
 def test_a_bug_in_a_host_function_surfaces_as_itself(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ CALLBACKS = {
     "proxy_on_request_trailers": "ii>i", "proxy_on_response_headers": "iii>i",
     "proxy_on_response_body": "iii>i", "proxy_on_response_trailers": "ii>i",
     "proxy_on_done": "i>i", "proxy_on_log": "i>", "proxy_on_delete": "i>", "proxy_on_tick": "i>",
+    "proxy_on_queue_ready": "ii>", "proxy_on_http_call_response": "iiiii>",
 }
 START_FUNCTIONS = {"_initialize": ">", "main": "ii>i", "__main_void": ">i", "_start": ">"}
 ALLOCATORS = {"malloc": "i>i", "proxy_on_memory_allocate": "i>i"}

@@ -87,7 +87,7 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
         return abi.OK if mem.set_u64(out, host.clock_ns()) else _BAD_MEMORY
 
     def proxy_set_tick_period_milliseconds(period: int) -> int:
-        host.tick_period_ms = period  # recorded; the harness does not fire ticks yet
+        host.tick_period_ms = period  # the replay driver fires on_tick on the virtual clock
         return abi.OK
 
     def proxy_get_property(path_ptr: int, path_size: int, out_ptr: int, out_size: int) -> int:
@@ -208,6 +208,51 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
             return _BAD_MEMORY
         return host.set_shared_data(key, value, cas)
 
+    def proxy_register_shared_queue(name_ptr: int, name_size: int, token_ptr: int) -> int:
+        name = read(name_ptr, name_size)
+        if name is None:
+            return _BAD_MEMORY
+        status, token = host.register_queue(name)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.set_u32(token_ptr, token) else _BAD_MEMORY
+
+    def proxy_resolve_shared_queue(vm_id_ptr: int, vm_id_size: int, name_ptr: int,
+                                   name_size: int, token_ptr: int) -> int:
+        vm_id, name = read(vm_id_ptr, vm_id_size), read(name_ptr, name_size)
+        if vm_id is None or name is None:
+            return _BAD_MEMORY
+        status, token = host.resolve_queue(vm_id, name)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.set_u32(token_ptr, token) else _BAD_MEMORY
+
+    def proxy_enqueue_shared_queue(token: int, data_ptr: int, data_size: int) -> int:
+        data = read(data_ptr, data_size)
+        if data is None:
+            return _BAD_MEMORY
+        return host.enqueue(token, data)
+
+    def proxy_dequeue_shared_queue(token: int, data_ptr_ptr: int, data_size_ptr: int) -> int:
+        status, data = host.dequeue(token)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.copy_out(data, data_ptr_ptr, data_size_ptr) else _BAD_MEMORY
+
+    def proxy_http_call(cluster_ptr: int, cluster_size: int, headers_ptr: int,
+                        headers_size: int, body_ptr: int, body_size: int, trailers_ptr: int,
+                        trailers_size: int, timeout_ms: int, token_ptr: int) -> int:
+        cluster = read(cluster_ptr, cluster_size)
+        raw_headers, body = read(headers_ptr, headers_size), read(body_ptr, body_size)
+        raw_trailers = read(trailers_ptr, trailers_size)
+        if cluster is None or raw_headers is None or body is None or raw_trailers is None:
+            return _BAD_MEMORY
+        status, token = host.http_call(cluster, decode_pairs(raw_headers) or [], body,
+                                       decode_pairs(raw_trailers) or [], timeout_ms)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.set_u32(token_ptr, token) else _BAD_MEMORY
+
     def proxy_define_metric(metric_type: int, name_ptr: int, name_size: int, out: int) -> int:
         name = read(name_ptr, name_size)
         if name is None:
@@ -255,6 +300,11 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
         "proxy_set_buffer_bytes": proxy_set_buffer_bytes,
         "proxy_get_shared_data": proxy_get_shared_data,
         "proxy_set_shared_data": proxy_set_shared_data,
+        "proxy_register_shared_queue": proxy_register_shared_queue,
+        "proxy_resolve_shared_queue": proxy_resolve_shared_queue,
+        "proxy_enqueue_shared_queue": proxy_enqueue_shared_queue,
+        "proxy_dequeue_shared_queue": proxy_dequeue_shared_queue,
+        "proxy_http_call": proxy_http_call,
         "proxy_define_metric": proxy_define_metric,
         "proxy_increment_metric": host.increment_metric,
         "proxy_record_metric": host.record_metric,
