@@ -1,0 +1,207 @@
+"""jwt_authn: verify JSON Web Tokens as Envoy's ``envoy.filters.http.jwt_authn`` does.
+
+Configuration: ``schema.json`` beside this file; reference and differences from Envoy's
+filter in ``README.md``.  A request whose path matches a rule must carry a token of the
+rule's provider (``required``), may omit it (``optional``), or is not checked (``skip``).
+Failures answer 401 (403 when a valid token's audiences or claims are not allowed) with
+Envoy's body and ``www-authenticate`` header.
+"""
+
+from __future__ import annotations
+
+from proxy_wasm import Action, HttpContext, RootContext, clock, log, properties, register
+
+from jwt_config import Config, ConfigError, Provider, load
+from jwt_extract import Found, extract, strip
+from jwt_jwks import JwksError, parse_jwks
+from jwt_token import CLAIMS, JWKS_FETCH, MISSING, TOO_LARGE, Failure
+from jwt_verifier import NEEDS_KEYS, Verified, Verifier
+
+TICK_MS = 1000
+
+
+class JwtRoot(RootContext):
+    """Configuration, the token cache, and the remote JWKS refresh (one per worker VM)."""
+
+    def __init__(self, context_id: int) -> None:
+        super().__init__(context_id)
+        self.config: Config | None = None
+        self.verifier = Verifier(0)
+        self._fetches: dict[int, Provider] = {}
+
+    def on_configure(self, configuration: bytes) -> bool:
+        try:
+            config = load(configuration)
+        except ConfigError as error:
+            log.error(f"jwt_authn: configuration rejected: {error}")
+            return False
+        self.config = config
+        self.verifier = Verifier(config.token_cache_size)
+        if any(p.remote is not None for p in config.providers.values()):
+            self.set_tick_period_ms(TICK_MS)
+        return True
+
+    def on_tick(self) -> None:
+        """Fetch remote keys that are missing or older than their cache duration."""
+        assert self.config is not None
+        now_ms = clock.now_ms()
+        busy = set(self._fetches.values())
+        for provider in self.config.providers.values():
+            remote = provider.remote
+            if remote is None or provider in busy:
+                continue
+            if provider.jwks is None or now_ms - provider.jwks_fetched_ms >= remote.refresh_s * 1000:
+                token = start_fetch(self, provider)
+                if token is not None:
+                    self._fetches[token] = provider
+
+    def on_http_call_response(self, token: int, num_headers: int, body_size: int,
+                              num_trailers: int) -> None:
+        provider = self._fetches.pop(token, None)
+        if provider is not None:
+            install_keys(self, provider, num_headers, body_size)
+
+
+def start_fetch(context: RootContext | HttpContext, provider: Provider) -> int | None:
+    """Ask the provider's JWKS cluster for its keys; None when the call could not start."""
+    remote = provider.remote
+    assert remote is not None
+    headers = [(":method", "GET"), (":path", remote.path), (":authority", remote.authority)]
+    try:
+        return context.http_call(remote.cluster, headers, timeout_ms=remote.timeout_ms)
+    except Exception as error:  # noqa: BLE001 - the host refused (unknown cluster, ...)
+        log.warn(f"jwt_authn: provider {provider.name}: cannot fetch JWKS from cluster "
+                 f"{remote.cluster}: {error}")
+        return None
+
+
+def install_keys(context: RootContext | HttpContext, provider: Provider, num_headers: int,
+                 body_size: int) -> bool:
+    """Read a JWKS answer (inside ``on_http_call_response``) into ``provider``."""
+    status = ""
+    if num_headers:
+        status = dict(context.http_call_response_headers()).get(":status", "")
+    if status != "200":
+        log.warn(f"jwt_authn: provider {provider.name}: JWKS fetch failed "
+                 f"(status {status or 'none'})")
+        return False
+    try:
+        jwks = parse_jwks(context.http_call_response_body(body_size), f"{provider.name} jwks")
+    except JwksError as error:
+        log.warn(f"jwt_authn: provider {provider.name}: {error}")
+        return False
+    provider.jwks = jwks
+    provider.jwks_fetched_ms = clock.now_ms()
+    root = context if isinstance(context, JwtRoot) else context.root  # type: ignore[attr-defined]
+    root.verifier.forget()
+    return True
+
+
+class JwtStream(HttpContext):
+    """One request: find the rule, extract and check the token, forward or refuse."""
+
+    root: JwtRoot
+
+    def __init__(self, context_id: int, root: RootContext) -> None:
+        super().__init__(context_id, root)
+        self.found: Found | None = None
+        self.provider: Provider | None = None
+        self.audiences: list[str] | None = None
+        self.claims: dict[str, list[str]] = {}
+        self.fetch_token = 0
+
+    def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        config = self.root.config
+        if config is None:
+            return Action.CONTINUE
+        path = self.request_headers.get(":path") or "/"
+        rule = config.rule_for(path)
+        if rule is None or rule.provider is None:
+            return Action.CONTINUE
+        provider = self.provider = rule.provider
+        self.audiences, self.claims = rule.audiences, rule.claims
+        found = self.found = extract(self, path, provider.from_headers, provider.from_params,
+                                     provider.from_cookies)
+        if found is None:
+            if rule.requirement == "optional":
+                return Action.CONTINUE
+            return self.refuse(Failure(MISSING))
+        if len(found.token) > provider.max_token_bytes:
+            return self.refuse(Failure(TOO_LARGE))
+        return self.decide()
+
+    def decide(self) -> Action:
+        """Verify ``self.found`` and act; may pause to fetch the provider's keys."""
+        provider, found = self.provider, self.found
+        assert provider is not None and found is not None
+        outcome = self.root.verifier.check(provider, found.token, clock.now_ns() // 10**9,
+                                           self.audiences)
+        if outcome is NEEDS_KEYS:
+            token = start_fetch(self, provider) if not self.fetch_token else None
+            if token is None:
+                return self.refuse(Failure(JWKS_FETCH))
+            self.fetch_token = token
+            return Action.PAUSE
+        if isinstance(outcome, Failure):
+            return self.refuse(outcome)
+        if self.claims and not claims_allowed(outcome, self.claims):
+            return self.refuse(Failure(CLAIMS, 403))
+        self.accept(provider, found, outcome)
+        return Action.CONTINUE
+
+    def on_http_call_response(self, token: int, num_headers: int, body_size: int,
+                              num_trailers: int) -> None:
+        provider = self.provider
+        if token != self.fetch_token or provider is None:
+            return
+        if not install_keys(self, provider, num_headers, body_size):
+            self.refuse(Failure(JWKS_FETCH))
+            return
+        if self.decide() == Action.CONTINUE:
+            self.resume_request()
+
+    def accept(self, provider: Provider, found: Found, verified: Verified) -> None:
+        request = self.request_headers
+        for header, _ in provider.claim_to_headers:
+            request.remove(header)  # a client must not be able to pose as a claim
+        for header, value in verified.claim_headers:
+            request.set(header, value)
+        if provider.forward_payload_header:
+            request.set(provider.forward_payload_header, verified.token.payload_segment)
+        if provider.payload_in_metadata:
+            properties.set(provider.payload_in_metadata, verified.metadata)
+        if not provider.forward:
+            strip(self, found)
+
+    def refuse(self, failure: Failure) -> Action:
+        """Answer locally as Envoy's jwt_authn does; returns ``Action.PAUSE``."""
+        request = self.request_headers
+        realm = (f"{request.get(':scheme') or 'http'}://{request.get(':authority') or ''}"
+                 f"{request.get(':path') or '/'}")
+        challenge = f'Bearer realm="{realm}"'
+        if failure.message != MISSING:
+            challenge += ', error="invalid_token"'
+        self.send_local_response(failure.status, failure.message,
+                                 headers=[("www-authenticate", challenge)],
+                                 details="jwt_authn_access_denied")
+        return Action.PAUSE
+
+
+def claims_allowed(verified: Verified, required: dict[str, list[str]]) -> bool:
+    """Every named claim holds one of its allowed values (a list claim: any element;
+    a string claim: the string, or one of its space-separated words, as ``scope`` has)."""
+    claims = verified.token.claims
+    for name, allowed in required.items():
+        value = claims.get(name)
+        if isinstance(value, str):
+            values = [value, *value.split(" ")]
+        elif isinstance(value, list):
+            values = [item for item in value if isinstance(item, str)]
+        else:
+            return False
+        if not any(item in allowed for item in values):
+            return False
+    return True
+
+
+register(JwtStream, root=JwtRoot)

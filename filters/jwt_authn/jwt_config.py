@@ -1,0 +1,134 @@
+"""The filter's configuration, checked against ``schema.json`` and turned into objects.
+
+``load(raw_bytes)`` returns a ``Config`` or raises ``ConfigError`` whose message names the
+field (``providers.example.local_jwks.inline_string: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from proxy_wasm import config_schema, resources
+
+from jwt_jwks import Jwks, JwksError, parse_jwks
+
+ConfigError = config_schema.ConfigError
+
+DEFAULT_HEADER = ("authorization", "Bearer ")
+DEFAULT_PARAM = "access_token"
+
+
+class RemoteJwks:
+    """Where a provider's keys are fetched from with ``http_call``."""
+
+    __slots__ = ("cluster", "authority", "path", "timeout_ms", "refresh_s")
+
+    def __init__(self, spec: dict) -> None:
+        uri = spec["http_uri"]["uri"]
+        rest = uri.split("://", 1)[1]
+        self.authority, slash, path = rest.partition("/")
+        self.path = slash + path or "/"
+        self.cluster: str = spec["http_uri"]["cluster"]
+        self.timeout_ms: int = spec["http_uri"].get("timeout_ms", 1000)
+        self.refresh_s: int = spec.get("cache_duration_seconds", 600)
+
+
+class Provider:
+    """One token issuer; ``jwks`` is None until a remote JWKS has been fetched."""
+
+    def __init__(self, name: str, spec: dict) -> None:
+        self.name = name
+        self.issuer: str = spec.get("issuer", "")
+        self.audiences: list[str] = spec.get("audiences", [])
+        self.jwks: Jwks | None = None
+        self.remote: RemoteJwks | None = None
+        self.jwks_fetched_ms = 0
+        if "local_jwks" in spec:
+            local = spec["local_jwks"]
+            where = f"providers.{name}.local_jwks"
+            try:
+                if "inline" in local:
+                    self.jwks = parse_jwks(local["inline"], f"{where}.inline")
+                else:
+                    self.jwks = parse_jwks(local["inline_string"], f"{where}.inline_string")
+            except JwksError as error:
+                raise ConfigError([str(error)]) from None
+        else:
+            self.remote = RemoteJwks(spec["remote_jwks"])
+        headers = [(entry["name"].lower(), entry.get("value_prefix", ""))
+                   for entry in spec.get("from_headers", ())]
+        params: list[str] = spec.get("from_params", [])
+        cookies: list[str] = spec.get("from_cookies", [])
+        if not (headers or params or cookies):
+            headers, params = [DEFAULT_HEADER], [DEFAULT_PARAM]
+        self.from_headers = headers
+        self.from_params = params
+        self.from_cookies = cookies
+        self.forward: bool = spec.get("forward", False)
+        self.forward_payload_header: str | None = spec.get("forward_payload_header")
+        self.claim_to_headers = [(entry["header_name"].lower(), entry["claim_name"])
+                                 for entry in spec.get("claim_to_headers", ())]
+        self.payload_in_metadata: str | None = spec.get("payload_in_metadata")
+        self.clock_skew_s: int = spec.get("clock_skew_seconds", 60)
+        self.max_token_bytes: int = spec.get("max_token_bytes", 8192)
+
+
+class Rule:
+    """Requests whose path starts with ``prefix``; ``provider`` None means skip."""
+
+    __slots__ = ("prefix", "requirement", "provider", "audiences", "claims")
+
+    def __init__(self, prefix: str, requirement: str, provider: Provider | None,
+                 audiences: list[str] | None, claims: dict[str, list[str]]) -> None:
+        self.prefix, self.requirement, self.provider = prefix, requirement, provider
+        self.audiences, self.claims = audiences, claims
+
+
+class Config:
+    def __init__(self, providers: dict[str, Provider], rules: list[Rule],
+                 token_cache_size: int) -> None:
+        self.providers = providers
+        self.rules = rules
+        self.token_cache_size = token_cache_size
+
+    def rule_for(self, path: str) -> Rule | None:
+        """The first rule whose prefix starts ``path`` (query included, as Envoy's match)."""
+        for rule in self.rules:
+            if path.startswith(rule.prefix):
+                return rule
+        return None
+
+
+_schema: dict | None = None
+
+
+def schema() -> dict:
+    global _schema
+    if _schema is None:
+        _schema = json.loads(resources.read("schema.json"))
+    return _schema
+
+
+def _rule(index: int, spec: dict, providers: dict[str, Provider]) -> Rule:
+    requirement = spec.get("requirement", "required")
+    if requirement == "skip":
+        return Rule(spec["prefix"], requirement, None, None, {})
+    name = spec.get("provider")
+    if name is None:
+        if len(providers) != 1:
+            raise ConfigError([f"rules[{index}].provider: required when there are several "
+                               f"providers ({', '.join(sorted(providers))})"])
+        name = next(iter(providers))
+    if name not in providers:
+        raise ConfigError([f"rules[{index}].provider: no provider named {name!r} "
+                           f"(known: {', '.join(sorted(providers))})"])
+    return Rule(spec["prefix"], requirement, providers[name], spec.get("audiences"),
+                spec.get("claims", {}))
+
+
+def load(raw: bytes) -> Config:
+    """Parse and check the plugin configuration (legal in ``on_configure``)."""
+    document = config_schema.load(raw, schema())
+    providers = {name: Provider(name, spec) for name, spec in document["providers"].items()}
+    rules = [_rule(index, spec, providers) for index, spec in enumerate(document.get("rules", []))]
+    return Config(providers, rules, document.get("token_cache_size", 1024))

@@ -1,0 +1,116 @@
+"""Where a token is read from: headers (with a value prefix such as ``Bearer ``), query
+parameters and cookies, as Envoy's jwt_authn extractor reads them.
+
+Legal in ``on_request_headers`` (and later request callbacks): every read is a host call on
+the current stream's request headers.
+"""
+
+from __future__ import annotations
+
+from proxy_wasm import HttpContext
+
+# The characters of a compact JWS (base64url and the dots); Envoy takes the longest run of
+# them after the value prefix.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=")
+
+
+def _token_after(value: str, start: int) -> str:
+    length = len(value)
+    while start < length and value[start] not in _TOKEN_CHARS:
+        start += 1
+    end = start
+    while end < length and value[end] in _TOKEN_CHARS:
+        end += 1
+    return value[start:end]
+
+
+def _unquote(text: str) -> str:
+    """Percent-decoding for query values (``+`` stays, as in a path)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    index = 0
+    raw = text.encode("utf-8", "surrogateescape")
+    while index < len(raw):
+        if raw[index] == 0x25 and _hex(raw[index + 1:index + 3]):
+            out.append(int(raw[index + 1:index + 3], 16))
+            index += 3
+        else:
+            out.append(raw[index])
+            index += 1
+    return out.decode("utf-8", "replace")
+
+
+def _hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
+def query_param(path: str, name: str) -> str | None:
+    """The first value of query parameter ``name`` in ``path``."""
+    _, question, query = path.partition("?")
+    if not question:
+        return None
+    for pair in query.split("#", 1)[0].split("&"):
+        key, _, value = pair.partition("=")
+        if _unquote(key) == name:
+            return _unquote(value)
+    return None
+
+
+def cookie(header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a ``cookie`` header (quotes removed)."""
+    for part in header.split(";"):
+        key, equals, value = part.strip().partition("=")
+        if equals and key == name:
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value
+    return None
+
+
+class Found:
+    """A token and where it came from (``kind`` is header, param or cookie)."""
+
+    __slots__ = ("token", "kind", "name")
+
+    def __init__(self, token: str, kind: str, name: str) -> None:
+        self.token, self.kind, self.name = token, kind, name
+
+
+def extract(stream: HttpContext, path: str, headers: list[tuple[str, str]],
+            params: list[str], cookies: list[str]) -> Found | None:
+    """The first token found, trying headers, then parameters, then cookies."""
+    request = stream.request_headers
+    for name, prefix in headers:
+        value = request.get(name)
+        if value is None:
+            continue
+        if prefix:
+            at = value.find(prefix)
+            if at < 0:
+                continue
+            value = _token_after(value, at + len(prefix))
+        if value:
+            return Found(value, "header", name)
+    for name in params:
+        value = query_param(path, name)
+        if value:
+            return Found(value, "param", name)
+    if cookies:
+        header = request.get("cookie")
+        if header:
+            for name in cookies:
+                value = cookie(header, name)
+                if value:
+                    return Found(value, "cookie", name)
+    return None
+
+
+def strip(stream: HttpContext, found: Found) -> None:
+    """Remove the token from the request before it goes upstream (``forward: false``).
+
+    A header is removed whole, as Envoy does; query parameters and cookies are left alone,
+    as Envoy leaves them.
+    """
+    if found.kind == "header":
+        stream.request_headers.remove(found.name)

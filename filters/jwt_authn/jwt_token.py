@@ -1,0 +1,164 @@
+"""Parse a compact JWS and check its claims, with the failure messages of Envoy's jwt_authn
+(jwt_verify_lib's status strings), so clients see the same bodies from either filter.
+
+``parse`` never raises: it returns a ``Token`` or a ``Failure``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jwt_jwks import ALGORITHMS, Jwks, b64url_decode
+
+MISSING = "Jwt is missing"
+BAD_FORMAT = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+HEADER_BASE64 = "Jwt header is an invalid Base64url encoded"
+HEADER_JSON = "Jwt header is an invalid JSON"
+HEADER_ALG = "Jwt header [alg] field is required and must be a string"
+ALG_UNSUPPORTED = "Jwt header [alg] is not supported"
+HEADER_KID = "Jwt header [kid] field is not a string"
+PAYLOAD_BASE64 = "Jwt payload is an invalid Base64url encoded"
+PAYLOAD_JSON = "Jwt payload is an invalid JSON"
+SIGNATURE_BASE64 = "Jwt signature is an invalid Base64url encoded"
+EXPIRED = "Jwt is expired"
+NOT_YET_VALID = "Jwt not yet valid"
+UNKNOWN_ISSUER = "Jwt issuer is not configured"
+AUDIENCE = "Audiences in Jwt are not allowed"
+KID_ALG = "Jwks doesn't have key to match kid or alg from Jwt"
+SIGNATURE = "Jwt verification fails"
+JWKS_FETCH = "Jwks remote fetch is failed"
+TOO_LARGE = "Jwt is too large"
+CLAIMS = "Jwt claims are not allowed"
+
+
+class Failure:
+    """Why a token was refused: the HTTP status and the message sent as the body."""
+
+    __slots__ = ("status", "message")
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        self.message = message
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"Failure({self.status}, {self.message!r})"
+
+
+class Token:
+    """A parsed (not yet verified) token."""
+
+    __slots__ = ("alg", "kid", "signed", "signature", "payload_segment", "claims",
+                 "issuer", "audiences", "exp", "nbf")
+
+    def __init__(self, alg: str, kid: str | None, signed: bytes, signature: bytes,
+                 payload_segment: str, claims: dict) -> None:
+        self.alg, self.kid = alg, kid
+        self.signed, self.signature = signed, signature
+        self.payload_segment, self.claims = payload_segment, claims
+        aud = claims.get("aud")
+        self.audiences: list[str] = [aud] if isinstance(aud, str) else list(aud or ())
+        self.issuer: str = claims.get("iss") or ""
+        self.exp: int = claims.get("exp") or 0
+        self.nbf: int = claims.get("nbf") or 0
+
+
+def _json_object(segment: str) -> dict | None:
+    try:
+        value = json.loads(b64url_decode(segment))
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _integral(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return value.is_integer() and value >= 0
+    return isinstance(value, int) and value >= 0
+
+
+_CLAIM_TYPES = (
+    ("iss", lambda v: isinstance(v, str), "Jwt payload [iss] field is not a string"),
+    ("sub", lambda v: isinstance(v, str), "Jwt payload [sub] field is not a string"),
+    ("jti", lambda v: isinstance(v, str), "Jwt payload [jti] field is not a string"),
+    ("iat", _integral, "Jwt payload [iat] field is not an integer"),
+    ("nbf", _integral, "Jwt payload [nbf] field is not an integer"),
+    ("exp", _integral, "Jwt payload [exp] field is not an integer"),
+    ("aud", lambda v: isinstance(v, str) or isinstance(v, list)
+     and all(isinstance(item, str) for item in v),
+     "Jwt payload [aud] field is not a string or string list"),
+)
+
+
+def parse(text: str) -> Token | Failure:
+    """Split, decode and type-check ``text``; the signature is not checked here."""
+    parts = text.split(".")
+    if len(parts) != 3:
+        return Failure(BAD_FORMAT)
+    header_segment, payload_segment, signature_segment = parts
+    try:
+        header_bytes = b64url_decode(header_segment)
+    except ValueError:
+        return Failure(HEADER_BASE64)
+    try:
+        header = json.loads(header_bytes)
+    except (ValueError, RecursionError):
+        return Failure(HEADER_JSON)
+    if not isinstance(header, dict):
+        return Failure(HEADER_JSON)
+    alg = header.get("alg")
+    if not isinstance(alg, str):
+        return Failure(HEADER_ALG)
+    if alg not in ALGORITHMS:
+        return Failure(ALG_UNSUPPORTED)
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        return Failure(HEADER_KID)
+    try:
+        payload_bytes = b64url_decode(payload_segment)
+    except ValueError:
+        return Failure(PAYLOAD_BASE64)
+    try:
+        claims = json.loads(payload_bytes)
+    except (ValueError, RecursionError):
+        return Failure(PAYLOAD_JSON)
+    if not isinstance(claims, dict):
+        return Failure(PAYLOAD_JSON)
+    for name, fits, message in _CLAIM_TYPES:
+        if name in claims and not fits(claims[name]):
+            return Failure(message)
+    for name in ("exp", "nbf"):
+        if name in claims:
+            claims[name] = int(claims[name])
+    try:
+        signature = b64url_decode(signature_segment)
+    except ValueError:
+        return Failure(SIGNATURE_BASE64)
+    signed = f"{header_segment}.{payload_segment}".encode("ascii", "replace")
+    return Token(alg, kid, signed, signature, payload_segment, claims)
+
+
+def check_time(token: Token, now_s: int, skew_s: int) -> Failure | None:
+    """``nbf`` and ``exp`` against ``now_s`` with ``skew_s`` seconds of tolerance."""
+    if token.nbf and now_s + skew_s < token.nbf:
+        return Failure(NOT_YET_VALID)
+    if token.exp and now_s > token.exp + skew_s:
+        return Failure(EXPIRED)
+    return None
+
+
+def audiences_allowed(token: Token, allowed: list[str]) -> bool:
+    """True when ``allowed`` is empty or shares an audience with the token."""
+    return not allowed or any(audience in allowed for audience in token.audiences)
+
+
+def verify_signature(token: Token, jwks: Jwks) -> Failure | None:
+    """Try every key that fits the token's ``kid`` and ``alg``."""
+    candidates = jwks.candidates(token.alg, token.kid)
+    if not candidates:
+        return Failure(KID_ALG)
+    for key in candidates:
+        if key.verify(token.alg, token.signed, token.signature):
+            return None
+    return Failure(SIGNATURE)

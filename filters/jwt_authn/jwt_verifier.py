@@ -1,0 +1,112 @@
+"""Checks a token for a provider, in the order Envoy's jwt_authn does, with a bounded cache
+of tokens whose signature was already checked.
+
+Order: parse, issuer, time (``nbf``/``exp`` with clock skew), audiences, then the key lookup
+and signature.  The cache keeps the parsed token and the signature's outcome, so a repeat
+request only re-runs the cheap claim checks (the clock moves; the rule's audiences vary).
+"""
+
+from __future__ import annotations
+
+import json
+
+from jwt_config import Provider
+from jwt_token import (AUDIENCE, UNKNOWN_ISSUER, Failure, Token, audiences_allowed,
+                       check_time, parse, verify_signature)
+
+NEEDS_KEYS = Failure("keys are being fetched", 0)
+"""Returned when the token passed every claim check but the provider has no keys yet."""
+
+
+class Verified:
+    """A token whose signature checked out, with what is forwarded for it."""
+
+    __slots__ = ("token", "claim_headers", "metadata")
+
+    def __init__(self, token: Token, claim_headers: list[tuple[str, str]],
+                 metadata: bytes) -> None:
+        self.token = token
+        self.claim_headers = claim_headers
+        self.metadata = metadata
+
+
+def _claim(claims: dict, path: str) -> object:
+    value: object = claims
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def claim_text(value: object) -> str | None:
+    """A claim as a header value: strings as is, numbers and booleans as JSON, string lists
+    joined with commas; anything else is not forwarded."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ",".join(value)
+    return None
+
+
+def _forwarded(provider: Provider, token: Token) -> Verified:
+    headers = []
+    for header, name in provider.claim_to_headers:
+        text = claim_text(_claim(token.claims, name))
+        if text is not None and text.isprintable():
+            headers.append((header, text))
+    metadata = json.dumps(token.claims, separators=(",", ":")).encode()
+    return Verified(token, headers, metadata)
+
+
+class Verifier:
+    """One per root context (per worker VM); holds the token cache."""
+
+    def __init__(self, cache_size: int) -> None:
+        self.cache_size = cache_size
+        self._cache: dict[tuple[str, str], tuple[Token, Failure | None, Verified | None]] = {}
+
+    def forget(self) -> None:
+        """Drop every cached outcome (call when a provider's keys change)."""
+        self._cache.clear()
+
+    def check(self, provider: Provider, text: str, now_s: int,
+              audiences: list[str] | None) -> Verified | Failure:
+        """``NEEDS_KEYS`` when everything but the signature passed and the keys are missing."""
+        key = (provider.name, text)
+        entry = self._cache.get(key)
+        if entry is None:
+            parsed = parse(text)
+            if isinstance(parsed, Failure):
+                return parsed
+            token: Token = parsed
+            signature_failure = verified = None
+        else:
+            token, signature_failure, verified = entry
+        if provider.issuer and token.issuer != provider.issuer:
+            return Failure(UNKNOWN_ISSUER)
+        late = check_time(token, now_s, provider.clock_skew_s)
+        if late is not None:
+            return late
+        if not audiences_allowed(token, provider.audiences if audiences is None else audiences):
+            return Failure(AUDIENCE, 403)
+        if entry is None:
+            if provider.jwks is None:
+                return NEEDS_KEYS
+            signature_failure = verify_signature(token, provider.jwks)
+            verified = None if signature_failure else _forwarded(provider, token)
+            self._remember(key, (token, signature_failure, verified))
+        return signature_failure or verified  # type: ignore[return-value]
+
+    def _remember(self, key: tuple[str, str],
+                  entry: tuple[Token, Failure | None, Verified | None]) -> None:
+        if self.cache_size <= 0:
+            return
+        cache = self._cache
+        while len(cache) >= self.cache_size:
+            del cache[next(iter(cache))]  # oldest first
+        cache[key] = entry
