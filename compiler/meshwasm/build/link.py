@@ -91,14 +91,18 @@ def compile_object(source: Path, python: WasiPython) -> Path:
 
 
 def link_module(frozen_c: Path, python: WasiPython, output: Path) -> Path:
-    """Link glue + frozen modules + libpython + zig's libc into ``output``."""
+    """Link glue + frozen modules + libpython + zig's libc into ``output``.
+
+    A link map (which object each function came from) is written beside it as
+    ``output.map``; the prune stage reads it.
+    """
     objects = [compile_object(GLUE_DIR / name, python) for name in GLUE_SOURCES]
     objects.append(compile_object(frozen_c, python))
     libc = zig_libc()
     command = [
         sys.executable, "-m", "ziglang", "wasm-ld",
         "--export-memory", "--stack-first", "--no-entry", "--gc-sections", "--strip-all",
-        "-z", f"stack-size={STACK_SIZE}",
+        "-z", f"stack-size={STACK_SIZE}", f"-Map={output}.map",
         "-o", str(output), str(libc.crt1_reactor), *map(str, objects),
         str(python.libpython), *map(str, libc.archives),
     ]

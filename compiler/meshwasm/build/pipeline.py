@@ -1,6 +1,6 @@
 """``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
 
-analyze -> freeze -> link -> snapshot -> stamp -> atomic write.  The whole result is cached
+analyze -> freeze -> link -> snapshot -> prune -> stamp -> atomic write.  The whole result is cached
 by the hash of every input (sources of all bundled modules, the glue, the toolchain pins),
 so rebuilding an unchanged filter is a copy, and two builds of the same inputs give the
 same bytes.
@@ -19,7 +19,7 @@ from pathlib import Path
 import proxy_wasm
 
 from meshwasm import __version__
-from meshwasm.build import freeze, link, snapshot, stamp
+from meshwasm.build import freeze, link, prune, snapshot, stamp
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -48,8 +48,10 @@ def _input_digest(closure: Closure) -> str:
         module = closure.sources[name]
         digest.update(f"\0{name}\0{module.display_name}\0{module.is_package}\0".encode())
         digest.update(module.path.read_bytes())
-    for glue in sorted(link.GLUE_DIR.iterdir()):
-        digest.update(glue.name.encode() + glue.read_bytes())
+    # The glue and the build stages themselves: changing how we build changes the result.
+    build_dir = Path(__file__).resolve().parent
+    for part in sorted([*link.GLUE_DIR.iterdir(), *build_dir.glob("*.py")]):
+        digest.update(part.name.encode() + part.read_bytes())
     return digest.hexdigest()
 
 
@@ -97,12 +99,18 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> 
         timings["freeze"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        linked = link.link_module(frozen_c, python, work / "linked.wasm").read_bytes()
+        linked_path = link.link_module(frozen_c, python, work / "linked.wasm")
+        linked = linked_path.read_bytes()
+        link_map = Path(f"{linked_path}.map").read_text()
         timings["link"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     initialized, startup_log = snapshot.snapshot(linked)
     timings["snapshot"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    initialized = prune.prune(link_map, initialized, freeze.builtin_modules(closure))
+    timings["prune"] = time.perf_counter() - mark
 
     filter_source = filter_path.read_bytes()
     data = stamp.stamp(initialized, {

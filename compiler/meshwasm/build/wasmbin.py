@@ -167,6 +167,14 @@ def encode_vector(items: list[bytes]) -> bytes:
 
 
 def imported_global_count(sections: list[Section]) -> int:
+    return _imported_count(sections, EXTERNAL_GLOBAL)
+
+
+def imported_function_count(sections: list[Section]) -> int:
+    return _imported_count(sections, EXTERNAL_FUNC)
+
+
+def _imported_count(sections: list[Section], wanted: int) -> int:
     count = 0
     for section in sections:
         if section.id != SECTION_IMPORT:
@@ -176,6 +184,7 @@ def imported_global_count(sections: list[Section]) -> int:
             reader.name()
             reader.name()
             kind = reader.byte()
+            count += kind == wanted
             if kind == EXTERNAL_FUNC:
                 reader.u32()
             elif kind == EXTERNAL_TABLE:
@@ -186,7 +195,6 @@ def imported_global_count(sections: list[Section]) -> int:
             elif kind == EXTERNAL_GLOBAL:
                 reader.byte()
                 reader.byte()
-                count += 1
     return count
 
 

@@ -142,6 +142,16 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
   return 0;
 }
 
+/* Pruned functions (the parser and compiler, see build/prune.py) call this instead of
+ * running: compiling Python source is not possible inside the module after start-up.
+ * Exported only so the linker keeps it; the prune stage removes the export. */
+EXPORT(meshwasm_compiler_unavailable) void meshwasm_compiler_unavailable(void) {
+  if (!PyErr_Occurred())
+    PyErr_SetString(PyExc_RuntimeError,
+                    "compiling Python source (compile/exec/eval of a string) is not available "
+                    "inside a meshwasm module; all code is compiled at build time");
+}
+
 EXPORT(proxy_abi_version_0_2_1) void proxy_abi_version_0_2_1(void) {}
 
 EXPORT(proxy_on_memory_allocate) void *proxy_on_memory_allocate(size_t size) {

@@ -1,0 +1,128 @@
+"""Prune stage: drop code that a snapshotted module can never need.
+
+Envoy's V8 compiles every function with its optimizing tier before a VM starts, so start
+and reload time follow the module's code size.  After the snapshot the interpreter has
+started and every module is compiled and imported; CPython's parser, compiler and AST
+machinery (a quarter of the code) would only run for ``compile()``/``exec()``/``eval()`` of
+a string at request time.  Their bodies are replaced, keeping every function index (the
+snapshot's memory holds function-table indices), by a stub that raises ``RuntimeError`` in
+Python (``meshwasm_compiler_unavailable``) and returns zero/NULL, the C API's error value.
+
+Which function came from which object file is read from the linker's map.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from meshwasm.build import wasmbin
+
+UNAVAILABLE_EXPORT = "meshwasm_compiler_unavailable"
+# libpython objects with the parser, compiler and AST; each is kept when a builtin module
+# that uses it at run time is linked in.
+PRUNABLE_OBJECTS: dict[str, str | None] = {
+    "parser.o": None, "pegen.o": None, "pegen_errors.o": None, "action_helpers.o": None,
+    "string_parser.o": None, "peg_api.o": None, "future.o": None, "ast_opt.o": None,
+    "ast_unparse.o": None, "getpath.o": None,
+    "tokenizer.o": "_tokenize", "compile.o": "_opcode", "symtable.o": "_symtable",
+    "Python-ast.o": "_ast", "ast.o": "_ast",
+}
+_SECTION_CODE, _SECTION_TYPE, _SECTION_FUNCTION = 10, 1, 3
+_ZERO_CONST = {0x7F: b"\x41\x00", 0x7E: b"\x42\x00", 0x7D: b"\x43" + bytes(4),
+               0x7C: b"\x44" + bytes(8)}
+
+
+def prunable_objects(builtins: list[str]) -> set[str]:
+    return {name for name, needed_by in PRUNABLE_OBJECTS.items()
+            if needed_by is None or needed_by not in builtins}
+
+
+def _map_functions(map_text: str) -> list[str]:
+    """The object file of each function body, in code-section order.
+
+    (The map lists the CODE section's functions in output order; its offsets assume padded
+    section sizes, so we rely on the order, checked against the body count.)"""
+    functions: list[tuple[int, str]] = []
+    section = None
+    for line in map_text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and re.fullmatch(r"[A-Z]+(\(.*\))?", parts[3]):
+            section = parts[3]
+        elif section == "CODE" and len(parts) == 4 and ":(" in parts[3]:
+            source = parts[3].split(":(")[0]
+            member = re.search(r"\(([^()]+\.o)\)$", source)
+            functions.append((int(parts[1], 16), member.group(1) if member else Path(source).name))
+    return [name for _, name in sorted(functions)]
+
+
+def _function_results(sections: list[wasmbin.Section]) -> tuple[int, list[bytes]]:
+    """(number of imported functions, result types of each defined function)."""
+    types: list[bytes] = []
+    defined: list[int] = []
+    for section in sections:
+        if section.id == _SECTION_TYPE:
+            reader = wasmbin.Reader(section.payload)
+            for _ in range(reader.u32()):
+                reader.byte()  # 0x60 func
+                reader.take(reader.u32())
+                types.append(reader.take(reader.u32()))
+        elif section.id == _SECTION_FUNCTION:
+            reader = wasmbin.Reader(section.payload)
+            defined = [reader.u32() for _ in range(reader.u32())]
+    imported = wasmbin.imported_function_count(sections)
+    return imported, [types[index] for index in defined]
+
+
+def _stub_body(results: bytes, unavailable: int) -> bytes:
+    if not results:
+        code = b"\x0b"  # a void function (e.g. a finalizer) just returns
+    elif len(results) == 1 and results[0] in _ZERO_CONST:
+        code = b"\x10" + wasmbin.encode_u32(unavailable) + _ZERO_CONST[results[0]] + b"\x0b"
+    else:
+        code = b"\x00\x0b"  # unreachable
+    body = b"\x00" + code  # no locals
+    return wasmbin.encode_u32(len(body)) + body
+
+
+class PruneError(RuntimeError):
+    """The link map does not describe the module (a linker change?): nothing is pruned."""
+
+
+def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
+    """``snapshotted`` with the bodies of prunable functions replaced by stubs.
+
+    ``link_map`` is the linker's map of the module before the snapshot (which leaves the
+    code section as it was linked).
+    """
+    objects = prunable_objects(builtins)
+    origin = _map_functions(link_map)
+    sections = wasmbin.parse_sections(snapshotted)
+    imported, results = _function_results(sections)
+    exports = next(s for s in sections if s.id == wasmbin.SECTION_EXPORT)
+    unavailable = next(e.index for e in wasmbin.parse_exports(exports.payload)
+                       if e.name == UNAVAILABLE_EXPORT)
+
+    out = []
+    for section in sections:
+        if section.id == _SECTION_CODE:
+            reader = wasmbin.Reader(section.payload)
+            count = reader.u32()
+            if count != len(origin) or count != len(results):
+                raise PruneError(f"the link map lists {len(origin)} functions, the module "
+                                 f"has {count}")
+            bodies = []
+            for index in range(count):
+                start = reader.offset
+                size = reader.u32()
+                reader.offset += size
+                if origin[index] in objects:
+                    bodies.append(_stub_body(results[index], unavailable))
+                else:
+                    bodies.append(section.payload[start:reader.offset])
+            section = wasmbin.Section(section.id, wasmbin.encode_vector(bodies))
+        elif section.id == wasmbin.SECTION_EXPORT:
+            kept = [e for e in wasmbin.parse_exports(section.payload) if e.name != UNAVAILABLE_EXPORT]
+            section = wasmbin.Section(section.id, wasmbin.encode_vector([e.encode() for e in kept]))
+        out.append(section)
+    return wasmbin.encode_module(out)
