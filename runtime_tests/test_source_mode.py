@@ -20,9 +20,10 @@ from .conftest import PROJECT, RUNTIME_TESTS
 
 SCENARIOS = RUNTIME_TESTS / "source_mode"
 RAISING = SCENARIOS / "raising"
+EXAMPLES = ("hello", "body_rewrite", "ext_authz", "queue", "shared_counter", "tick_metrics")
 CASES = {
-    "hello": (PROJECT / "examples" / "hello" / "filter.py",
-              PROJECT / "examples" / "hello" / "traffic.yaml"),
+    **{name: (PROJECT / "examples" / name / "filter.py",
+              PROJECT / "examples" / name / "traffic.yaml") for name in EXAMPLES},
     "hello_c-in-python": (SCENARIOS / "hello_py" / "filter.py",
                           RUNTIME_TESTS / "other_sdk" / "hello_c.traffic.yaml"),
     "busy": (SCENARIOS / "busy" / "filter.py", SCENARIOS / "busy" / "traffic.yaml"),
@@ -56,7 +57,8 @@ def _comparable(verdict: Verdict) -> dict[str, object]:
         logs.append((line.level, message))
     return {"status": verdict.status, "body": verdict.body, "logs": logs,
             "headers": [(k, v) for k, v in verdict.headers if k != "date"],
-            "upstream_request": verdict.upstream_request, "notes": verdict.notes}
+            "upstream_request": verdict.upstream_request, "notes": verdict.notes,
+            "metrics": verdict.metrics}
 
 
 @pytest.mark.parametrize("case", list(CASES))

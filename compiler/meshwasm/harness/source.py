@@ -37,6 +37,8 @@ from typing import Any
 from meshwasm.harness import abi
 from meshwasm.harness.errors import ModuleError
 from meshwasm.harness.host import Host, HostOptions
+from meshwasm.harness.replay import Workers
+from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
 from meshwasm.harness.stream import PluginRunner
 from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
@@ -237,30 +239,61 @@ def _as_u32(result: object, name: str, host: Host) -> int:
         return 0
 
 
+class _SourceRunner(PluginRunner):
+    """``PluginRunner`` entering the guest's session once per request, tick or queue
+    delivery rather than once per callback."""
+
+    guest: SourceGuest
+
+    def run(self, exchange: Exchange) -> Verdict:
+        with self.guest.session():
+            return super().run(exchange)
+
+    def tick(self) -> None:
+        with self.guest.session():
+            super().tick()
+
+    def queue_ready(self, context_id: int, token: int) -> None:
+        with self.guest.session():
+            super().queue_ready(context_id, token)
+
+
 class SourcePlugin:
     """A filter loaded from source into a fresh harness VM, started and configured; the
-    source-mode counterpart of ``CompiledPlugin`` (same ``host``, ``run``, ``startup_logs``).
+    source-mode counterpart of ``CompiledPlugin`` (same ``host``, ``run``, ``startup_logs``;
+    several plugins given the same ``proxy`` are the worker VMs of one Envoy).
     """
 
     def __init__(self, filter_path: Path, plugin_config: bytes,
-                 options: HostOptions | None = None) -> None:
-        self.host = Host(plugin_config, options)
+                 options: HostOptions | None = None, proxy: Proxy | None = None) -> None:
+        self.host = Host(plugin_config, options, proxy)
         self.guest = SourceGuest(Path(filter_path), self.host)
-        self.runner = PluginRunner(self.host, self.guest, label=str(filter_path))
+        self.runner = _SourceRunner(self.host, self.guest, label=str(filter_path))
         with self.guest.session():
             self.startup_logs: list[LogLine] = self.runner.start()
 
     def run(self, exchange: Exchange) -> Verdict:
         """Replay one ``Exchange``; returns its ``Verdict``."""
-        with self.guest.session():
-            return self.runner.run(exchange)
+        return self.runner.run(exchange)
+
+
+def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptions,
+                         workers: int | None = None) -> Workers:
+    """``replay.start_workers`` for a filter's source: each worker VM its own import."""
+    proxy = Proxy(traffic.clusters)
+    runners: list[PluginRunner] = [
+        SourcePlugin(filter_path, traffic.plugin_config,
+                     HostOptions(**{**vars(options), "worker": index}), proxy).runner
+        for index in range(workers or traffic.workers)]
+    return Workers(runners, proxy)
 
 
 def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",
-                  fail_open: bool = False) -> list[Verdict]:
+                  fail_open: bool = False, workers: int | None = None) -> list[Verdict]:
     """``replay_module`` for a filter's source file: every exchange of ``traffic`` in order,
-    in one fresh VM, one ``Verdict`` each.  Raises ``ModuleError`` when the filter cannot be
-    imported or the plugin does not start as Envoy would."""
+    on the same virtual timeline and worker VMs, one ``Verdict`` each.  Raises
+    ``ModuleError`` when the filter cannot be imported or the plugin does not start as
+    Envoy would."""
     options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open)
-    plugin = SourcePlugin(filter_path, traffic.plugin_config, options)
-    return [plugin.run(exchange) for exchange in traffic.exchanges]
+    pool = start_source_workers(filter_path, traffic, options, workers)
+    return [pool.run(exchange) for exchange in traffic.exchanges]

@@ -78,8 +78,7 @@ class SourceHostCalls:
         return self.host.clock_ns()
 
     def set_tick_period(self, period_ms: int) -> None:
-        # What proxy_set_tick_period_milliseconds does in the compiled engine.
-        self.host.tick_period_ms = _u32(period_ms)
+        self.host.tick_period_ms = _u32(period_ms)  # as proxy_set_tick_period_milliseconds
 
     def set_effective_context(self, context_id: int) -> None:
         self._check("set_effective_context", self.host.set_effective_context(_u32(context_id)))
@@ -180,23 +179,36 @@ class SourceHostCalls:
                                            _bytes(value, "set_shared_data"), _u32(cas))
         self._check("set_shared_data", status)
 
-    # The host model has no queues or http_call yet: the compiled engine answers
-    # Unimplemented for them, and so does source mode.
     def register_queue(self, name: str) -> int:
-        raise self.HostCallError("register_queue", abi.UNIMPLEMENTED)
+        status, token = self.host.register_queue(_bytes(name, "register_queue"))
+        self._check("register_queue", status)
+        return token
 
     def resolve_queue(self, vm_id: str, name: str) -> int | None:
-        raise self.HostCallError("resolve_queue", abi.UNIMPLEMENTED)
+        status, token = self.host.resolve_queue(_bytes(vm_id, "resolve_queue"),
+                                                _bytes(name, "resolve_queue"))
+        if status == abi.NOT_FOUND:
+            return None
+        self._check("resolve_queue", status)
+        return token
 
     def enqueue(self, queue_id: int, data: bytes) -> None:
-        raise self.HostCallError("enqueue", abi.UNIMPLEMENTED)
+        self._check("enqueue", self.host.enqueue(_u32(queue_id), _bytes(data, "enqueue")))
 
     def dequeue(self, queue_id: int) -> bytes | None:
-        raise self.HostCallError("dequeue", abi.UNIMPLEMENTED)
+        status, data = self.host.dequeue(_u32(queue_id))
+        if status == abi.EMPTY:
+            return None
+        self._check("dequeue", status)
+        return data
 
     def http_call(self, cluster: str, headers: Pairs, body: bytes, trailers: Pairs,
                   timeout_ms: int) -> int:
-        raise self.HostCallError("http_call", abi.UNIMPLEMENTED)
+        status, token = self.host.http_call(
+            _bytes(cluster, "http_call"), _pairs(headers, "http_call"),
+            _bytes(body, "http_call"), _pairs(trailers, "http_call"), _u32(timeout_ms))
+        self._check("http_call", status)
+        return token
 
     # -- metrics -----------------------------------------------------------------------
     def define_metric(self, kind: int, name: str) -> int:
