@@ -66,7 +66,7 @@ def get_property(context: Context, path: bytes) -> tuple[int, bytes]:
             b"plugin_name": options.plugin_name.encode(),
             b"plugin_root_id": options.root_id.encode(),
             b"plugin_vm_id": options.vm_id.encode(),
-            b"cluster_name": b"upstream",
+            b"cluster_name": b"meshwasm_upstream",  # envoy_config.CLUSTER_NAME
             b"route_name": b"",
         }
         if head in simple:

@@ -1,0 +1,184 @@
+"""fault: inject aborts (HTTP or gRPC status) and fixed delays, as Envoy's ``fault`` filter.
+
+Faults apply to requests whose headers match ``headers`` and whose route goes to
+``upstream_cluster`` (when set), each with its ``percentage``; ``header_abort``/``header_delay``
+let the client ask through ``x-envoy-fault-*`` headers.  A delayed request is paused, and the
+root context resumes it from ``on_tick`` (``proxy_set_effective_context`` + continue): the
+worker never blocks.  ``max_active_faults`` is counted across workers in shared data.
+Configuration: ``schema.json``; reference: ``README.md``.
+"""
+
+from __future__ import annotations
+
+from proxy_wasm import Action, HttpContext, RootContext, clock, config_schema, log, metrics
+from proxy_wasm import properties, register, shared_data
+from proxy_wasm import _hostcalls
+
+import fault_rules
+
+ABORT_BODY = b"fault filter abort"
+ABORT_DETAILS = "fault_filter_abort"
+
+
+class Root(RootContext):
+    settings: fault_rules.Settings
+
+    def on_configure(self, configuration: bytes) -> bool:
+        try:
+            settings = fault_rules.load(configuration)
+        except config_schema.ConfigError as error:
+            log.error(f"fault: bad configuration: {error}")
+            return False
+        self.settings = settings
+        base = f"{settings.stat_prefix}fault."
+        self.delays_injected = metrics.Counter(base + "delays_injected")
+        self.aborts_injected = metrics.Counter(base + "aborts_injected")
+        self.faults_overflow = metrics.Counter(base + "faults_overflow")
+        self.active_faults = metrics.Gauge(base + "active_faults")  # summed over workers
+        self.active_key = f"meshwasm.fault.{settings.stat_prefix}active"
+        if shared_data.get(self.active_key)[0] is None:
+            shared_data.set(self.active_key, b"0")
+        self.held: dict[int, tuple[int, Fault]] = {}  # context id -> (due ms, stream)
+        return True
+
+    # -- the shared count of active faults ----------------------------------------------------
+    def active(self) -> int:
+        value = shared_data.get(self.active_key)[0]
+        return int(value) if value else 0
+
+    def add_active(self, delta: int) -> None:
+        """Move the cross-worker counter by ``delta`` (compare-and-swap, retried)."""
+        self.active_faults.increment(delta)
+        if self.settings.max_active_faults is None:
+            return
+        for _ in range(64):
+            value, cas = shared_data.get(self.active_key)
+            count = max(0, (int(value) if value else 0) + delta)
+            if shared_data.set(self.active_key, b"%d" % count, cas):
+                return
+        log.warn("fault: active fault counter kept changing; left as is")
+
+    # -- delayed streams --------------------------------------------------------------------
+    def hold(self, stream: Fault, delay_ms: int) -> None:
+        """Keep ``stream`` paused for ``delay_ms``; ``on_tick`` releases it."""
+        self.held[stream.context_id] = (clock.now_ms() + delay_ms, stream)
+        self._schedule()
+
+    def forget(self, context_id: int) -> None:
+        if self.held.pop(context_id, None) is not None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """One tick, exactly when the earliest held stream is due (none: ticks stop)."""
+        if not self.held:
+            self.set_tick_period_ms(0)
+            return
+        due = min(due for due, _ in self.held.values())
+        self.set_tick_period_ms(max(1, due - clock.now_ms()))
+
+    def on_tick(self) -> None:
+        now = clock.now_ms()
+        for context_id, (due, stream) in list(self.held.items()):
+            if due > now:
+                continue
+            del self.held[context_id]
+            try:
+                _hostcalls.abi.set_effective_context(context_id)
+            except _hostcalls.HostCallError:
+                continue  # the stream is gone (client left)
+            stream.release()
+        self._schedule()
+
+
+class Fault(HttpContext):
+    root: Root
+    active = False
+    abort_after_delay: tuple[int, int | None] | None = None
+
+    def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        root = self.root
+        settings = root.settings
+        if not self._applies(settings):
+            return Action.CONTINUE
+        abort = self._abort_status(settings) if settings.has_abort else None
+        delay = self._delay_ms(settings) if settings.has_delay else None
+        if delay:
+            self._start()
+            root.delays_injected.increment()
+            self.abort_after_delay = abort
+            root.hold(self, delay)
+            return Action.PAUSE
+        if abort is not None:
+            self._abort(abort)
+            return Action.PAUSE
+        return Action.CONTINUE
+
+    def _applies(self, settings: fault_rules.Settings) -> bool:
+        if settings.max_active_faults is not None \
+                and self.root.active() >= settings.max_active_faults:
+            self.root.faults_overflow.increment()
+            return False
+        if settings.upstream_cluster and properties.cluster_name() != settings.upstream_cluster:
+            return False
+        headers = self.request_headers
+        return all(match.matches(headers.get(match.name)) for match in settings.headers)
+
+    def _delay_ms(self, settings: fault_rules.Settings) -> int | None:
+        percentage = settings.delay_percentage
+        if settings.delay_from_headers:
+            percentage = percentage.capped(self.request_headers.get(
+                fault_rules.DELAY_PERCENT_HEADER))
+        if not percentage.hit(settings.rng):
+            return None
+        if settings.delay_from_headers:
+            return fault_rules.parse_unsigned(
+                self.request_headers.get(fault_rules.DELAY_HEADER), 64) or None
+        return settings.delay_ms or None
+
+    def _abort_status(self, settings: fault_rules.Settings) -> tuple[int, int | None] | None:
+        """(HTTP status, gRPC status or None) when this request is to be aborted."""
+        percentage = settings.abort_percentage
+        headers = self.request_headers
+        if settings.abort_from_headers:
+            percentage = percentage.capped(headers.get(fault_rules.ABORT_PERCENT_HEADER))
+        if not percentage.hit(settings.rng):
+            return None
+        if not settings.abort_from_headers:
+            if settings.abort_grpc is not None:
+                return 200, settings.abort_grpc
+            return settings.abort_status, None  # type: ignore[return-value]
+        status = fault_rules.parse_unsigned(headers.get(fault_rules.ABORT_HEADER), 64)
+        if status is not None and 200 <= status < 600:
+            return status, None
+        grpc = fault_rules.parse_unsigned(headers.get(fault_rules.ABORT_GRPC_HEADER), 64)
+        if grpc is not None and grpc < (1 << 32):
+            return 200, grpc
+        return None
+
+    def _start(self) -> None:
+        if not self.active:  # one active fault per stream, as Envoy counts
+            self.active = True
+            self.root.add_active(1)
+
+    def _abort(self, status: tuple[int, int | None]) -> None:
+        self._start()
+        self.root.aborts_injected.increment()
+        http_status, grpc_status = status
+        self.send_local_response(http_status, ABORT_BODY, grpc_status=grpc_status,
+                                 details=ABORT_DETAILS)
+
+    def release(self) -> None:
+        """End of the delay (from ``Root.on_tick``, this stream made effective)."""
+        if self.abort_after_delay is not None:
+            self._abort(self.abort_after_delay)
+        else:
+            self.resume_request()
+
+    def on_done(self) -> None:
+        self.root.forget(self.context_id)
+        if self.active:
+            self.active = False
+            self.root.add_active(-1)
+
+
+register(Fault, root=Root)
