@@ -28,6 +28,10 @@ PRUNABLE_OBJECTS: dict[str, str | None] = {
     "tokenizer.o": "_tokenize", "compile.o": "_opcode", "symtable.o": "_symtable",
     "Python-ast.o": "_ast", "ast.o": "_ast",
 }
+# Single functions that only run while starting or finalizing the interpreter.
+PRUNABLE_FUNCTIONS: frozenset[tuple[str, str]] = frozenset({
+    ("deepfreeze.o", "_Py_Deepfreeze_Init"), ("deepfreeze.o", "_Py_Deepfreeze_Fini"),
+})
 _SECTION_CODE, _SECTION_TYPE, _SECTION_FUNCTION = 10, 1, 3
 _ZERO_CONST = {0x7F: b"\x41\x00", 0x7E: b"\x42\x00", 0x7D: b"\x43" + bytes(4),
                0x7C: b"\x44" + bytes(8)}
@@ -38,22 +42,23 @@ def prunable_objects(builtins: list[str]) -> set[str]:
             if needed_by is None or needed_by not in builtins}
 
 
-def _map_functions(map_text: str) -> list[str]:
-    """The object file of each function body, in code-section order.
+def _map_functions(map_text: str) -> list[tuple[str, str]]:
+    """(object file, function) of each function body, in code-section order.
 
     (The map lists the CODE section's functions in output order; its offsets assume padded
     section sizes, so we rely on the order, checked against the body count.)"""
-    functions: list[tuple[int, str]] = []
+    functions: list[tuple[int, str, str]] = []
     section = None
     for line in map_text.splitlines():
         parts = line.split()
         if len(parts) == 4 and re.fullmatch(r"[A-Z]+(\(.*\))?", parts[3]):
             section = parts[3]
         elif section == "CODE" and len(parts) == 4 and ":(" in parts[3]:
-            source = parts[3].split(":(")[0]
+            source, _, symbol = parts[3].partition(":(")
             member = re.search(r"\(([^()]+\.o)\)$", source)
-            functions.append((int(parts[1], 16), member.group(1) if member else Path(source).name))
-    return [name for _, name in sorted(functions)]
+            functions.append((int(parts[1], 16), member.group(1) if member else Path(source).name,
+                              symbol.rstrip(")")))
+    return [(obj, symbol) for _, obj, symbol in sorted(functions)]
 
 
 def _function_results(sections: list[wasmbin.Section]) -> tuple[int, list[bytes]]:
@@ -116,7 +121,7 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
                 start = reader.offset
                 size = reader.u32()
                 reader.offset += size
-                if origin[index] in objects:
+                if origin[index][0] in objects or origin[index] in PRUNABLE_FUNCTIONS:
                     bodies.append(_stub_body(results[index], unavailable))
                 else:
                     bodies.append(section.payload[start:reader.offset])
