@@ -90,6 +90,12 @@ class Root(RootContext):
         self._schedule()
 
 
+def _route_cluster() -> str | None:
+    """The cluster the route sends to.  Envoy knows ``cluster_name`` only once the router
+    picked a host; ``xds.cluster_name`` is there from the request headers on."""
+    return properties.get_str("xds", "cluster_name") or properties.cluster_name()
+
+
 class Fault(HttpContext):
     root: Root
     active = False
@@ -118,7 +124,7 @@ class Fault(HttpContext):
                 and self.root.active() >= settings.max_active_faults:
             self.root.faults_overflow.increment()
             return False
-        if settings.upstream_cluster and properties.cluster_name() != settings.upstream_cluster:
+        if settings.upstream_cluster and _route_cluster() != settings.upstream_cluster:
             return False
         headers = self.request_headers
         return all(match.matches(headers.get(match.name)) for match in settings.headers)

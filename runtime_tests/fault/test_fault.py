@@ -1,0 +1,140 @@
+"""filters/fault: scenarios in the harness, the same in real Envoy against Envoy's native fault
+filter (same statuses, bodies and gRPC headers), delays released from on_tick in Envoy,
+max_active_faults across workers, and hostile headers/configurations under hypothesis."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meshwasm.build.pipeline import build_filter
+from meshwasm.deploy import native_filters
+from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy_process import start_envoy
+from meshwasm.deploy.envoy_replay import replay_in_envoy, send_request
+from meshwasm.deploy.upstream import run_upstream
+from meshwasm.harness import HarnessError, replay_module
+from meshwasm.harness.replay import CompiledPlugin
+from meshwasm.replay.expect import evaluate
+from meshwasm.replay.model import Exchange, Expectation, HttpRequest, UpstreamResponse
+from meshwasm.replay.traffic import load_traffic
+
+from ..conftest import PROJECT
+
+FILTER = PROJECT / "filters" / "fault" / "filter.py"
+HERE = Path(__file__).parent
+HARNESS_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml"]
+ENVOY_SCENARIOS = HARNESS_SCENARIOS + ["delays_and_grpc.yaml"]
+
+
+@pytest.fixture(scope="module")
+def module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_filter(FILTER, tmp_path_factory.mktemp("fault") / "fault.wasm").output
+
+
+@pytest.mark.parametrize("scenario", HARNESS_SCENARIOS)
+def test_scenario_passes_in_the_harness(module: Path, scenario: str) -> None:
+    traffic = load_traffic(HERE / scenario)
+    outcomes = evaluate(traffic, replay_module(module, traffic))
+    assert [o.mismatches for o in outcomes] == [[] for _ in outcomes]
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize("scenario", ENVOY_SCENARIOS)
+def test_envoy_native_fault_agrees(module: Path, scenario: str) -> None:
+    traffic = load_traffic(HERE / scenario)
+    config = json.loads(traffic.plugin_config)
+    native = replay_in_envoy(None, traffic, bootstrap_for=lambda options: native_filters.fault(
+        options, config))
+    ours = replay_in_envoy(module, traffic, workers=2)
+    assert [o.mismatches for o in evaluate(traffic, ours)] == [[] for _ in ours]
+    for exchange, theirs, mine in zip(traffic.exchanges, native, ours):
+        assert (mine.status, mine.body) == (theirs.status, theirs.body), exchange.name
+        assert (mine.upstream_request is None) == (theirs.upstream_request is None)
+        for name in ("content-type", "grpc-status", "grpc-message"):
+            assert mine.header(name) == theirs.header(name), (exchange.name, name)
+
+
+@pytest.mark.envoy
+def test_max_active_faults_is_counted_across_workers(module: Path) -> None:
+    """One delayed request holds the only fault slot; a second one, sent meanwhile on another
+    connection (another worker, likely), passes undelayed.  The native filter agrees."""
+    config = {"delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+              "max_active_faults": 1}
+    slow = HttpRequest(path="/slow", headers=[("x-envoy-fault-delay-request", "1500")])
+    plain = HttpRequest(path="/fast", headers=[("x-envoy-fault-delay-request", "1500")])
+    for native in (False, True):
+        with run_upstream(UpstreamResponse(body=b"ok")) as upstream:
+            options = EnvoyOptions(upstream_port=upstream.port,
+                                   module=None if native else module,
+                                   plugin_config=json.dumps(config).encode(), workers=2)
+            bootstrap = native_filters.fault(options, config) if native else None
+            with start_envoy(options, config=bootstrap) as envoy:
+                held: list[int] = []
+                first = threading.Thread(target=lambda: held.append(
+                    send_request(envoy.listener_port, slow)[0]))
+                first.start()
+                while upstream.received == [] and envoy.gauge(
+                        "http.meshwasm.downstream_rq_active") < 1:
+                    pass  # wait until the slow request is inside Envoy
+                status, _, body = send_request(envoy.listener_port, plain)
+                reached_during_delay = [r.path for r in upstream.received]
+                first.join(timeout=10)
+        assert status == 200 and held == [200], native
+        assert reached_during_delay == ["/fast"], native  # it did not wait behind the delay
+
+
+def _run(plugin: CompiledPlugin, headers: list[tuple[str, str]]) -> int:
+    exchange = Exchange(name="probe", request=HttpRequest(path="/", headers=headers),
+                        upstream=UpstreamResponse(), expect=Expectation())
+    return plugin.run(exchange).status
+
+
+header_value = st.one_of(
+    st.integers(-10, 10**21).map(str), st.sampled_from(["", " 503 ", "+0", "5e2", "٣", "0x1f"]),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=12))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(abort=header_value, percent=header_value)
+def test_hostile_fault_headers_give_envoys_answer(module: Path, abort: str, percent: str) -> None:
+    config = {"abort": {"header_abort": {}, "percentage": {"numerator": 100}}}
+    plugin = CompiledPlugin(module, json.dumps(config).encode())
+    status = _run(plugin, [("x-envoy-fault-abort-request", abort),
+                           ("x-envoy-fault-abort-request-percentage", percent)])
+    text = abort.strip(" \t\n\v\f\r").removeprefix("+")
+    code = int(text) if text.isascii() and text.isdigit() else None
+    share = percent.strip(" \t\n\v\f\r").removeprefix("+")
+    numerator = int(share) if share.isascii() and share.isdigit() and int(share) < 2**32 else 100
+    expected = code if code is not None and 200 <= code < 600 and numerator >= 100 else 200
+    if code is not None and 200 <= code < 600 and 0 < numerator < 100:
+        assert status in (code, 200)
+    else:
+        assert status == expected
+    assert plugin.host.failed is None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3), max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["abort", "delay", "headers", "max_active_faults", "seed",
+                              "upstream_cluster", "stat_prefix"]), value=json_values)
+def test_hostile_configuration_is_accepted_or_refused_cleanly(module: Path, field: str,
+                                                             value: object) -> None:
+    try:
+        plugin = CompiledPlugin(module, json.dumps({field: value}).encode())
+    except HarnessError as refused:
+        assert "bad configuration" in str(refused) and field in str(refused)
+        return
+    assert _run(plugin, []) in (200, 503, 418) and plugin.host.failed is None
