@@ -12,7 +12,7 @@ import sys
 
 from . import _hostcalls
 from ._registry import Registration, registration
-from .context import HttpContext, RootContext
+from .context import CALLOUTS, HttpContext, RootContext
 from .types import Action, BufferType, LogLevel
 
 _roots: dict[int, RootContext] = {}
@@ -246,6 +246,12 @@ def on_queue_ready(root_id: int, queue_id: int) -> None:
 
 def on_http_call_response(context_id: int, token: int, num_headers: int, body_size: int,
                           num_trailers: int) -> None:
+    # Envoy delivers answers to the root context whatever context called (the harness to the
+    # caller): route by token to the caller, making it the context host calls act on.
+    owner = CALLOUTS.pop(token, context_id)
+    if owner != context_id and owner in _streams:
+        _hostcalls.abi.set_effective_context(owner)
+        context_id = owner
     context = _streams.get(context_id)
     target = context if context is not None else _roots.get(context_id)
     if target is None:

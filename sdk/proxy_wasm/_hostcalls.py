@@ -13,6 +13,8 @@ TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every 
 if TYPE_CHECKING:
     from typing import Any
 
+    from .host_protocol import HostCalls
+
 
 class HostCallError(RuntimeError):
     """A host call returned a failure status.  ``args == (call_name, status)``."""
@@ -25,7 +27,7 @@ class _Unbound:
             "module (meshwasm build) or under the meshwasm harness")
 
 
-abi: Any
+abi: HostCalls
 try:
     import _proxy_wasm_abi as abi  # type: ignore[import-not-found,no-redef]
 

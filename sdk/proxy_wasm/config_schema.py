@@ -14,6 +14,12 @@ from __future__ import annotations
 
 import json
 
+TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
+if TYPE_CHECKING:
+    from typing import Any
+
+    Schema = dict[str, Any]
+
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -46,10 +52,10 @@ def _show(value: object) -> str:
 
 
 class _Validator:
-    def __init__(self, root: dict) -> None:
+    def __init__(self, root: Schema) -> None:
         self.root = root
 
-    def resolve(self, reference: str) -> dict:
+    def resolve(self, reference: str) -> Schema:
         if not reference.startswith("#/"):
             raise ValueError(f"only local $ref is supported, got {reference!r}")
         node: object = self.root
@@ -90,7 +96,7 @@ class _Validator:
         elif isinstance(value, dict):
             self._object(value, schema, path, where, errors)
 
-    def _combination(self, keyword: str, value: object, options: list, where: str, path: str,
+    def _combination(self, keyword: str, value: object, options: list[Any], where: str, path: str,
                      errors: list[str]) -> None:
         results = []
         for option in options:
@@ -108,7 +114,7 @@ class _Validator:
             errors.append(f"{where}: must match exactly one allowed form, matches {reason}")
 
     @staticmethod
-    def _number(value: float, schema: dict, where: str, errors: list[str]) -> None:
+    def _number(value: float, schema: Schema, where: str, errors: list[str]) -> None:
         if "minimum" in schema and value < schema["minimum"]:
             errors.append(f"{where}: {value} is less than the minimum {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
@@ -119,7 +125,7 @@ class _Validator:
             errors.append(f"{where}: {value} must be less than {schema['exclusiveMaximum']}")
 
     @staticmethod
-    def _string(value: str, schema: dict, where: str, errors: list[str]) -> None:
+    def _string(value: str, schema: Schema, where: str, errors: list[str]) -> None:
         if "minLength" in schema and len(value) < schema["minLength"]:
             errors.append(f"{where}: shorter than {schema['minLength']} characters")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
@@ -130,7 +136,7 @@ class _Validator:
             if re.search(schema["pattern"], value) is None:
                 errors.append(f"{where}: {_show(value)} does not match {schema['pattern']!r}")
 
-    def _array(self, value: list, schema: dict, path: str, where: str,
+    def _array(self, value: list[Any], schema: Schema, path: str, where: str,
                errors: list[str]) -> None:
         if "minItems" in schema and len(value) < schema["minItems"]:
             errors.append(f"{where}: needs at least {schema['minItems']} items")
@@ -144,7 +150,7 @@ class _Validator:
             for index, item in enumerate(value):
                 self.check(item, schema["items"], _child(path, index), errors)
 
-    def _object(self, value: dict, schema: dict, path: str, where: str,
+    def _object(self, value: Schema, schema: Schema, path: str, where: str,
                 errors: list[str]) -> None:
         for name in schema.get("required", ()):
             if name not in value:
@@ -176,21 +182,21 @@ class _Validator:
                     self.check(item, extra, _child(path, name), errors)
 
 
-def validate(document: object, schema: dict) -> list[str]:
+def validate(document: object, schema: Schema) -> list[str]:
     """Every way ``document`` breaks ``schema`` (empty when it is valid)."""
     found: list[str] = []
     _Validator(schema).check(document, schema, "", found)
     return found
 
 
-def check(document: object, schema: dict) -> None:
+def check(document: object, schema: Schema) -> None:
     """Raise ``ConfigError`` listing every problem, or return when ``document`` is valid."""
     found = validate(document, schema)
     if found:
         raise ConfigError(found)
 
 
-def load(configuration: bytes, schema: dict) -> dict:
+def load(configuration: bytes, schema: Schema) -> Schema:
     """Parse JSON ``configuration`` and validate it: the usual first line of ``on_configure``.
 
     An empty configuration is read as ``{}``.  Raises ``ConfigError`` naming the problem.
@@ -200,4 +206,6 @@ def load(configuration: bytes, schema: dict) -> dict:
     except ValueError as error:
         raise ConfigError([f"(top level): not valid JSON: {error}"]) from None
     check(document, schema)
+    if not isinstance(document, dict):
+        raise ConfigError(["(top level): expected object"])
     return document

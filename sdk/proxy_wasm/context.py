@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
+#: http_call token -> the context that made the call (see ``_dispatch.on_http_call_response``)
+CALLOUTS: dict[int, int] = {}
+
+
 class _Context:
     """What root and stream contexts share: outgoing HTTP calls."""
 
@@ -31,8 +35,11 @@ class _Context:
         to this context's ``on_http_call_response``.  From a stream callback, return
         ``Action.PAUSE`` and call ``resume_request()`` once the answer is in.
         """
-        return _hostcalls.abi.http_call(cluster, list(headers), body, list(trailers),
-                                        timeout_ms)
+        token = _hostcalls.abi.http_call(cluster, list(headers), body, list(trailers),
+                                         timeout_ms)
+        # Envoy answers every call on the root context; the dispatcher routes it back here.
+        CALLOUTS[token] = self.context_id
+        return token
 
     def on_http_call_response(self, token: int, num_headers: int, body_size: int,
                               num_trailers: int) -> None:

@@ -15,6 +15,9 @@ from .types import MapType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from typing import TypeVar
+
+    Default = TypeVar("Default")
 
 
 class HeaderMap:
@@ -23,7 +26,7 @@ class HeaderMap:
     def __init__(self, map_type: MapType) -> None:
         self._map = int(map_type)
 
-    def get(self, name: str, default: str | None = None) -> str | None:
+    def get(self, name: str, default: Default = None) -> str | Default:  # type: ignore[assignment]
         """The value of ``name`` (the first, if repeated), or ``default``."""
         value = _hostcalls.abi.get_header(self._map, name)
         return default if value is None else value
