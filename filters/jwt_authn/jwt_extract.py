@@ -109,8 +109,20 @@ def extract(stream: HttpContext, path: str, headers: list[tuple[str, str]],
 def strip(stream: HttpContext, found: Found) -> None:
     """Remove the token from the request before it goes upstream (``forward: false``).
 
-    A header is removed whole, as Envoy does; query parameters and cookies are left alone,
-    as Envoy leaves them.
+    A header is removed whole and a query parameter dropped from ``:path``, as Envoy does;
+    a cookie is left alone.
     """
     if found.kind == "header":
         stream.request_headers.remove(found.name)
+    elif found.kind == "param":
+        path = stream.request_headers.get(":path") or "/"
+        stream.request_headers.set(":path", without_param(path, found.name))
+
+
+def without_param(path: str, name: str) -> str:
+    """``path`` without any ``name=...`` pair in its query (and without ``?`` if none is left)."""
+    base, question, query = path.partition("?")
+    if not question:
+        return path
+    kept = [pair for pair in query.split("&") if _unquote(pair.partition("=")[0]) != name]
+    return f"{base}?{'&'.join(kept)}" if kept else base

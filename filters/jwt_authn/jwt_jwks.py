@@ -49,7 +49,12 @@ class Jwk:
                  key: RsaKey | EcKey | HmacKey) -> None:
         self.kid, self.alg, self.kty, self.key = kid, alg, kty, key
 
+    def fits(self, alg: str) -> bool:
+        """Whether this key's type can check ``alg`` (RSA for RS/PS, EC for ES, oct for HS)."""
+        return _FAMILY_KTY[ALGORITHMS[alg][0]] == self.kty
+
     def verify(self, alg: str, message: bytes, signature: bytes) -> bool:
+        """Check ``signature``; legal only for an ``alg`` this key ``fits``."""
         family, bits = ALGORITHMS[alg]
         key = self.key
         if family == "HS":
@@ -112,10 +117,11 @@ class Jwks:
         self.skipped = skipped
 
     def candidates(self, alg: str, kid: str | None) -> list[Jwk]:
-        """Keys that may have signed a token with header ``alg`` and ``kid``."""
-        kty = _FAMILY_KTY[ALGORITHMS[alg][0]]
+        """Keys a token with header ``alg`` and ``kid`` names: the ``kid`` matches (when both
+        have one) and the key's ``alg`` too (when it has one).  Their type is not looked at
+        here, as in Envoy: a candidate of the wrong type makes verification fail."""
         return [key for key in self.keys
-                if key.kty == kty and (key.alg is None or key.alg == alg)
+                if (key.alg is None or key.alg == alg)
                 and (kid is None or key.kid is None or key.kid == kid)]
 
 

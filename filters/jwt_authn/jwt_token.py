@@ -94,7 +94,7 @@ _CLAIM_TYPES = (
 def parse(text: str) -> Token | Failure:
     """Split, decode and type-check ``text``; the signature is not checked here."""
     parts = text.split(".")
-    if len(parts) != 3:
+    if len(parts) != 3 or not all(parts):  # an empty section (alg none's signature) too
         return Failure(BAD_FORMAT)
     header_segment, payload_segment, signature_segment = parts
     try:
@@ -154,11 +154,12 @@ def audiences_allowed(token: Token, allowed: list[str]) -> bool:
 
 
 def verify_signature(token: Token, jwks: Jwks) -> Failure | None:
-    """Try every key that fits the token's ``kid`` and ``alg``."""
+    """Try every key whose ``kid`` and ``alg`` fit the token's.  A key of another type (an RSA
+    key named by an HS256 token: algorithm confusion) fits none of them and fails."""
     candidates = jwks.candidates(token.alg, token.kid)
     if not candidates:
         return Failure(KID_ALG)
     for key in candidates:
-        if key.verify(token.alg, token.signed, token.signature):
+        if key.fits(token.alg) and key.verify(token.alg, token.signed, token.signature):
             return None
     return Failure(SIGNATURE)

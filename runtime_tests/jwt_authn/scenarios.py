@@ -31,10 +31,14 @@ def render(keys: KeySet, scenario: Path, out_dir: Path, now: int | None = None,
     text = scenario.read_text()
     document: dict[str, Any] = yaml.safe_load(text)
     now = int(time.time()) if now is None else now
-    tokens = {name: make_token(keys, spec, now) for name, spec in document["tokens"].items()}
+    fill = {"PAD": "x" * 2048}  # placeholders a token spec may use
+    specs = yaml.safe_load(string.Template(yaml.safe_dump(document["tokens"])).safe_substitute(fill))
+    tokens = {name: make_token(keys, spec, now) for name, spec in specs.items()}
     values = {"JWKS": json.dumps(keys.jwks(), separators=(",", ":")), **tokens,
               **(extra or {})}
-    rendered = yaml.safe_load(string.Template(text).substitute(values))
+    tokens = {name: string.Template(token).safe_substitute(values)
+              for name, token in tokens.items()}
+    rendered = yaml.safe_load(string.Template(text).substitute({**fill, **values}))
     rendered.pop("tokens")
     out = out_dir / scenario.name
     out.write_text(yaml.safe_dump(rendered, sort_keys=False, width=1 << 20))
