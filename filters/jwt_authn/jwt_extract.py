@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from proxy_wasm import HttpContext
 
-# The characters of a compact JWS (base64url and the dots); Envoy takes the longest run of
-# them after the value prefix.
+# The characters of a compact JWS (base64url, its padding and the dots).  After the value
+# prefix, Envoy skips characters outside this set, then takes the longest run inside it; with
+# no such run it takes the whole header value.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=")
 
 
@@ -18,6 +19,8 @@ def _token_after(value: str, start: int) -> str:
     length = len(value)
     while start < length and value[start] not in _TOKEN_CHARS:
         start += 1
+    if start == length:
+        return value
     end = start
     while end < length and value[end] in _TOKEN_CHARS:
         end += 1

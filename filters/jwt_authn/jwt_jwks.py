@@ -28,7 +28,10 @@ class JwksError(ValueError):
 
 
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding (RFC 7515 section 2); raises ValueError."""
+    """Base64url (RFC 7515 section 2); up to two trailing ``=`` are tolerated, as Envoy's
+    decoder does.  Raises ValueError."""
+    if text.endswith("="):
+        text = text[:-2] if text.endswith("==") else text[:-1]
     if "=" in text or "+" in text or "/" in text:
         raise ValueError("not base64url")
     if len(text) % 4 == 1:

@@ -78,7 +78,7 @@ def _integral(value: object) -> bool:
     return isinstance(value, int) and value >= 0
 
 
-_CLAIM_TYPES = (
+CLAIM_CHECKS = (
     ("iss", lambda v: isinstance(v, str), "Jwt payload [iss] field is not a string"),
     ("sub", lambda v: isinstance(v, str), "Jwt payload [sub] field is not a string"),
     ("jti", lambda v: isinstance(v, str), "Jwt payload [jti] field is not a string"),
@@ -125,7 +125,7 @@ def parse(text: str) -> Token | Failure:
         return Failure(PAYLOAD_JSON)
     if not isinstance(claims, dict):
         return Failure(PAYLOAD_JSON)
-    for name, fits, message in _CLAIM_TYPES:
+    for name, fits, message in CLAIM_CHECKS:
         if name in claims and not fits(claims[name]):
             return Failure(message)
     for name in ("exp", "nbf"):
