@@ -56,6 +56,8 @@ class EnvoyOptions:
     upstream_host: str = LOOPBACK
     #: the address the listener binds (loopback unless asked otherwise)
     listener_host: str = LOOPBACK
+    #: more clusters, (name, port) on loopback: what a filter's ``http_call`` can reach
+    extra_clusters: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -66,6 +68,10 @@ class EnvoyOptions:
                 raise ValueError(f"{name} must be a TCP port (0..65535), got {port}")
         if self.upstream_port == 0:
             raise ValueError("upstream_port must be the port the upstream listens on, not 0")
+        for name, port in self.extra_clusters:
+            if name == CLUSTER_NAME or not 0 < port <= 65535:
+                raise ValueError(f"extra cluster {name!r}: the name must not be "
+                                 f"{CLUSTER_NAME!r} and the port must be 1..65535, got {port}")
         for name in ("vm_id", "root_id", "plugin_name"):
             # Envoy prefixes filter log lines with these, up to a colon (see envoy_logs)
             if ":" in getattr(self, name):
@@ -168,18 +174,20 @@ def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
                     }],
                 }],
             }],
-            "clusters": [{
-                "name": CLUSTER_NAME,
-                "type": "STATIC" if _is_ip(options.upstream_host) else "STRICT_DNS",
-                "connect_timeout": "2s",
-                "load_assignment": {
-                    "cluster_name": CLUSTER_NAME,
-                    "endpoints": [{"lb_endpoints": [
-                        {"endpoint": {"address": _address(options.upstream_port,
-                                                          options.upstream_host)}},
-                    ]}],
-                },
-            }],
+            "clusters": [_cluster(CLUSTER_NAME, options.upstream_port, options.upstream_host)]
+            + [_cluster(name, port) for name, port in options.extra_clusters],
+        },
+    }
+
+
+def _cluster(name: str, port: int, host: str = LOOPBACK) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(port, host)}}]}],
         },
     }
 

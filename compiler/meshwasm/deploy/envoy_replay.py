@@ -15,24 +15,42 @@ What Envoy adds (keep in mind when comparing with the harness):
     ``x-request-id``, plus ``x-envoy-expected-rq-timeout-ms`` added by the router.
 Nothing is stripped here; expectations ignore headers they do not name.
 Log lines that do not happen during an exchange (VM start, ``proxy_on_configure``) are in no
-verdict.
+verdict; lines written between two exchanges (``on_tick``, ``on_queue_ready``) belong to the
+next one, as in the harness.
+
+The traffic file's extras, in Envoy:
+  * ``workers`` is ``--concurrency``; Envoy picks the worker per connection, so a request's
+    ``worker`` cannot be honoured (expectations must not depend on it);
+  * ``at``: before a request the replay waits until that much wall-clock time has passed
+    since Envoy was ready (ticks happen for real meanwhile); a file whose last ``at`` is over
+    ``max_wait_seconds`` is refused;
+  * each cluster under ``clusters`` is an Envoy cluster on a scripted loopback upstream
+    answering as declared (a request's own ``clusters`` entry for that request only);
+  * ``metrics`` come from ``/stats?format=json``, where Envoy shows a metric the filter
+    defined as ``name`` under ``wasmcustom.<name>`` (Prometheus output drops the prefix).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
-from meshwasm.deploy.upstream import run_upstream
-from meshwasm.replay.model import Exchange, Headers, HttpRequest, Traffic, Verdict
+from meshwasm.deploy.upstream import ScriptedUpstream, run_upstream
+from meshwasm.replay.model import (
+    Exchange, Headers, HttpRequest, Traffic, UpstreamResponse, Verdict,
+)
 
 _CONNECTIONS_GAUGE = f"http.{HCM_STAT_PREFIX}.downstream_cx_active"
+#: Envoy's stats namespace for metrics a wasm filter defines (``proxy_define_metric``)
+CUSTOM_METRIC_PREFIX = "wasmcustom."
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -83,47 +101,84 @@ def _replay_one(envoy: EnvoyProcess, exchange: Exchange, timeout: float) -> tupl
             f"{error!r}; Envoy log tail:\n{envoy.log_tail()}") from error
 
 
-def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int = 1,
+def custom_metrics(envoy: EnvoyProcess) -> dict[str, int]:
+    """Counters and gauges the filter defined, by the name it gave (prefix removed)."""
+    body = envoy.admin(f"/stats?format=json&filter=^{CUSTOM_METRIC_PREFIX.replace('.', '[.]')}")
+    return {stat["name"][len(CUSTOM_METRIC_PREFIX):]: int(stat["value"])
+            for stat in json.loads(body).get("stats", [])
+            if "value" in stat and stat.get("name", "").startswith(CUSTOM_METRIC_PREFIX)}
+
+
+def _cluster_names(traffic: Traffic) -> list[str]:
+    names = set(traffic.clusters)
+    for exchange in traffic.exchanges:
+        names.update(exchange.clusters)
+    return sorted(names)
+
+
+def _wait_until(started: float, at_ms: int) -> None:
+    delay = started + at_ms / 1000 - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int | None = None,
                     fail_open: bool = False, ready_timeout: float = 20.0,
-                    exchange_timeout: float = 10.0,
-                    workdir: Path | None = None,
+                    exchange_timeout: float = 10.0, workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
-                    ) -> list[Verdict]:
+                    max_wait_seconds: float = 120.0) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
 
-    Starts a scripted upstream and Envoy (``workers`` = ``--concurrency``), sends the exchanges
-    in order and stops both before returning.  ``workdir``, when given, keeps Envoy's bootstrap
-    (``envoy.json``) and full log (``envoy.log``) for inspection.  Raises ``EnvoyError`` when Envoy rejects the
-    module or does not start, ``EnvoyReplayError`` when an exchange gets no response.
-    ``bootstrap_for``, when given, makes the whole bootstrap from the options (e.g. a native
-    filter from ``native_filters``; ``module_path`` is then None).
+    Starts a scripted upstream (plus one per declared cluster) and Envoy (``workers``, by
+    default the traffic file's, is ``--concurrency``), sends the exchanges in order, each at
+    its ``at``, and stops everything before returning.  ``workdir``, when given, keeps
+    Envoy's bootstrap (``envoy.json``) and full log (``envoy.log``) for inspection.  Raises
+    ``EnvoyError`` when Envoy rejects the module or does not start, ``EnvoyReplayError``
+    when an exchange gets no response or the timeline is longer than ``max_wait_seconds``.
     """
+    last_at = max((exchange.at_ms for exchange in traffic.exchanges), default=0)
+    if last_at > max_wait_seconds * 1000:
+        raise EnvoyReplayError(f"{traffic.path}: the last request is at {last_at}ms; a replay "
+                               f"in Envoy waits at most {max_wait_seconds:g}s")
+    wants_metrics = any(exchange.expect.metrics for exchange in traffic.exchanges)
     verdicts: list[Verdict] = []
-    with run_upstream() as upstream:
+    with ExitStack() as stack:
+        upstream = stack.enter_context(run_upstream())
+        clusters: dict[str, ScriptedUpstream] = {
+            name: stack.enter_context(run_upstream()) for name in _cluster_names(traffic)}
         options = EnvoyOptions(upstream_port=upstream.port,
                                module=None if module_path is None else Path(module_path),
                                plugin_config=traffic.plugin_config, fail_open=fail_open,
-                               workers=workers)
+                               workers=workers or traffic.workers,
+                               extra_clusters=tuple((name, server.port)
+                                                    for name, server in clusters.items()))
         config = None if bootstrap_for is None else bootstrap_for(options)
-        with start_envoy(options, ready_timeout=ready_timeout, workdir=workdir,
-                         config=config) as envoy:
-            offset = envoy.log_size()
-            for exchange in traffic.exchanges:
-                upstream.respond_with(exchange.upstream)
-                seen = len(upstream.received)
-                status, headers, body = _replay_one(envoy, exchange, exchange_timeout)
-                wait_connections_closed(envoy)
-                text, offset = envoy.read_log(offset)
-                received = upstream.received
-                verdicts.append(Verdict(
-                    status=status,
-                    headers=headers,
-                    body=body,
-                    logs=filter_log_lines(text),
-                    upstream_request=received[seen] if len(received) > seen else None,
-                ))
+        envoy = stack.enter_context(start_envoy(options, ready_timeout=ready_timeout,
+                                                workdir=workdir, config=config))
+        offset = envoy.log_size()
+        started = time.monotonic()
+        for exchange in traffic.exchanges:
+            _wait_until(started, exchange.at_ms)
+            upstream.respond_with(exchange.upstream)
+            for name, server in clusters.items():
+                server.respond_with(exchange.clusters.get(name) or traffic.clusters.get(name)
+                                    or UpstreamResponse())
+            seen = len(upstream.received)
+            status, headers, body = _replay_one(envoy, exchange, exchange_timeout)
+            wait_connections_closed(envoy)
+            text, offset = envoy.read_log(offset)
+            received = upstream.received
+            verdicts.append(Verdict(
+                status=status,
+                headers=headers,
+                body=body,
+                logs=filter_log_lines(text),
+                upstream_request=received[seen] if len(received) > seen else None,
+                metrics=custom_metrics(envoy) if wants_metrics else {},
+            ))
     return verdicts
 
 
-__all__ = ["EnvoyError", "EnvoyReplayError", "replay_in_envoy", "send_request",
+__all__ = ["CUSTOM_METRIC_PREFIX", "EnvoyError", "EnvoyReplayError", "custom_metrics",
+           "replay_in_envoy", "send_request",
            "wait_connections_closed"]

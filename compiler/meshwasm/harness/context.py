@@ -41,7 +41,8 @@ class LocalReply:
 
 @dataclass
 class HttpCallResponse:
-    """The answer to an http_call, readable during ``proxy_on_http_call_response`` only."""
+    """The answer to an http_call, readable during ``proxy_on_http_call_response`` only
+    (from any context of the VM: Envoy reads it through the root context)."""
 
     headers: HeaderMap
     body: bytes
@@ -82,8 +83,6 @@ class Context:
     response_status: int = 0
     response_details: str = ""
     filter_state: dict[bytes, bytes] = field(default_factory=dict)
-    # The http_call answer being delivered (during proxy_on_http_call_response only).
-    http_call_response: HttpCallResponse | None = None
 
     @property
     def is_root(self) -> bool:
@@ -110,7 +109,7 @@ class Context:
 
     def _readable_map(self, map_type: int) -> HeaderMap | None:
         if map_type in (abi.HTTP_CALL_RESPONSE_HEADERS, abi.HTTP_CALL_RESPONSE_TRAILERS):
-            answer = self.http_call_response
+            answer = self.host.http_call_response  # Envoy reads the root context's
             if answer is None:
                 return None
             return answer.headers if map_type == abi.HTTP_CALL_RESPONSE_HEADERS \
@@ -195,8 +194,8 @@ class Context:
             return self.host.plugin_config if self.plugin_config_visible else None
         if buffer_type == abi.VM_CONFIGURATION:
             return self.host.vm_config
-        if buffer_type == abi.HTTP_CALL_RESPONSE_BODY and self.http_call_response is not None:
-            return self.http_call_response.body
+        if buffer_type == abi.HTTP_CALL_RESPONSE_BODY and self.host.http_call_response:
+            return self.host.http_call_response.body
         return None
 
     def get_buffer(self, buffer_type: int, start: int, length: int) -> tuple[int, bytes]:

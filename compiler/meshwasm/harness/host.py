@@ -11,9 +11,12 @@ Envoy's behaviour copied here (Envoy ``source/extensions/common/wasm/context.cc`
   first tick comes one period after it was set, the next one period after that tick ran;
   period 0 stops ticks;
 - ``proxy_http_call`` answers BadArgument for a cluster Envoy does not know and for headers
-  without ``:method``, ``:path`` or ``:authority``; the answer comes later, to
-  ``proxy_on_http_call_response`` of the calling context (root or stream), never during the
-  call.  (Timeouts and failed calls are not modelled: every declared cluster answers.)
+  without ``:method``, ``:path`` or ``:authority``.  The call belongs to the *root* context
+  whatever context made it: the answer comes later (never during the call) to
+  ``proxy_on_http_call_response(root_id, token, ...)``, and while it runs the HTTP_CALL_RESPONSE
+  maps and buffer are readable from any context of the VM (an SDK routes the answer to the
+  caller with ``proxy_set_effective_context``).  Tokens are even, from 4, per VM.  (Timeouts
+  and failed calls are not modelled: every declared cluster answers.)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from meshwasm.harness import abi
 from meshwasm.harness.context import Context, HttpCallResponse
+from meshwasm.harness.envoy_http import upstream_response_headers
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.shared import Proxy, Stat
 from meshwasm.replay.model import HttpRequest, LogLine
@@ -50,7 +54,7 @@ class HostOptions:
 class PendingCall:
     """An http_call whose answer the driver delivers once the current callback returned."""
 
-    context_id: int
+    context_id: int  # the root context, which Envoy makes the owner of every call
     token: int
     response: HttpCallResponse
 
@@ -83,8 +87,10 @@ class Host:
         #: virtual time of the next on_tick (None: no ticks)
         self.next_tick_ms: int | None = None
         self.pending_done: set[int] = set()
-        self._call_tokens = itertools.count(1)
+        self._call_tokens = itertools.count(4, 2)  # Envoy: even, from 4
         self.pending_calls: list[PendingCall] = []
+        #: the http_call answer being delivered, readable from every context of this VM
+        self.http_call_response: HttpCallResponse | None = None
         self.driver: Any = None  # the stream driver of this VM (harness.stream.PluginRunner)
 
     # -- contexts --------------------------------------------------------------------------
@@ -145,15 +151,8 @@ class Host:
         if not {b":method", b":path", b":authority"} <= names:
             return abi.BAD_ARGUMENT, 0
         token = next(self._call_tokens)
-        context_id = self.active().id
-        headers_map = HeaderMap()
-        headers_map.add(b":status", str(answer.status).encode())
-        for name, value in answer.headers:
-            headers_map.add(name.encode(), value.encode())
-        if headers_map.get(b"content-length") is None:
-            headers_map.add(b"content-length", str(len(answer.body)).encode())
-        response = HttpCallResponse(headers_map, answer.body, HeaderMap())
-        self.pending_calls.append(PendingCall(context_id, token, response))
+        response = HttpCallResponse(upstream_response_headers(answer), answer.body, HeaderMap())
+        self.pending_calls.append(PendingCall(self.root.id, token, response))
         return abi.OK, token
 
     # -- logs ------------------------------------------------------------------------------

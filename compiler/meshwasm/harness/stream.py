@@ -23,7 +23,7 @@ test_envoy_local_reply.py):
 - a stream paused with nothing to resume it hits Envoy's stream idle timeout: 408;
 - events Envoy posts to a worker's event loop run once the callback in progress returned,
   in this order: answers to ``proxy_http_call`` (``proxy_on_http_call_response`` on the
-  calling context, with the HTTP_CALL_RESPONSE maps and buffer readable), then
+  root context, whichever context called: see ``host.py``), then
   ``proxy_on_queue_ready`` on the root context that registered the queue (in whichever
   worker VM that is).  A paused stream resumed from there (``proxy_continue_stream``) goes on
   as if the callback had answered Continue; a local reply sent from there is sent as one
@@ -119,14 +119,14 @@ class PluginRunner:
     def _call_response(self, call: PendingCall) -> None:
         context = self.host.contexts.get(call.context_id)
         if context is None:
-            return  # Envoy cancels the calls of a destroyed context
+            return
         answer = call.response
-        context.http_call_response = answer
+        self.host.http_call_response = answer
         try:
             self._call(context, "proxy_on_http_call_response", context.id, call.token,
                        len(answer.headers), len(answer.body), len(answer.trailers))
         finally:
-            context.http_call_response = None
+            self.host.http_call_response = None
 
     def queue_ready(self, context_id: int, token: int) -> None:
         """``proxy_on_queue_ready`` on this VM's root context (a trap fails this VM only)."""
