@@ -62,12 +62,17 @@ class Token:
         self.nbf: int = claims.get("nbf") or 0
 
 
-def _json_object(segment: str) -> dict | None:
+def _json_object(segment: str, base64_failure: str, json_failure: str) -> dict | Failure:
+    """A base64url section holding a JSON object, or the failure naming which step broke."""
     try:
-        value = json.loads(b64url_decode(segment))
+        data = b64url_decode(segment)
+    except ValueError:
+        return Failure(base64_failure)
+    try:
+        value = json.loads(data)
     except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+        return Failure(json_failure)
+    return value if isinstance(value, dict) else Failure(json_failure)
 
 
 def _integral(value: object) -> bool:
@@ -97,16 +102,9 @@ def parse(text: str) -> Token | Failure:
     if len(parts) != 3 or not all(parts):  # an empty section (alg none's signature) too
         return Failure(BAD_FORMAT)
     header_segment, payload_segment, signature_segment = parts
-    try:
-        header_bytes = b64url_decode(header_segment)
-    except ValueError:
-        return Failure(HEADER_BASE64)
-    try:
-        header = json.loads(header_bytes)
-    except (ValueError, RecursionError):
-        return Failure(HEADER_JSON)
-    if not isinstance(header, dict):
-        return Failure(HEADER_JSON)
+    header = _json_object(header_segment, HEADER_BASE64, HEADER_JSON)
+    if isinstance(header, Failure):
+        return header
     alg = header.get("alg")
     if not isinstance(alg, str):
         return Failure(HEADER_ALG)
@@ -115,16 +113,9 @@ def parse(text: str) -> Token | Failure:
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
         return Failure(HEADER_KID)
-    try:
-        payload_bytes = b64url_decode(payload_segment)
-    except ValueError:
-        return Failure(PAYLOAD_BASE64)
-    try:
-        claims = json.loads(payload_bytes)
-    except (ValueError, RecursionError):
-        return Failure(PAYLOAD_JSON)
-    if not isinstance(claims, dict):
-        return Failure(PAYLOAD_JSON)
+    claims = _json_object(payload_segment, PAYLOAD_BASE64, PAYLOAD_JSON)
+    if isinstance(claims, Failure):
+        return claims
     for name, fits, message in CLAIM_CHECKS:
         if name in claims and not fits(claims[name]):
             return Failure(message)
