@@ -13,10 +13,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
+EXAMPLES := $(patsubst examples/%/filter.py,%,$(wildcard examples/*/filter.py))
+
 # Main job: build the example filters, replay their traffic in the harness, show verdicts.
 demo: setup
-	$(BIN)/meshwasm build examples/hello/filter.py -o build/hello.wasm
-	$(BIN)/meshwasm replay build/hello.wasm examples/hello/traffic.yaml
+	@for name in $(EXAMPLES); do \
+	  echo "== examples/$$name"; \
+	  $(BIN)/meshwasm build examples/$$name/filter.py -o build/$$name.wasm || exit 1; \
+	  $(BIN)/meshwasm replay build/$$name.wasm examples/$$name/traffic.yaml || exit 1; \
+	done
 
 # The OCI registry the distribution tests push to (Debian's CNCF distribution build).
 REGISTRY_BIN := /usr/bin/docker-registry
@@ -32,3 +37,5 @@ test: setup registry
 
 bench: setup
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/request_cost.py
+	$(BIN)/python bench/harness_throughput.py

@@ -18,12 +18,9 @@ Envoy thread), and our ratios to the Lua filter.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -39,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(PROJECT))
-from request_cost import cpu_ns  # noqa: E402
+from envoy_load import run_load  # noqa: E402
 
 from runtime_tests.jwt_authn.native import to_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
@@ -107,43 +104,21 @@ def config(keys: KeySet) -> dict:
         "rules": [{"prefix": "/"}]}
 
 
-def _client(port: int, tokens: list[str], latencies: list[float], failures: list[int]) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        for token in tokens:
-            started = time.perf_counter()
-            connection.request("GET", "/bench", headers={"authorization": f"Bearer {token}"})
-            response = connection.getresponse()
-            response.read()
-            latencies.append(time.perf_counter() - started)
-            if response.status != 200:
-                failures.append(response.status)
-    finally:
-        connection.close()
-
-
 def measure(options: EnvoyOptions, bootstrap: dict | None, tokens: list[str],
             concurrency: int) -> dict[str, float]:
     with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
-        failures: list[int] = []
-        _client(envoy.listener_port, tokens[:1] * 200, [], failures)  # warm-up
-        latencies: list[float] = []
+        def bearer(token: str) -> tuple[str, dict[str, str]]:
+            return ("/bench", {"authorization": f"Bearer {token}"})
+
+        run_load(envoy.listener_port, envoy.pid, [[bearer(tokens[0])] * 200])  # warm-up
         share = len(tokens) // concurrency
-        threads = [threading.Thread(target=_client, args=(
-            envoy.listener_port, tokens[index * share:(index + 1) * share], latencies, failures))
-            for index in range(concurrency)]
-        before = cpu_ns(envoy.pid)
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        spent = cpu_ns(envoy.pid) - before
-    if failures and bootstrap is not None or failures and options.module is not None:
+        load = [[bearer(token) for token in tokens[index * share:(index + 1) * share]]
+                for index in range(concurrency)]
+        result = run_load(envoy.listener_port, envoy.pid, load)
+    failures = [status for status in result.statuses if status != 200]
+    if failures and (bootstrap is not None or options.module is not None):
         raise SystemExit(f"{len(failures)} requests failed (statuses {sorted(set(failures))})")
-    latencies.sort()
-    done = len(latencies)
-    return {"p50": latencies[done // 2] * 1e6, "p99": latencies[int(done * 0.99)] * 1e6,
-            "cpu": spent / done / 1e3}
+    return result.as_row()
 
 
 def main() -> int:

@@ -12,12 +12,9 @@ Reported: client-side latency p50/p99 and Envoy CPU per request (every thread's 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from meshwasm.build.pipeline import build_filter
@@ -28,7 +25,7 @@ from meshwasm.deploy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from request_cost import cpu_ns  # noqa: E402
+from envoy_load import run_load  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 CONFIG = {
@@ -51,18 +48,6 @@ end
 """
 
 
-def _client(port: int, count: int, user: str, latencies: list[float]) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        for _ in range(count):
-            started = time.perf_counter()
-            connection.request("GET", "/bench", headers={"x-user": user})
-            connection.getresponse().read()
-            latencies.append(time.perf_counter() - started)
-    finally:
-        connection.close()
-
-
 def measure(label: str, module: Path | None, native: str | None, requests: int,
             concurrency: int) -> dict[str, float]:
     with run_upstream(UpstreamResponse(body=b"ok")) as upstream:
@@ -74,23 +59,11 @@ def measure(label: str, module: Path | None, native: str | None, requests: int,
         elif native == "lua":
             bootstrap = native_filters.lua(options, LUA)
         with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
-            warm: list[float] = []
-            _client(envoy.listener_port, 300, "warm", warm)
-            latencies: list[float] = []
+            run_load(envoy.listener_port, envoy.pid, [[("/bench", {"x-user": "warm"})] * 300])
             per_client = requests // concurrency
-            threads = [threading.Thread(target=_client, args=(
-                envoy.listener_port, per_client, f"user{index % 4}", latencies))
-                for index in range(concurrency)]
-            before = cpu_ns(envoy.pid)
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            spent = cpu_ns(envoy.pid) - before
-    latencies.sort()
-    done = len(latencies)
-    return {"p50": latencies[done // 2] * 1e6, "p99": latencies[int(done * 0.99)] * 1e6,
-            "cpu": spent / done / 1e3}
+            load = [[("/bench", {"x-user": f"user{index % 4}"})] * per_client
+                    for index in range(concurrency)]
+            return run_load(envoy.listener_port, envoy.pid, load).as_row()
 
 
 def main() -> int:

@@ -23,17 +23,8 @@ from meshwasm.deploy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 PROJECT = Path(__file__).resolve().parent.parent
-
-
-def cpu_ns(pid: int) -> int:
-    """Total on-CPU time of every thread of ``pid``."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            pass  # a thread ended while we looked
-    return total
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from envoy_load import cpu_ns  # noqa: E402
 
 
 def per_request_us(module: Path | None, requests: int, path: str) -> float:
