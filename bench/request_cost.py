@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -50,16 +51,22 @@ def main() -> int:
                         default=PROJECT / "examples" / "hello" / "filter.py")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--path", default="/products")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; each figure is the median over rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         python_module = build_filter(args.filter, work / "filter.wasm").output
         c_module = compile_raw_c_filter(PROJECT / "runtime_tests" / "other_sdk" / "hello_c.c",
                                         work / "hello_c.wasm")
-        baseline = per_request_us(None, args.requests, args.path)
-        c_filter = per_request_us(c_module, args.requests, args.path)
-        python = per_request_us(python_module, args.requests, args.path)
-    print(f"Envoy CPU per request ({args.requests} requests, 1 worker, keep-alive):")
+        samples: dict[str, list[float]] = {"none": [], "c": [], "python": []}
+        for _ in range(args.rounds):  # interleaved, so drifts in machine load hit all alike
+            for name, module in (("none", None), ("c", c_module), ("python", python_module)):
+                samples[name].append(per_request_us(module, args.requests, args.path))
+        baseline, c_filter, python = (statistics.median(samples[name])
+                                      for name in ("none", "c", "python"))
+    print(f"Envoy CPU per request ({args.requests} requests x {args.rounds} rounds, median; "
+          "1 worker, keep-alive):")
     print(f"  no filter      {baseline:7.1f} us")
     print(f"  C filter       {c_filter:7.1f} us  (+{c_filter - baseline:.1f} us)")
     print(f"  python filter  {python:7.1f} us  (+{python - baseline:.1f} us)")

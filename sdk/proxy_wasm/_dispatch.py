@@ -18,6 +18,11 @@ from .types import Action, BufferType, LogLevel
 _roots: dict[int, RootContext] = {}
 _streams: dict[int, HttpContext] = {}
 _active: Registration | None = None
+# Per-request shortcuts, decided once in check_registered: a stream class that keeps
+# HttpContext's __init__ / on_delete needs no Python call for them (each call into the
+# interpreter costs ~1.5k Wasm instructions).
+_plain_init = False
+_calls_on_delete = True
 
 CONTINUE = int(Action.CONTINUE)
 PAUSE = int(Action.PAUSE)
@@ -26,7 +31,8 @@ PAUSE = int(Action.PAUSE)
 # Stream callbacks the runtime may answer without entering Python when the filter's class
 # keeps the default (which lets the stream continue).  Bit i stands for SKIPPABLE[i].
 SKIPPABLE = ("on_request_body", "on_request_trailers", "on_response_body",
-             "on_response_trailers", "on_log", "on_done")
+             "on_response_trailers", "on_log", "on_done", "on_request_headers",
+             "on_response_headers")
 
 
 def check_registered(module_name: str) -> int:
@@ -34,11 +40,13 @@ def check_registered(module_name: str) -> int:
 
     Returns the mask of ``SKIPPABLE`` callbacks the filter does not override.
     """
-    global _active
+    global _active, _plain_init, _calls_on_delete
     _active = registration()
     if _active is None:
         raise RuntimeError(
             f"filter module {module_name!r} did not call proxy_wasm.register(YourHttpContext)")
+    _plain_init = _active.http.__init__ is HttpContext.__init__
+    _calls_on_delete = _active.http.on_delete is not HttpContext.on_delete
     mask = 0
     for bit, name in enumerate(SKIPPABLE):
         if getattr(_active.http, name) is getattr(HttpContext, name):
@@ -112,6 +120,11 @@ def on_context_create(context_id: int, parent_id: int) -> None:
     try:
         if parent_id == 0:
             _roots[context_id] = policy.root(context_id)
+        elif _plain_init:
+            context = object.__new__(policy.http)
+            context.context_id = context_id
+            context.root = _roots[parent_id]
+            _streams[context_id] = context
         else:
             _streams[context_id] = policy.http(context_id, _roots[parent_id])
     except Exception:
@@ -219,6 +232,8 @@ def on_delete(context_id: int) -> None:
     context = _streams.pop(context_id, None)
     if context is None:
         _roots.pop(context_id, None)
+        return
+    if not _calls_on_delete:
         return
     try:
         context.on_delete()

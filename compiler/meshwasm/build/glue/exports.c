@@ -39,7 +39,8 @@ static PyObject *callbacks[CB_COUNT];
 /* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE): the
  * default lets the stream continue, so the runtime answers without entering Python. */
 enum { SKIP_REQUEST_BODY = 1, SKIP_REQUEST_TRAILERS = 2, SKIP_RESPONSE_BODY = 4,
-       SKIP_RESPONSE_TRAILERS = 8, SKIP_LOG = 16, SKIP_DONE = 32 };
+       SKIP_RESPONSE_TRAILERS = 8, SKIP_LOG = 16, SKIP_DONE = 32, SKIP_REQUEST_HEADERS = 64,
+       SKIP_RESPONSE_HEADERS = 128 };
 static unsigned long skip_mask = 0;
 
 static void log_python_error(const char *where) {
@@ -189,10 +190,10 @@ EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t s
     return dispatch(which, 2, id, size, 0, 0, 0);                                          \
   }
 
-STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS, 0)
+STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS, SKIP_REQUEST_HEADERS)
 STREAM_CALLBACK3(proxy_on_request_body, CB_REQUEST_BODY, SKIP_REQUEST_BODY)
 STREAM_CALLBACK2(proxy_on_request_trailers, CB_REQUEST_TRAILERS, SKIP_REQUEST_TRAILERS)
-STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS, 0)
+STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS, SKIP_RESPONSE_HEADERS)
 STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY, SKIP_RESPONSE_BODY)
 STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE_TRAILERS)
 
