@@ -91,16 +91,21 @@ def format_exception(error: BaseException) -> str:
     return "\n\n".join(reversed(sections))
 
 
-def _log_exception(where: str) -> None:
-    text = format_exception(sys.exc_info()[1])  # type: ignore[arg-type]
+def _log_exception(where: str, error: BaseException | None = None) -> None:
+    """Log ``error`` (default: the exception being handled) with its traceback."""
+    text = format_exception(error if error is not None else sys.exc_info()[1])  # type: ignore[arg-type]
     try:
         _hostcalls.abi.log(int(LogLevel.ERROR), f"filter raised in {where}:\n{text}")
     except Exception:  # the log call itself failed: nothing better to do
         pass
 
 
-def _fail_stream(context: HttpContext | None, where: str) -> int:
-    _log_exception(where)
+def fail_stream(context: HttpContext | None, where: str,
+                error: BaseException | None = None) -> int:
+    """Apply the error policy to a stream whose callback ``where`` raised ``error`` (default:
+    the exception being handled); returns the action.  The compiled runtime calls stream
+    callbacks directly and this only when one raised."""
+    _log_exception(where, error)
     policy = _active
     if policy is None or policy.fail_open or context is None:
         return CONTINUE
@@ -166,7 +171,7 @@ def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) ->
     try:
         return context.on_request_headers(num_headers, end_of_stream != 0)  # type: ignore[union-attr]
     except Exception:
-        return _fail_stream(context, "on_request_headers")
+        return fail_stream(context, "on_request_headers")
 
 
 def on_request_body(context_id: int, body_size: int, end_of_stream: int) -> int:
@@ -174,7 +179,7 @@ def on_request_body(context_id: int, body_size: int, end_of_stream: int) -> int:
     try:
         return context.on_request_body(body_size, end_of_stream != 0)  # type: ignore[union-attr]
     except Exception:
-        return _fail_stream(context, "on_request_body")
+        return fail_stream(context, "on_request_body")
 
 
 def on_request_trailers(context_id: int, num_trailers: int) -> int:
@@ -182,7 +187,7 @@ def on_request_trailers(context_id: int, num_trailers: int) -> int:
     try:
         return context.on_request_trailers(num_trailers)  # type: ignore[union-attr]
     except Exception:
-        return _fail_stream(context, "on_request_trailers")
+        return fail_stream(context, "on_request_trailers")
 
 
 def on_response_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
@@ -190,7 +195,7 @@ def on_response_headers(context_id: int, num_headers: int, end_of_stream: int) -
     try:
         return context.on_response_headers(num_headers, end_of_stream != 0)  # type: ignore[union-attr]
     except Exception:
-        return _fail_stream(context, "on_response_headers")
+        return fail_stream(context, "on_response_headers")
 
 
 def on_response_body(context_id: int, body_size: int, end_of_stream: int) -> int:
@@ -198,7 +203,7 @@ def on_response_body(context_id: int, body_size: int, end_of_stream: int) -> int
     try:
         return context.on_response_body(body_size, end_of_stream != 0)  # type: ignore[union-attr]
     except Exception:
-        return _fail_stream(context, "on_response_body")
+        return fail_stream(context, "on_response_body")
 
 
 def on_response_trailers(context_id: int, num_trailers: int) -> int:
@@ -206,7 +211,7 @@ def on_response_trailers(context_id: int, num_trailers: int) -> int:
     try:
         return context.on_response_trailers(num_trailers)  # type: ignore[union-attr]
     except Exception:
-        return _fail_stream(context, "on_response_trailers")
+        return fail_stream(context, "on_response_trailers")
 
 
 def on_done(context_id: int) -> int:
@@ -275,7 +280,7 @@ def on_http_call_response(context_id: int, token: int, num_headers: int, body_si
         target.on_http_call_response(token, num_headers, body_size, num_trailers)
     except Exception:
         # A stream paused for this call would hang: apply the error policy to it.
-        if context is not None and _fail_stream(context, "on_http_call_response") == PAUSE:
+        if context is not None and fail_stream(context, "on_http_call_response") == PAUSE:
             return
         if context is None:
             _log_exception("on_http_call_response")

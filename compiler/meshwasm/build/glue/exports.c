@@ -36,12 +36,21 @@ static const char *const callback_names[CB_COUNT] = {
 
 static PyObject *callbacks[CB_COUNT];
 
+/* Stream callbacks go straight to the context object's method: _dispatch._streams maps
+ * context ids to contexts, and only a raised exception goes back to Python's
+ * _dispatch.fail_stream (one interpreter entry per callback instead of two). */
+static PyObject *streams;     /* _dispatch._streams (a dict, never rebound) */
+static PyObject *fail_stream; /* _dispatch.fail_stream(context, where) -> action */
+static PyObject *method_names[CB_COUNT];
+
 /* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE): the
  * default lets the stream continue, so the runtime answers without entering Python. */
 enum { SKIP_REQUEST_BODY = 1, SKIP_REQUEST_TRAILERS = 2, SKIP_RESPONSE_BODY = 4,
        SKIP_RESPONSE_TRAILERS = 8, SKIP_LOG = 16, SKIP_DONE = 32, SKIP_REQUEST_HEADERS = 64,
        SKIP_RESPONSE_HEADERS = 128 };
 static unsigned long skip_mask = 0;
+
+static uint32_t action_of(PyObject *result, enum callback which);
 
 static void log_python_error(const char *where) {
   /* The dispatcher handles filter exceptions itself; reaching here means the dispatcher
@@ -72,6 +81,10 @@ static uint32_t dispatch(enum callback which, int nargs, uint32_t a, uint32_t b,
     log_python_error(callback_names[which]);
     return 0;
   }
+  return action_of(result, which);
+}
+
+static uint32_t action_of(PyObject *result, enum callback which) {
   uint32_t value = 0;
   if (result != Py_None) {
     value = (uint32_t)PyLong_AsUnsignedLongMask(result);
@@ -79,6 +92,46 @@ static uint32_t dispatch(enum callback which, int nargs, uint32_t a, uint32_t b,
   }
   Py_DECREF(result);
   return value;
+}
+
+/* Call context.<callback>(size, flag) for stream `id`; `flag` is end_of_stream as a bool,
+ * or NULL for the two-argument trailer callbacks. */
+static uint32_t stream_dispatch(enum callback which, uint32_t id, uint32_t size, PyObject *flag) {
+  PyObject *key = PyLong_FromUnsignedLong(id);
+  if (key == NULL) { log_python_error(callback_names[which]); return 0; }
+  PyObject *context = PyDict_GetItemWithError(streams, key); /* borrowed */
+  Py_DECREF(key);
+  if (context == NULL) {
+    if (PyErr_Occurred()) log_python_error(callback_names[which]);
+    return 0; /* a stream the filter never saw created: let it continue */
+  }
+  Py_INCREF(context);
+  PyObject *count = PyLong_FromUnsignedLong(size);
+  PyObject *result = NULL;
+  if (count != NULL) {
+    PyObject *args[3] = {context, count, flag};
+    size_t nargs = flag != NULL ? 3 : 2;
+    result = PyObject_VectorcallMethod(method_names[which], args, nargs, NULL);
+    Py_DECREF(count);
+  }
+  if (result == NULL) {
+    /* Hand the exception (with its traceback) to the policy function. */
+    PyObject *type, *error, *traceback;
+    PyErr_Fetch(&type, &error, &traceback);
+    PyErr_NormalizeException(&type, &error, &traceback);
+    if (traceback != NULL && error != NULL) PyException_SetTraceback(error, traceback);
+    PyObject *args[3] = {context, method_names[which], error ? error : Py_None};
+    result = PyObject_Vectorcall(fail_stream, args, 3, NULL);
+    Py_XDECREF(type);
+    Py_XDECREF(error);
+    Py_XDECREF(traceback);
+  }
+  Py_DECREF(context);
+  if (result == NULL) {
+    log_python_error(callback_names[which]);
+    return 0;
+  }
+  return action_of(result, which);
 }
 
 static int start_python(void) {
@@ -126,6 +179,15 @@ static int load_filter(void) {
   for (int i = 0; i < CB_COUNT; i++) {
     callbacks[i] = PyObject_GetAttrString(dispatcher, callback_names[i]);
     if (callbacks[i] == NULL) { Py_DECREF(dispatcher); return -1; }
+    method_names[i] = PyUnicode_InternFromString(callback_names[i]);
+    if (method_names[i] == NULL) { Py_DECREF(dispatcher); return -1; }
+  }
+  streams = PyObject_GetAttrString(dispatcher, "_streams");
+  fail_stream = PyObject_GetAttrString(dispatcher, "fail_stream");
+  if (streams == NULL || fail_stream == NULL || !PyDict_Check(streams)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a dict");
+    Py_DECREF(dispatcher);
+    return -1;
   }
   Py_DECREF(dispatcher);
   return 0;
@@ -182,12 +244,12 @@ EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t s
 #define STREAM_CALLBACK3(export, which, skip)                                             \
   EXPORT(export) uint32_t export(uint32_t id, uint32_t size, uint32_t end_of_stream) {     \
     if (skip_mask & (skip)) return 0;                                                      \
-    return dispatch(which, 3, id, size, end_of_stream, 0, 0);                              \
+    return stream_dispatch(which, id, size, end_of_stream ? Py_True : Py_False);           \
   }
 #define STREAM_CALLBACK2(export, which, skip)                                             \
   EXPORT(export) uint32_t export(uint32_t id, uint32_t size) {                             \
     if (skip_mask & (skip)) return 0;                                                      \
-    return dispatch(which, 2, id, size, 0, 0, 0);                                          \
+    return stream_dispatch(which, id, size, NULL);                                         \
   }
 
 STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS, SKIP_REQUEST_HEADERS)
