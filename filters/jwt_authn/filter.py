@@ -98,13 +98,13 @@ def install_keys(context: RootContext | HttpContext, provider: Provider, num_hea
 
 
 class JwtStream(HttpContext):
-    """One request: find the rule, extract and check the token, forward or refuse."""
+    """One request: find the rule, extract and check its tokens, forward or refuse."""
 
     root: JwtRoot
 
     def __init__(self, context_id: int, root: RootContext) -> None:
         super().__init__(context_id, root)
-        self.found: Found | None = None
+        self.pending: list[Found] = []
         self.provider: Provider | None = None
         self.audiences: list[str] | None = None
         self.claims: dict[str, list[str]] = {}
@@ -114,39 +114,51 @@ class JwtStream(HttpContext):
         config = self.root.config
         if config is None:
             return Action.CONTINUE
-        path = self.request_headers.get(":path") or "/"
+        request = self.request_headers
+        path = request.get(":path") or "/"
         rule = config.rule_for(path)
-        if rule is None or rule.provider is None:
+        if rule is None:
+            return Action.CONTINUE
+        if rule.provider is None:  # skip: Envoy still removes what a token would have set
+            for header in config.sanitized:
+                request.remove(header)
             return Action.CONTINUE
         provider = self.provider = rule.provider
         self.audiences, self.claims = rule.audiences, rule.claims
-        found = self.found = extract(self, path, provider.from_headers, provider.from_params,
-                                     provider.from_cookies)
-        if found is None:
+        for header in provider.sanitized:
+            request.remove(header)  # a client must not be able to pose as a claim
+        self.pending = extract(self, path, provider.from_headers, provider.from_params,
+                               provider.from_cookies)
+        if not self.pending:
             if rule.requirement == "optional":
                 return Action.CONTINUE
             return self.refuse(Failure(MISSING))
-        if len(found.token) > provider.max_token_bytes:
-            return self.refuse(Failure(TOO_LARGE))
         return self.decide()
 
     def decide(self) -> Action:
-        """Verify ``self.found`` and act; may pause to fetch the provider's keys."""
-        provider, found = self.provider, self.found
-        assert provider is not None and found is not None
-        outcome = self.root.verifier.check(provider, found.token, clock.now_ns() // 10**9,
-                                           self.audiences)
-        if outcome is NEEDS_KEYS:
-            token = start_fetch(self, provider) if not self.fetch_token else None
-            if token is None:
-                return self.refuse(Failure(JWKS_FETCH))
-            self.fetch_token = token
-            return Action.PAUSE
-        if isinstance(outcome, Failure):
-            return self.refuse(outcome)
-        if self.claims and not claims_allowed(outcome, self.claims):
-            return self.refuse(Failure(CLAIMS, 403))
-        self.accept(provider, found, outcome)
+        """Verify the pending tokens, the last found first (as Envoy: every one must pass);
+        may pause to fetch the provider's keys."""
+        provider = self.provider
+        assert provider is not None
+        pending = self.pending
+        while pending:
+            found = pending[-1]
+            if len(found.token) > provider.max_token_bytes:
+                return self.refuse(Failure(TOO_LARGE))
+            outcome = self.root.verifier.check(provider, found.token, clock.now_ns() // 10**9,
+                                               self.audiences)
+            if outcome is NEEDS_KEYS:
+                token = start_fetch(self, provider) if not self.fetch_token else None
+                if token is None:
+                    return self.refuse(Failure(JWKS_FETCH))
+                self.fetch_token = token
+                return Action.PAUSE
+            if isinstance(outcome, Failure):
+                return self.refuse(outcome)
+            if self.claims and not claims_allowed(outcome, self.claims):
+                return self.refuse(Failure(CLAIMS, 403))
+            pending.pop()
+            self.accept(provider, found, outcome)
         return Action.CONTINUE
 
     def on_http_call_response(self, token: int, num_headers: int, body_size: int,
@@ -161,23 +173,22 @@ class JwtStream(HttpContext):
             self.resume_request()
 
     def accept(self, provider: Provider, found: Found, verified: Verified) -> None:
+        """Forward what a verified token gives (headers are added: each token adds its own)."""
         request = self.request_headers
-        for header, _ in provider.claim_to_headers:
-            request.remove(header)  # a client must not be able to pose as a claim
-        for header, value in verified.claim_headers:
-            request.set(header, value)
         if provider.forward_payload_header:
-            request.set(provider.forward_payload_header, verified.token.payload_segment)
-        if provider.payload_in_metadata:
-            properties.set(provider.payload_in_metadata, verified.metadata)
+            request.add(provider.forward_payload_header, verified.token.payload_segment)
+        for header, value in verified.claim_headers:
+            request.add(header, value)
         if not provider.forward:
             strip(self, found)
+        if provider.payload_in_metadata:
+            properties.set(provider.payload_in_metadata, verified.metadata)
 
     def refuse(self, failure: Failure) -> Action:
         """Answer locally as Envoy's jwt_authn does; returns ``Action.PAUSE``."""
         request = self.request_headers
         realm = (f"{request.get(':scheme') or 'http'}://{request.get(':authority') or ''}"
-                 f"{request.get(':path') or '/'}")
+                 f"{_clipped(request.get(':path') or '/')}")
         challenge = f'Bearer realm="{realm}"'
         if failure.message != MISSING:
             challenge += ', error="invalid_token"'
@@ -185,6 +196,17 @@ class JwtStream(HttpContext):
                                  headers=[("www-authenticate", challenge)],
                                  details="jwt_authn_access_denied")
         return Action.PAUSE
+
+
+#: Envoy's jwt_authn cuts the path in the realm to this many bytes.
+REALM_PATH_BYTES = 256
+
+
+def _clipped(path: str) -> str:
+    if len(path) <= REALM_PATH_BYTES // 4:
+        return path
+    raw = path.encode("utf-8", "surrogateescape")[:REALM_PATH_BYTES]
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def claims_allowed(verified: Verified, required: dict[str, list[str]]) -> bool:

@@ -61,14 +61,18 @@ class Provider:
         cookies: list[str] = spec.get("from_cookies", [])
         if not (headers or params or cookies):
             headers, params = [DEFAULT_HEADER], [DEFAULT_PARAM]
-        self.from_headers = headers
-        self.from_params = params
-        self.from_cookies = cookies
+        # Envoy keeps the locations in ordered maps (a header by name + prefix): sorted, once.
+        self.from_headers = sorted(dict.fromkeys(headers), key=lambda pair: pair[0] + pair[1])
+        self.from_params = sorted(set(params))
+        self.from_cookies = sorted(set(cookies))
         self.forward: bool = spec.get("forward", False)
         self.forward_payload_header: str | None = spec.get("forward_payload_header")
         self.claim_to_headers = [(entry["header_name"].lower(), entry["claim_name"])
                                  for entry in spec.get("claim_to_headers", ())]
         self.payload_in_metadata: str | None = spec.get("payload_in_metadata")
+        # Removed from every checked request before extraction: a client cannot pose as them.
+        self.sanitized = ([self.forward_payload_header] if self.forward_payload_header else []) \
+            + [header for header, _ in self.claim_to_headers]
         self.clock_skew_s: int = spec.get("clock_skew_seconds", 60)
         self.max_token_bytes: int = spec.get("max_token_bytes", 8192)
 
@@ -90,6 +94,9 @@ class Config:
         self.providers = providers
         self.rules = rules
         self.token_cache_size = token_cache_size
+        #: every provider's sanitized headers (what a skip rule removes, as Envoy's does)
+        self.sanitized = sorted({header for provider in providers.values()
+                                 for header in provider.sanitized})
 
     def rule_for(self, path: str) -> Rule | None:
         """The first rule whose prefix starts ``path`` (query included, as Envoy's match)."""

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from proxy_wasm import HttpContext
 
-# The characters of a compact JWS (base64url, its padding and the dots).  After the value
-# prefix, Envoy skips characters outside this set, then takes the longest run inside it; with
-# no such run it takes the whole header value.
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=")
+# The characters of a compact JWS (base64url and the dots; not "=").  After the value prefix,
+# Envoy skips characters outside this set and takes the rest of the value from the first one
+# inside it (later characters, a space or a non-ASCII byte included, stay in the token and make
+# it fail to parse); with no such character it takes the whole header value.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 def _token_after(value: str, start: int) -> str:
     length = len(value)
     while start < length and value[start] not in _TOKEN_CHARS:
         start += 1
-    if start == length:
-        return value
-    end = start
-    while end < length and value[end] in _TOKEN_CHARS:
-        end += 1
-    return value[start:end]
+    return value if start == length else value[start:]
 
 
 def _unquote(text: str) -> str:
@@ -81,9 +77,12 @@ class Found:
 
 
 def extract(stream: HttpContext, path: str, headers: list[tuple[str, str]],
-            params: list[str], cookies: list[str]) -> Found | None:
-    """The first token found, trying headers, then parameters, then cookies."""
+            params: list[str], cookies: list[str]) -> list[Found]:
+    """Every token the request carries, in Envoy's order: headers, then parameters, then
+    cookies (each group in the order the provider lists them; ``jwt_config`` sorts them as
+    Envoy's maps do).  Envoy requires all of them to verify."""
     request = stream.request_headers
+    found = []
     for name, prefix in headers:
         value = request.get(name)
         if value is None:
@@ -93,20 +92,19 @@ def extract(stream: HttpContext, path: str, headers: list[tuple[str, str]],
             if at < 0:
                 continue
             value = _token_after(value, at + len(prefix))
-        if value:
-            return Found(value, "header", name)
+        found.append(Found(value, "header", name))
     for name in params:
         value = query_param(path, name)
-        if value:
-            return Found(value, "param", name)
+        if value is not None:
+            found.append(Found(value, "param", name))
     if cookies:
         header = request.get("cookie")
         if header:
             for name in cookies:
                 value = cookie(header, name)
-                if value:
-                    return Found(value, "cookie", name)
-    return None
+                if value is not None:
+                    found.append(Found(value, "cookie", name))
+    return found
 
 
 def strip(stream: HttpContext, found: Found) -> None:

@@ -27,9 +27,14 @@ class JwksError(ValueError):
     """A JWKS document that cannot be used; the message names the key and field."""
 
 
+_SPACES = frozenset(" \t\n\v\f\r")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Base64url (RFC 7515 section 2); up to two trailing ``=`` are tolerated, as Envoy's
-    decoder does.  Raises ValueError."""
+    """Base64url (RFC 7515 section 2); up to two trailing ``=`` are tolerated and ASCII
+    whitespace anywhere is skipped, as Envoy's decoder (absl) does.  Raises ValueError."""
+    if not _SPACES.isdisjoint(text):
+        text = "".join(char for char in text if char not in _SPACES)
     if text.endswith("="):
         text = text[:-2] if text.endswith("==") else text[:-1]
     if "=" in text or "+" in text or "/" in text:

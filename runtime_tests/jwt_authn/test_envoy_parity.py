@@ -26,8 +26,9 @@ def _upstream(verdict: Verdict) -> dict[str, str | None] | None:
     request = verdict.upstream_request
     if request is None:
         return None
-    seen = dict(request.headers)
-    return {name: seen.get(name) for name in COMPARED_UPSTREAM} | {"path": request.path}
+    seen = request.headers
+    return {name: [value for key, value in seen if key == name] for name in COMPARED_UPSTREAM} | {
+        "path": request.path}
 
 
 def _answers(verdicts: list[Verdict]) -> list[tuple]:
