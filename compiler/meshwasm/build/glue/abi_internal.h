@@ -1,0 +1,47 @@
+/* Helpers shared by the files of the _proxy_wasm_abi module (see abi_module.c). */
+#ifndef MESHWASM_ABI_INTERNAL_H
+#define MESHWASM_ABI_INTERNAL_H
+
+#include <Python.h>
+
+#include "proxy_abi.h"
+
+/* A borrowed view of a str (as UTF-8, surrogateescape) or bytes-like argument. */
+typedef struct {
+  const char *data;
+  Py_ssize_t size;
+  PyObject *owner; /* keeps `data` alive; may be NULL */
+} abi_view_t;
+
+#define CHECK_NARGS(name, expected)                                                        \
+  if (nargs != (expected)) {                                                               \
+    PyErr_Format(PyExc_TypeError, name "() takes %d arguments (%zd given)", (expected),     \
+                 nargs);                                                                   \
+    return NULL;                                                                           \
+  }
+
+extern PyObject *abi_host_call_error; /* _proxy_wasm_abi.HostCallError */
+
+/* Raise HostCallError(call, status); returns NULL for `return abi_raise_status(...)`. */
+PyObject *abi_raise_status(const char *call, proxy_status_t status);
+PyObject *abi_text(const char *data, size_t size);
+int abi_view(PyObject *object, abi_view_t *view);
+void abi_view_release(abi_view_t *view);
+int abi_arg_u32(PyObject *object, uint32_t *out);
+char *abi_serialize_pairs(PyObject *pairs, size_t *out_size);
+PyObject *abi_deserialize_pairs(const char *data, size_t size);
+
+/* abi_shared.c: shared data, queues, http_call, metrics. */
+PyObject *abi_get_shared_data(PyObject *self, PyObject *arg);
+PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_register_queue(PyObject *self, PyObject *arg);
+PyObject *abi_resolve_queue(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_enqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_dequeue(PyObject *self, PyObject *arg);
+PyObject *abi_http_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_define_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_increment_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_record_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_get_metric(PyObject *self, PyObject *arg);
+
+#endif

@@ -1,0 +1,158 @@
+/* _proxy_wasm_abi: shared data, shared queues, http_call and metrics host calls. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi_internal.h"
+
+/* ---- shared data and queues ---------------------------------------------------------- */
+
+PyObject *abi_get_shared_data(PyObject *self, PyObject *arg) {
+  abi_view_t key;
+  if (abi_view(arg, &key) < 0) return NULL;
+  char *value = NULL;
+  size_t size = 0;
+  uint32_t cas = 0;
+  proxy_status_t status = proxy_get_shared_data(key.data, (size_t)key.size, &value, &size, &cas);
+  abi_view_release(&key);
+  if (status == PROXY_NOT_FOUND) { free(value); return Py_BuildValue("(OI)", Py_None, cas); }
+  if (status != PROXY_OK) { free(value); return abi_raise_status("get_shared_data", status); }
+  PyObject *data = PyBytes_FromStringAndSize(value ? value : "", (Py_ssize_t)size);
+  free(value);
+  if (data == NULL) return NULL;
+  PyObject *result = Py_BuildValue("(NI)", data, cas);
+  return result;
+}
+
+PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("set_shared_data", 3);
+  abi_view_t key, value;
+  uint32_t cas;
+  if (abi_arg_u32(args[2], &cas) < 0 || abi_view(args[0], &key) < 0) return NULL;
+  if (abi_view(args[1], &value) < 0) { abi_view_release(&key); return NULL; }
+  proxy_status_t status = proxy_set_shared_data(key.data, (size_t)key.size, value.data,
+                                                (size_t)value.size, cas);
+  abi_view_release(&key);
+  abi_view_release(&value);
+  if (status != PROXY_OK) return abi_raise_status("set_shared_data", status);
+  Py_RETURN_NONE;
+}
+
+PyObject *abi_register_queue(PyObject *self, PyObject *arg) {
+  abi_view_t name;
+  if (abi_view(arg, &name) < 0) return NULL;
+  uint32_t token = 0;
+  proxy_status_t status = proxy_register_shared_queue(name.data, (size_t)name.size, &token);
+  abi_view_release(&name);
+  if (status != PROXY_OK) return abi_raise_status("register_queue", status);
+  return PyLong_FromUnsignedLong(token);
+}
+
+PyObject *abi_resolve_queue(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("resolve_queue", 2);
+  abi_view_t vm_id, name;
+  if (abi_view(args[0], &vm_id) < 0) return NULL;
+  if (abi_view(args[1], &name) < 0) { abi_view_release(&vm_id); return NULL; }
+  uint32_t token = 0;
+  proxy_status_t status = proxy_resolve_shared_queue(vm_id.data, (size_t)vm_id.size, name.data,
+                                                     (size_t)name.size, &token);
+  abi_view_release(&vm_id);
+  abi_view_release(&name);
+  if (status == PROXY_NOT_FOUND) Py_RETURN_NONE;
+  if (status != PROXY_OK) return abi_raise_status("resolve_queue", status);
+  return PyLong_FromUnsignedLong(token);
+}
+
+PyObject *abi_enqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("enqueue", 2);
+  uint32_t token;
+  abi_view_t data;
+  if (abi_arg_u32(args[0], &token) < 0 || abi_view(args[1], &data) < 0) return NULL;
+  proxy_status_t status = proxy_enqueue_shared_queue(token, data.data, (size_t)data.size);
+  abi_view_release(&data);
+  if (status != PROXY_OK) return abi_raise_status("enqueue", status);
+  Py_RETURN_NONE;
+}
+
+PyObject *abi_dequeue(PyObject *self, PyObject *arg) {
+  uint32_t token;
+  if (abi_arg_u32(arg, &token) < 0) return NULL;
+  char *data = NULL;
+  size_t size = 0;
+  proxy_status_t status = proxy_dequeue_shared_queue(token, &data, &size);
+  if (status == PROXY_EMPTY) { free(data); Py_RETURN_NONE; }
+  if (status != PROXY_OK) { free(data); return abi_raise_status("dequeue", status); }
+  PyObject *result = PyBytes_FromStringAndSize(data ? data : "", (Py_ssize_t)size);
+  free(data);
+  return result;
+}
+
+/* ---- http_call ------------------------------------------------------------------------- */
+
+PyObject *abi_http_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("http_call", 5);
+  abi_view_t upstream, body;
+  uint32_t timeout_ms;
+  if (abi_arg_u32(args[4], &timeout_ms) < 0 || abi_view(args[0], &upstream) < 0) return NULL;
+  if (abi_view(args[2], &body) < 0) { abi_view_release(&upstream); return NULL; }
+  size_t headers_size = 0, trailers_size = 0;
+  char *headers = abi_serialize_pairs(args[1], &headers_size);
+  char *trailers = headers ? abi_serialize_pairs(args[3], &trailers_size) : NULL;
+  proxy_status_t status = PROXY_OK;
+  uint32_t token = 0;
+  if (trailers != NULL)
+    status = proxy_http_call(upstream.data, (size_t)upstream.size, headers, headers_size,
+                             body.data, (size_t)body.size, trailers, trailers_size, timeout_ms,
+                             &token);
+  free(headers);
+  abi_view_release(&upstream);
+  abi_view_release(&body);
+  if (trailers == NULL) return NULL;
+  free(trailers);
+  if (status != PROXY_OK) return abi_raise_status("http_call", status);
+  return PyLong_FromUnsignedLong(token);
+}
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+PyObject *abi_define_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("define_metric", 2);
+  uint32_t type;
+  abi_view_t name;
+  if (abi_arg_u32(args[0], &type) < 0 || abi_view(args[1], &name) < 0) return NULL;
+  uint32_t id = 0;
+  proxy_status_t status = proxy_define_metric(type, name.data, (size_t)name.size, &id);
+  abi_view_release(&name);
+  if (status != PROXY_OK) return abi_raise_status("define_metric", status);
+  return PyLong_FromUnsignedLong(id);
+}
+
+PyObject *abi_increment_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("increment_metric", 2);
+  uint32_t id;
+  if (abi_arg_u32(args[0], &id) < 0) return NULL;
+  long long offset = PyLong_AsLongLong(args[1]);
+  if (offset == -1 && PyErr_Occurred()) return NULL;
+  proxy_status_t status = proxy_increment_metric(id, (int64_t)offset);
+  if (status != PROXY_OK) return abi_raise_status("increment_metric", status);
+  Py_RETURN_NONE;
+}
+
+PyObject *abi_record_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("record_metric", 2);
+  uint32_t id;
+  if (abi_arg_u32(args[0], &id) < 0) return NULL;
+  unsigned long long value = PyLong_AsUnsignedLongLong(args[1]);
+  if (value == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  proxy_status_t status = proxy_record_metric(id, (uint64_t)value);
+  if (status != PROXY_OK) return abi_raise_status("record_metric", status);
+  Py_RETURN_NONE;
+}
+
+PyObject *abi_get_metric(PyObject *self, PyObject *arg) {
+  uint32_t id;
+  if (abi_arg_u32(arg, &id) < 0) return NULL;
+  uint64_t value = 0;
+  proxy_status_t status = proxy_get_metric(id, &value);
+  if (status != PROXY_OK) return abi_raise_status("get_metric", status);
+  return PyLong_FromUnsignedLongLong(value);
+}
