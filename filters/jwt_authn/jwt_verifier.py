@@ -59,7 +59,9 @@ def _forwarded(provider: Provider, token: Token) -> Verified:
         text = claim_text(_claim(token.claims, name))
         if text is not None and text.isprintable():
             headers.append((header, text))
-    metadata = json.dumps(token.claims, separators=(",", ":")).encode()
+    # As Envoy prints the claims Struct: keys sorted, compact, UTF-8 (not \u escapes).
+    metadata = json.dumps(token.claims, separators=(",", ":"), sort_keys=True,
+                          ensure_ascii=False).encode()
     return Verified(token, headers, metadata)
 
 
