@@ -28,8 +28,9 @@ from ..conftest import PROJECT
 
 FILTER = PROJECT / "filters" / "fault" / "filter.py"
 HERE = Path(__file__).parent
-HARNESS_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml"]
-ENVOY_SCENARIOS = HARNESS_SCENARIOS + ["delays_and_grpc.yaml"]
+HARNESS_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml",
+                     "delays_and_grpc.yaml"]
+ENVOY_SCENARIOS = HARNESS_SCENARIOS
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ The traffic file's extras, in Envoy:
     ``max_wait_seconds`` is refused;
   * each cluster under ``clusters`` is an Envoy cluster on a scripted loopback upstream
     answering as declared (a request's own ``clusters`` entry for that request only);
+  * ``elapsed_ms`` is wall-clock time from sending the request to reading the response;
+  * a cluster's ``delay_ms``/``reset`` make its upstream answer late or reset the connection;
   * ``metrics`` come from ``/stats?format=json``, where Envoy shows a metric the filter
     defined as ``name`` under ``wasmcustom.<name>`` (Prometheus output drops the prefix).
 """
@@ -164,7 +166,9 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 server.respond_with(exchange.clusters.get(name) or traffic.clusters.get(name)
                                     or UpstreamResponse())
             seen = len(upstream.received)
+            sent = time.monotonic()
             status, headers, body = _replay_one(envoy, exchange, exchange_timeout)
+            elapsed_ms = (time.monotonic() - sent) * 1000
             wait_connections_closed(envoy)
             text, offset = envoy.read_log(offset)
             received = upstream.received
@@ -175,6 +179,8 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 logs=filter_log_lines(text),
                 upstream_request=received[seen] if len(received) > seen else None,
                 metrics=custom_metrics(envoy) if wants_metrics else {},
+                elapsed_ms=elapsed_ms,
+                wall_clock=True,
             ))
     return verdicts
 

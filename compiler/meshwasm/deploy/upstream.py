@@ -1,12 +1,17 @@
 """A scripted HTTP/1.1 upstream on loopback that records what reached it.
 
 The caller sets the next response with ``respond_with``; every request is recorded as an
-``HttpRequest`` (header names lower-cased, order kept, ``host`` becomes ``authority``).
+``HttpRequest`` (header names lower-cased, order kept, ``host`` becomes ``authority``).  A
+response's ``delay_ms`` (at most 10 s) makes it wait before answering, ``reset`` closes the
+connection with a TCP reset instead of answering (http_call clusters of a traffic file).
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from meshwasm.deploy.envoy_config import LOOPBACK
 from meshwasm.replay.model import HttpRequest, UpstreamResponse
 
+_MAX_DELAY_MS = 10_000
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
 
 
@@ -77,6 +83,19 @@ def _handler_class(upstream: ScriptedUpstream) -> type[BaseHTTPRequestHandler]:
                 body=_read_body(self),
             )
             response = upstream._record(request)
+            if response.delay_ms:  # an http_call cluster answering late (bounded)
+                time.sleep(min(response.delay_ms, _MAX_DELAY_MS) / 1000)
+            if response.reset:  # close with RST, no response
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            try:
+                self._answer(response)
+            except ConnectionError:  # Envoy gave up (an http_call timed out)
+                self.close_connection = True
+
+        def _answer(self, response: UpstreamResponse) -> None:
             # send_response_only: no Server/Date of our own, the scripted headers only
             self.send_response_only(response.status)
             names = {name.lower() for name, _ in response.headers}

@@ -81,13 +81,51 @@ def upstream_response_headers(response: UpstreamResponse) -> HeaderMap:
     return headers
 
 
-def local_reply_headers(reply: LocalReply) -> HeaderMap:
+def is_grpc_request(request: HttpRequest | None) -> bool:
+    """Envoy's ``isGrpcRequestHeaders``: ``content-type`` is ``application/grpc`` or
+    ``application/grpc+...``."""
+    if request is None:
+        return False
+    for key, value in request.headers:
+        if key.lower() == "content-type":
+            kind = value.strip().lower()
+            return kind == "application/grpc" or kind.startswith("application/grpc+")
+    return False
+
+
+# Envoy's Grpc::Utility::httpToGrpcStatus for the statuses it maps; anything else: Unknown.
+_HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
+_GRPC_UNKNOWN = 2
+
+
+def _grpc_message(body: bytes) -> bytes:
+    """Envoy's gRPC percent-encoding: bytes outside printable ASCII and ``%`` become %XX."""
+    return b"".join(bytes([c]) if 0x20 <= c <= 0x7E and c != 0x25 else b"%%%02X" % c
+                    for c in body)
+
+
+def local_reply_headers(reply: LocalReply, grpc: bool = False) -> HeaderMap:
     """Headers of a ``sendLocalReply``: status, the filter's extra headers (added, not set),
-    then ``content-length``/``content-type: text/plain`` when there is a body."""
+    then ``content-length``/``content-type: text/plain`` when there is a body.
+
+    To a gRPC request (``grpc``) Envoy answers trailers-only instead: ``:status 200``, the
+    extra headers, ``content-type: application/grpc``, ``grpc-status`` (the filter's
+    ``grpc_status`` when >= 0, else mapped from the HTTP status) and ``grpc-message`` (the
+    body, percent-encoded; no body is sent).  A ``grpc_status`` given for a request that is
+    not gRPC is ignored.  Pinned by ``test_envoy_local_reply.py::test_grpc_local_reply``.
+    """
     headers = HeaderMap(inline=RESPONSE_INLINE)
-    headers.add(b":status", str(reply.status).encode())
+    headers.add(b":status", b"200" if grpc else str(reply.status).encode())
     for key, value in reply.headers:
         headers.add(key, value)
+    if grpc:
+        status = reply.grpc_status if reply.grpc_status >= 0 \
+            else _HTTP_TO_GRPC.get(reply.status, _GRPC_UNKNOWN)
+        headers.replace(b"content-type", b"application/grpc")
+        headers.replace(b"grpc-status", str(status).encode())
+        if reply.body:
+            headers.replace(b"grpc-message", _grpc_message(reply.body))
+        return headers
     if reply.body:
         headers.replace(b"content-length", str(len(reply.body)).encode())
         if headers.get(b"content-type") is None:

@@ -15,8 +15,15 @@ Envoy's behaviour copied here (Envoy ``source/extensions/common/wasm/context.cc`
   whatever context made it: the answer comes later (never during the call) to
   ``proxy_on_http_call_response(root_id, token, ...)``, and while it runs the HTTP_CALL_RESPONSE
   maps and buffer are readable from any context of the VM (an SDK routes the answer to the
-  caller with ``proxy_set_effective_context``).  Tokens are even, from 4, per VM.  (Timeouts
-  and failed calls are not modelled: every declared cluster answers.)
+  caller with ``proxy_set_effective_context``).  Tokens are even, from 4, per VM;
+- a failed call is still *answered* (never with 0 headers): Envoy's async client runs a
+  router whose local reply becomes the answer — an upstream reset gives ``503`` with body
+  "upstream connect error or disconnect/reset before headers. reset reason: connection
+  termination", a call still unanswered after its ``timeout_ms`` gives ``504`` "upstream
+  request timeout" at that time; both with ``:status``, ``content-length`` and
+  ``content-type: text/plain`` (pinned by runtime_tests/test_harness_http_call_failures.py).
+  A cluster's ``delay_ms`` puts the answer that much later on the virtual timeline
+  (``harness/timeline.py``).  ``timeout_ms`` 0 means no timeout.
 """
 
 from __future__ import annotations
@@ -27,11 +34,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshwasm.harness import abi
-from meshwasm.harness.context import Context, HttpCallResponse
-from meshwasm.harness.envoy_http import upstream_response_headers
+from meshwasm.harness.context import Context, HttpCallResponse, LocalReply
+from meshwasm.harness.envoy_http import local_reply_headers, upstream_response_headers
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.shared import Proxy, Stat
-from meshwasm.replay.model import HttpRequest, LogLine
+from meshwasm.replay.model import HttpRequest, LogLine, UpstreamResponse
+
+#: What Envoy's async client answers an http_call whose upstream reset the connection.
+RESET_ANSWER = LocalReply(503, b"upstream connect error or disconnect/reset before headers. "
+                          b"reset reason: connection termination", [], -1, b"")
+#: ... and one still unanswered after the call's timeout_ms.
+TIMEOUT_ANSWER = LocalReply(504, b"upstream request timeout", [], -1, b"")
 
 
 @dataclass
@@ -57,6 +70,20 @@ class PendingCall:
     context_id: int  # the root context, which Envoy makes the owner of every call
     token: int
     response: HttpCallResponse
+    due_ms: int = 0  # virtual time the answer arrives
+
+
+def call_answer(answer: UpstreamResponse, timeout_ms: int) -> tuple[int, HttpCallResponse]:
+    """(delay ms, answer) of an http_call to a cluster declared as ``answer``."""
+    if timeout_ms and answer.delay_ms >= timeout_ms:
+        reply = TIMEOUT_ANSWER
+        return timeout_ms, HttpCallResponse(local_reply_headers(reply), reply.body, HeaderMap())
+    if answer.reset:
+        reply = RESET_ANSWER
+        return answer.delay_ms, HttpCallResponse(local_reply_headers(reply), reply.body,
+                                                 HeaderMap())
+    return answer.delay_ms, HttpCallResponse(upstream_response_headers(answer), answer.body,
+                                             HeaderMap())
 
 
 class Host:
@@ -151,9 +178,20 @@ class Host:
         if not {b":method", b":path", b":authority"} <= names:
             return abi.BAD_ARGUMENT, 0
         token = next(self._call_tokens)
-        response = HttpCallResponse(upstream_response_headers(answer), answer.body, HeaderMap())
-        self.pending_calls.append(PendingCall(self.root.id, token, response))
+        delay, response = call_answer(answer, timeout_ms)
+        due = self.proxy.clock.now_ms + delay
+        self.pending_calls.append(PendingCall(self.root.id, token, response, due))
         return abi.OK, token
+
+    def due_call(self) -> PendingCall | None:
+        """Take the earliest answer due now (``None``: none is), for delivery."""
+        now = self.proxy.clock.now_ms
+        due = [call for call in self.pending_calls if call.due_ms <= now]
+        if not due:
+            return None
+        call = min(due, key=lambda pending: pending.due_ms)
+        self.pending_calls.remove(call)
+        return call
 
     # -- logs ------------------------------------------------------------------------------
     def log(self, level: int, message: bytes) -> int:

@@ -2,8 +2,9 @@
 
 A replay is one proxy (``harness.shared.Proxy``: virtual clock, shared data, queues, stats)
 with ``traffic.workers`` VMs of the module, started in worker order.  Before each request
-the virtual clock moves to its ``at``, firing every ``on_tick`` due up to then in time order
-(ties: lower worker first); the request then goes to its ``worker`` or, by default, to the
+the virtual clock moves to its ``at`` (or stays where the previous response ended, if that is
+later), firing every ``on_tick`` and later http_call answer due up to then in time order
+(``harness/timeline.py``); the request then goes to its ``worker`` or, by default, to the
 next worker round-robin.  A verdict's log lines are every line any VM wrote since the
 previous request ended (ticks, queue_ready and the stream itself), as an Envoy log would
 show them; its metrics are the proxy's counters and gauges after the request.
@@ -56,20 +57,9 @@ class Workers:
         self._next = 0
 
     def advance_to(self, at_ms: int) -> None:
-        """Fire every tick due up to ``at_ms`` in time order, then set the clock to it."""
-        clock = self.proxy.clock
-        while True:
-            due = [(runner.host.next_tick_ms, index) for index, runner in enumerate(self.runners)
-                   if runner.host.next_tick_ms is not None
-                   and runner.host.next_tick_ms <= at_ms and not runner.host.failed]
-            if not due:
-                break
-            when, index = min(due)
-            clock.advance_to(when)
-            host = self.runners[index].host
-            host.next_tick_ms = when + host.tick_period_ms  # re-armed after the tick, as Envoy
-            self.runners[index].tick()
-        clock.advance_to(at_ms)
+        """Fire every timed event (ticks, later http_call answers) due up to ``at_ms`` in
+        time order, then set the clock to it (``harness/timeline.py``)."""
+        self.proxy.timeline.advance_to(at_ms)
 
     def run(self, exchange: Exchange) -> Verdict:
         """Advance to the exchange's time and replay it on its worker."""

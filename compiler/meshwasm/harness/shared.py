@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshwasm.harness import abi
+from meshwasm.harness.timeline import Timeline
 from meshwasm.replay.model import LogLine, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class Proxy:
         #: on_queue_ready calls waiting for the current callback to return
         self.ready: deque[tuple[Host, int, int]] = deque()
         self.delivering = False  # a driver is running posted events now
+        #: the worker VMs' timed events (ticks, later http_call answers), in time order
+        self.timeline = Timeline(self)
 
     # -- shared data -------------------------------------------------------------------
     def get_shared_data(self, vm_id: str, key: bytes) -> tuple[int, bytes, int]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from meshwasm.harness import abi
 from meshwasm.harness.errors import ModuleError
-from meshwasm.harness.host import Host, HostOptions
+from meshwasm.harness.host import Host, HostOptions, PendingCall
 from meshwasm.harness.replay import Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
@@ -256,6 +256,10 @@ class _SourceRunner(PluginRunner):
     def queue_ready(self, context_id: int, token: int) -> None:
         with self.guest.session():
             super().queue_ready(context_id, token)
+
+    def call_answer(self, call: PendingCall) -> None:
+        with self.guest.session():
+            super().call_answer(call)
 
 
 class SourcePlugin:

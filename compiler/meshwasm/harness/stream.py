@@ -20,7 +20,14 @@ test_envoy_local_reply.py):
 - access logging (``on_log``) runs before the filter is destroyed (``on_done``, ``on_delete``);
 - a trap fails the VM: the stream gets an empty 503 and no more callbacks; every later
   request gets a 503 too, or passes through untouched with ``fail_open``;
-- a stream paused with nothing to resume it hits Envoy's stream idle timeout: 408;
+- a paused stream waits on the virtual timeline (``harness/timeline.py``): the clock jumps to
+  the next tick or delayed http_call answer of any worker VM, fires it, and so on until the
+  stream goes on (``proxy_continue_stream`` or a local reply, e.g. from ``on_tick`` after
+  ``proxy_set_effective_context``) or Envoy's stream idle timeout (5 minutes, Envoy's
+  default) has passed with no event resuming it: then 408;
+- a local reply to a gRPC request (``content-type: application/grpc...``) is a trailers-only
+  gRPC response (see ``envoy_http.local_reply_headers``);
+- a verdict's ``elapsed_ms`` is the virtual time from the request to the end of the response;
 - events Envoy posts to a worker's event loop run once the callback in progress returned,
   in this order: answers to ``proxy_http_call`` (``proxy_on_http_call_response`` on the
   root context, whichever context called: see ``host.py``), then
@@ -40,7 +47,8 @@ from typing import Protocol
 from meshwasm.harness import abi
 from meshwasm.harness.context import Context, LocalReply
 from meshwasm.harness.envoy_http import (
-    RequestIds, client_response_headers, downstream_request_headers, local_reply_headers,
+    RequestIds, client_response_headers, downstream_request_headers, is_grpc_request,
+    local_reply_headers,
     upstream_request, upstream_response_headers,
 )
 from meshwasm.harness.errors import GuestTrap, ModuleError
@@ -49,6 +57,9 @@ from meshwasm.harness.host import Host, PendingCall
 from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
 
 _CONTINUE_AND_END_STREAM = 2
+_PAUSE = 1
+#: Envoy's HttpConnectionManager stream_idle_timeout default (5 minutes)
+STREAM_IDLE_TIMEOUT_MS = 300_000
 _IDLE_TIMEOUT = LocalReply(408, b"stream timeout", [], -1, b"stream_idle_timeout")
 
 
@@ -84,6 +95,7 @@ class PluginRunner:
         self.cb = guest.callbacks
         self._ids = RequestIds()
         host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
+        host.proxy.timeline.add(self)
 
     # -- calls into the module -------------------------------------------------------------
     def _call(self, context: Context, name: str, *args: int) -> int | None:
@@ -107,18 +119,28 @@ class PluginRunner:
             return  # the outer delivery loop picks up what this callback queued
         proxy.delivering = True
         try:
-            while host.pending_calls or proxy.ready:
-                if host.pending_calls:
-                    self._call_response(host.pending_calls.pop(0))
-                    continue
-                target, context_id, token = proxy.ready.popleft()
-                target.driver.queue_ready(context_id, token)
+            while True:
+                call = host.due_call()
+                if call is not None:
+                    self._call_response(call)
+                elif proxy.ready:
+                    target, context_id, token = proxy.ready.popleft()
+                    target.driver.queue_ready(context_id, token)
+                else:
+                    break
         finally:
             proxy.delivering = False
 
+    def call_answer(self, call: PendingCall) -> None:
+        """A later http_call answer, at the time the timeline set (a trap fails this VM)."""
+        try:
+            self._call_response(call)
+        except _VmFailed:
+            pass  # recorded in host.failed; a stream paused on this VM stays stalled
+
     def _call_response(self, call: PendingCall) -> None:
         context = self.host.contexts.get(call.context_id)
-        if context is None:
+        if context is None or self.host.failed:
             return
         answer = call.response
         self.host.http_call_response = answer
@@ -182,6 +204,7 @@ class PluginRunner:
     def run(self, exchange: Exchange) -> Verdict:
         """Replay one exchange and return what the client and the upstream saw."""
         host = self.host
+        started = host.proxy.clock.now_ms
         context = host.new_stream(exchange.request)
         upstream: list[HttpRequest] = []
         if host.failed and host.options.fail_open:
@@ -198,13 +221,15 @@ class PluginRunner:
                 ended = _Ended(503, None, b"")
             if not host.failed:
                 self._finish(context)
+        elapsed = host.proxy.clock.now_ms - started
         host.drop(context)
         headers: list[tuple[str, str]] = []
         if ended.status:
             response = ended.headers or _status_only(ended.status)
             headers = client_response_headers(response, ended.body, context.close_connection)
         return Verdict(status=ended.status, headers=headers, body=ended.body, logs=context.logs,
-                       upstream_request=upstream[0] if upstream else None, notes=context.notes)
+                       upstream_request=upstream[0] if upstream else None, notes=context.notes,
+                       elapsed_ms=elapsed)
 
     def _bypass(self, exchange: Exchange, upstream: list[HttpRequest]) -> _Ended:
         """Fail-open after a VM failure: the request goes through as if the filter were absent."""
@@ -223,7 +248,8 @@ class PluginRunner:
         context.request_complete = not body
         result = self._call(context, "proxy_on_request_headers", context.id, len(headers),
                             int(not body))
-        if not self._settled(context, result, abi.STREAM_REQUEST, headers_sent=False):
+        if not self._settled(context, result, abi.STREAM_REQUEST, headers_sent=False) \
+                and not self._wait(context, abi.STREAM_REQUEST, headers_sent=False):
             self._stalled(context, "on_request_headers")
         context.request_headers = None
         if result == _CONTINUE_AND_END_STREAM:
@@ -253,6 +279,9 @@ class PluginRunner:
                              headers_sent=stream == abi.STREAM_RESPONSE):
                 passed += held
                 held = bytearray()
+            elif end and self._wait(context, stream, headers_sent=stream == abi.STREAM_RESPONSE):
+                passed += held
+                held = bytearray()
             elif end:
                 self._stalled(context, callback[len("proxy_"):],
                               headers_sent=stream == abi.STREAM_RESPONSE)
@@ -271,13 +300,21 @@ class PluginRunner:
                 self._send_through_chain(context, reply)
             if headers_sent:
                 raise _Ended(*_RESET)  # too late for a reply: Envoy resets the stream
-            context.response_status = reply.status
-            raise _Ended(reply.status, local_reply_headers(reply), reply.body)
+            raise _Ended(*self._reply(context, reply))
         if not result or result == _CONTINUE_AND_END_STREAM \
                 or stream in context.continue_requested:
             context.continue_requested.discard(stream)
             return True
         return False
+
+    def _wait(self, context: Context, stream: int, headers_sent: bool) -> bool:
+        """The stream is paused and nothing is posted: let virtual time pass (every worker's
+        ticks and later http_call answers, in time order) until the filter resumes it (True)
+        or the stream idle timeout passed (False).  A local reply or reset asked for meanwhile
+        ends the stream (``_Ended``) as from the paused callback."""
+        limit = self.host.proxy.clock.now_ms + STREAM_IDLE_TIMEOUT_MS
+        return self.host.proxy.timeline.run_until(
+            lambda: self._settled(context, _PAUSE, stream, headers_sent), limit)
 
     def _stalled(self, context: Context, callback: str, response_started: bool = False,
                  headers_sent: bool = False) -> None:
@@ -286,15 +323,24 @@ class PluginRunner:
         if headers_sent:
             raise _Ended(*_RESET)
         if response_started:
-            raise _Ended(408, local_reply_headers(_IDLE_TIMEOUT), _IDLE_TIMEOUT.body)
+            raise _Ended(*self._reply(context, _IDLE_TIMEOUT))
         self._send_through_chain(context, _IDLE_TIMEOUT)
 
     def _send_through_chain(self, context: Context, reply: LocalReply) -> None:
         if not context.request_complete:
             context.close_connection = True  # the unread request body ends the connection
-        context.response_status = reply.status
+        status, headers, body = self._reply(context, reply)
         context.response_details = reply.details.decode(errors="replace") or "local_reply"
-        self._encode(context, local_reply_headers(reply), reply.body, split=False)
+        self._encode(context, headers, body, split=False)
+
+    @staticmethod
+    def _reply(context: Context, reply: LocalReply) -> tuple[int, HeaderMap, bytes]:
+        """(status, headers, body) of a local reply: trailers-only to a gRPC request."""
+        grpc = is_grpc_request(context.request)
+        headers = local_reply_headers(reply, grpc)
+        status = 200 if grpc else reply.status
+        context.response_status = status
+        return status, headers, b"" if grpc else reply.body
 
     def _encode(self, context: Context, headers: HeaderMap, body: bytes, split: bool) -> None:
         """Run a response through the filter, then end the stream with it."""
@@ -302,7 +348,8 @@ class PluginRunner:
         context.response_headers, context.end_of_stream = headers, not body
         result = self._call(context, "proxy_on_response_headers", context.id, len(headers),
                             int(not body))
-        if not self._settled(context, result, abi.STREAM_RESPONSE, headers_sent=False):
+        if not self._settled(context, result, abi.STREAM_RESPONSE, headers_sent=False) \
+                and not self._wait(context, abi.STREAM_RESPONSE, headers_sent=False):
             self._stalled(context, "on_response_headers", response_started=True)
         context.response_headers = None
         if result == _CONTINUE_AND_END_STREAM:

@@ -11,7 +11,10 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.text import Text
 
-from meshwasm.replay.model import Exchange, Expectation, Traffic, Verdict
+from meshwasm.replay.model import (
+    WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, Traffic,
+    Verdict,
+)
 
 _ABSENT = "(absent)"
 _MAX_SHOWN = 400  # characters of a body shown in a diff
@@ -89,7 +92,26 @@ def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
         if seen != value:
             found.append(Mismatch(f"metric {name}", str(value),
                                   _ABSENT if seen is None else str(seen)))
+    if expect.elapsed_ms is not None:
+        found += _check_elapsed(expect.elapsed_ms, verdict)
     return found
+
+
+def _check_elapsed(bounds: ElapsedBounds, verdict: Verdict) -> list[Mismatch]:
+    """``elapsed_ms`` bounds: exact on virtual time, with slack on Envoy's wall clock."""
+    elapsed = verdict.elapsed_ms
+    wanted = " and ".join(part for part in (
+        f">= {bounds.at_least}ms" if bounds.at_least is not None else "",
+        f"<= {bounds.at_most}ms" if bounds.at_most is not None else "") if part)
+    if elapsed is None:
+        return [Mismatch("elapsed", wanted, "(not measured by this engine)")]
+    early = WALL_CLOCK_EARLY_MS if verdict.wall_clock else 0
+    late = WALL_CLOCK_LATE_MS if verdict.wall_clock else 0
+    if (bounds.at_least is not None and elapsed < bounds.at_least - early) or \
+            (bounds.at_most is not None and elapsed > bounds.at_most + late):
+        clock = "wall clock" if verdict.wall_clock else "virtual time"
+        return [Mismatch("elapsed", wanted, f"{elapsed:g}ms ({clock})")]
+    return []
 
 
 @dataclass(frozen=True)

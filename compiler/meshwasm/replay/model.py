@@ -26,11 +26,17 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class UpstreamResponse:
-    """What the upstream stand-in answers when the filter lets a request through."""
+    """What the upstream stand-in answers when the filter lets a request through (or, under
+    ``clusters``, what an ``http_call`` to that cluster gets)."""
 
     status: int = 200
     headers: Headers = field(default_factory=list)
     body: bytes = b""
+    #: http_call clusters only: the answer comes this much (virtual) time after the call;
+    #: past the call's timeout_ms, Envoy answers 504 "upstream request timeout" instead
+    delay_ms: int = 0
+    #: http_call clusters only: the upstream resets the connection (after ``delay_ms``)
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,25 @@ class Expectation:
     upstream_headers: dict[str, str] = field(default_factory=dict)  # as the upstream saw them
     upstream_reached: bool | None = None
     metrics: dict[str, int] = field(default_factory=dict)  # name -> value after the request
+    #: bounds on the time from sending the request to the end of the response
+    elapsed_ms: ElapsedBounds | None = None
+
+
+@dataclass(frozen=True)
+class ElapsedBounds:
+    """``expect.elapsed_ms``: at least / at most this many milliseconds (None: unbounded).
+
+    The harness measures virtual time (exact); Envoy wall-clock time, so there ``at_least``
+    is checked with ``WALL_CLOCK_EARLY_MS`` of slack and ``at_most`` with
+    ``WALL_CLOCK_LATE_MS`` (timers fire a little early or late, machines are loaded).
+    """
+
+    at_least: int | None = None
+    at_most: int | None = None
+
+
+WALL_CLOCK_EARLY_MS = 5
+WALL_CLOCK_LATE_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,10 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     #: counter and gauge values of the whole proxy after the request (custom metrics only)
     metrics: dict[str, int] = field(default_factory=dict)
+    #: milliseconds from sending the request to the end of its response (None: not measured)
+    elapsed_ms: float | None = None
+    #: True when ``elapsed_ms`` is wall-clock time (Envoy), False when virtual (harness)
+    wall_clock: bool = False
 
     def header(self, name: str) -> str | None:
         name = name.lower()

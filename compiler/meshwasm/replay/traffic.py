@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from meshwasm.replay.model import (
-    Exchange, Expectation, Headers, HttpRequest, Traffic, UpstreamResponse,
+    ElapsedBounds, Exchange, Expectation, Headers, HttpRequest, Traffic, UpstreamResponse,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
@@ -140,7 +140,14 @@ def _plugin_config(value: Any) -> bytes:
 def _response(value: dict[str, Any] | None) -> UpstreamResponse:
     value = value or {}
     return UpstreamResponse(status=value.get("status", 200), headers=_headers(value.get("headers")),
-                            body=value.get("body", "").encode())
+                            body=value.get("body", "").encode(),
+                            delay_ms=value.get("delay_ms", 0), reset=value.get("reset", False))
+
+
+def _elapsed(value: dict[str, int] | None) -> ElapsedBounds | None:
+    if value is None:
+        return None
+    return ElapsedBounds(at_least=value.get("at_least"), at_most=value.get("at_most"))
 
 
 def _clusters(value: dict[str, Any] | None) -> dict[str, UpstreamResponse]:
@@ -183,6 +190,7 @@ def _exchange(item: dict[str, Any], line: int, at_ms: int) -> Exchange:
                               for k, v in (expect.get("upstream_headers") or {}).items()},
             upstream_reached=expect.get("upstream_reached"),
             metrics=dict(expect.get("metrics") or {}),
+            elapsed_ms=_elapsed(expect.get("elapsed_ms")),
         ),
         line=line,
         at_ms=at_ms,
