@@ -112,7 +112,7 @@ def local_reply_headers(reply: LocalReply, grpc: bool = False) -> HeaderMap:
     extra headers, ``content-type: application/grpc``, ``grpc-status`` (the filter's
     ``grpc_status`` when >= 0, else mapped from the HTTP status) and ``grpc-message`` (the
     body, percent-encoded; no body is sent).  A ``grpc_status`` given for a request that is
-    not gRPC is ignored.  Pinned by ``test_envoy_local_reply.py::test_grpc_local_reply``.
+    not gRPC is ignored.  Pinned by ``runtime_tests/test_harness_timeline.py::test_envoy_agrees``.
     """
     headers = HeaderMap(inline=RESPONSE_INLINE)
     headers.add(b":status", b"200" if grpc else str(reply.status).encode())
