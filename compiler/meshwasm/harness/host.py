@@ -21,7 +21,8 @@ Envoy's behaviour copied here (Envoy ``source/extensions/common/wasm/context.cc`
   "upstream connect error or disconnect/reset before headers. reset reason: connection
   termination", a call still unanswered after its ``timeout_ms`` gives ``504`` "upstream
   request timeout" at that time; both with ``:status``, ``content-length`` and
-  ``content-type: text/plain`` (pinned by runtime_tests/test_harness_timeline.py::test_envoy_agrees).
+  ``content-type: text/plain`` (pinned by
+  ``runtime_tests/test_harness_timeline.py::test_envoy_agrees``).
   A cluster's ``delay_ms`` puts the answer that much later on the virtual timeline
   (``harness/timeline.py``).  ``timeout_ms`` 0 means no timeout.
 """
