@@ -9,7 +9,8 @@ Envoy's body and ``www-authenticate`` header.
 
 from __future__ import annotations
 
-from proxy_wasm import Action, HttpContext, RootContext, clock, log, properties, register
+from proxy_wasm import Action, HttpContext, RootContext, _hostcalls, clock, log, properties
+from proxy_wasm import register
 
 from jwt_config import Config, ConfigError, Provider, load
 from jwt_extract import Found, extract, strip
@@ -21,13 +22,17 @@ TICK_MS = 1000
 
 
 class JwtRoot(RootContext):
-    """Configuration, the token cache, and the remote JWKS refresh (one per worker VM)."""
+    """Configuration, the token cache, and the remote JWKS fetches (one per worker VM).
+
+    A provider has at most one JWKS fetch in flight, made by this root context: the refresh
+    on the tick and every stream waiting for keys share it (Envoy coalesces them too)."""
 
     def __init__(self, context_id: int) -> None:
         super().__init__(context_id)
         self.config: Config | None = None
         self.verifier = Verifier(0)
         self._fetches: dict[int, Provider] = {}
+        self._waiting: dict[int, list[JwtStream]] = {}
 
     def on_configure(self, configuration: bytes) -> bool:
         try:
@@ -45,24 +50,48 @@ class JwtRoot(RootContext):
         """Fetch remote keys that are missing or older than their cache duration."""
         assert self.config is not None
         now_ms = clock.now_ms()
-        busy = set(self._fetches.values())
         for provider in self.config.providers.values():
             remote = provider.remote
-            if remote is None or provider in busy:
+            if remote is None:
                 continue
             if provider.jwks is None or now_ms - provider.jwks_fetched_ms >= remote.refresh_s * 1000:
-                token = start_fetch(self, provider)
-                if token is not None:
-                    self._fetches[token] = provider
+                self.fetch(provider)
+
+    def fetch(self, provider: Provider) -> int | None:
+        """The token of ``provider``'s JWKS fetch in flight, starting one when there is none;
+        None when the call could not start.  Legal in any callback."""
+        for token, busy in self._fetches.items():
+            if busy is provider:
+                return token
+        token = start_fetch(self, provider)
+        if token is not None:
+            self._fetches[token] = provider
+        return token
+
+    def wait_for_keys(self, provider: Provider, stream: JwtStream) -> bool:
+        """Have ``stream`` called back (``keys_arrived``) when ``provider``'s fetch ends."""
+        token = self.fetch(provider)
+        if token is None:
+            return False
+        self._waiting.setdefault(token, []).append(stream)
+        return True
 
     def on_http_call_response(self, token: int, num_headers: int, body_size: int,
                               num_trailers: int) -> None:
         provider = self._fetches.pop(token, None)
-        if provider is not None:
-            install_keys(self, provider, num_headers, body_size)
+        waiting = self._waiting.pop(token, [])
+        if provider is None:
+            return
+        installed = install_keys(self, provider, num_headers, body_size)
+        for stream in waiting:
+            try:
+                _hostcalls.abi.set_effective_context(stream.context_id)
+            except _hostcalls.HostCallError:
+                continue  # the stream is gone (the client left)
+            stream.keys_arrived(installed)
 
 
-def start_fetch(context: RootContext | HttpContext, provider: Provider) -> int | None:
+def start_fetch(context: JwtRoot, provider: Provider) -> int | None:
     """Ask the provider's JWKS cluster for its keys; None when the call could not start."""
     remote = provider.remote
     assert remote is not None
@@ -75,7 +104,7 @@ def start_fetch(context: RootContext | HttpContext, provider: Provider) -> int |
         return None
 
 
-def install_keys(context: RootContext | HttpContext, provider: Provider, num_headers: int,
+def install_keys(context: JwtRoot, provider: Provider, num_headers: int,
                  body_size: int) -> bool:
     """Read a JWKS answer (inside ``on_http_call_response``) into ``provider``."""
     status = ""
@@ -92,8 +121,7 @@ def install_keys(context: RootContext | HttpContext, provider: Provider, num_hea
         return False
     provider.jwks = jwks
     provider.jwks_fetched_ms = clock.now_ms()
-    root = context if isinstance(context, JwtRoot) else context.root  # type: ignore[attr-defined]
-    root.verifier.forget()
+    context.verifier.forget()
     return True
 
 
@@ -108,7 +136,7 @@ class JwtStream(HttpContext):
         self.provider: Provider | None = None
         self.audiences: list[str] | None = None
         self.claims: dict[str, list[str]] = {}
-        self.fetch_token = 0
+        self.waited = False
 
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         config = self.root.config
@@ -148,10 +176,9 @@ class JwtStream(HttpContext):
             outcome = self.root.verifier.check(provider, found.token, clock.now_ns() // 10**9,
                                                self.audiences)
             if outcome is NEEDS_KEYS:
-                token = start_fetch(self, provider) if not self.fetch_token else None
-                if token is None:
+                if self.waited or not self.root.wait_for_keys(provider, self):
                     return self.refuse(Failure(JWKS_FETCH))
-                self.fetch_token = token
+                self.waited = True
                 return Action.PAUSE
             if isinstance(outcome, Failure):
                 return self.refuse(outcome)
@@ -161,15 +188,11 @@ class JwtStream(HttpContext):
             self.accept(provider, found, outcome)
         return Action.CONTINUE
 
-    def on_http_call_response(self, token: int, num_headers: int, body_size: int,
-                              num_trailers: int) -> None:
-        provider = self.provider
-        if token != self.fetch_token or provider is None:
-            return
-        if not install_keys(self, provider, num_headers, body_size):
+    def keys_arrived(self, installed: bool) -> None:
+        """The provider's JWKS fetch ended (from the root's callback, this stream effective)."""
+        if not installed:
             self.refuse(Failure(JWKS_FETCH))
-            return
-        if self.decide() == Action.CONTINUE:
+        elif self.decide() == Action.CONTINUE:
             self.resume_request()
 
     def accept(self, provider: Provider, found: Found, verified: Verified) -> None:
