@@ -45,7 +45,8 @@ def check_registered(module_name: str) -> int:
     if _active is None:
         raise RuntimeError(
             f"filter module {module_name!r} did not call proxy_wasm.register(YourHttpContext)")
-    _plain_init = _active.http.__init__ is HttpContext.__init__
+    _plain_init = (_active.http.__init__ is HttpContext.__init__
+                   and _active.http.__new__ is object.__new__)
     _calls_on_delete = _active.http.on_delete is not HttpContext.on_delete
     mask = 0
     for bit, name in enumerate(SKIPPABLE):

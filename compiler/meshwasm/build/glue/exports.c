@@ -43,6 +43,14 @@ static PyObject *streams;     /* _dispatch._streams (a dict, never rebound) */
 static PyObject *fail_stream; /* _dispatch.fail_stream(context, where) -> action */
 static PyObject *method_names[CB_COUNT];
 
+/* Stream contexts of a class that keeps HttpContext's __init__ and on_delete are created and
+ * dropped here without entering the interpreter; this mirrors _dispatch.on_context_create /
+ * on_delete (which source mode and every other case still use). */
+static PyObject *roots;      /* _dispatch._roots */
+static PyObject *http_class; /* the registered HttpContext subclass, or NULL: use Python */
+static int python_deletes = 1;
+static PyObject *str_context_id, *str_root;
+
 /* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE): the
  * default lets the stream continue, so the runtime answers without entering Python. */
 enum { SKIP_REQUEST_BODY = 1, SKIP_REQUEST_TRAILERS = 2, SKIP_RESPONSE_BODY = 4,
@@ -51,6 +59,12 @@ enum { SKIP_REQUEST_BODY = 1, SKIP_REQUEST_TRAILERS = 2, SKIP_RESPONSE_BODY = 4,
 static unsigned long skip_mask = 0;
 
 static uint32_t action_of(PyObject *result, enum callback which);
+
+static PyObject *empty_args(void) {
+  static PyObject *empty = NULL;
+  if (empty == NULL) empty = PyTuple_New(0);
+  return empty;
+}
 
 static void log_python_error(const char *where) {
   /* The dispatcher handles filter exceptions itself; reaching here means the dispatcher
@@ -134,6 +148,46 @@ static uint32_t stream_dispatch(enum callback which, uint32_t id, uint32_t size,
   return action_of(result, which);
 }
 
+static int load_fast_paths(PyObject *dispatcher) {
+  roots = PyObject_GetAttrString(dispatcher, "_roots");
+  PyObject *plain_init = PyObject_GetAttrString(dispatcher, "_plain_init");
+  PyObject *calls_on_delete = PyObject_GetAttrString(dispatcher, "_calls_on_delete");
+  PyObject *active = PyObject_GetAttrString(dispatcher, "_active");
+  str_context_id = PyUnicode_InternFromString("context_id");
+  str_root = PyUnicode_InternFromString("root");
+  int ok = roots && plain_init && calls_on_delete && active && str_context_id && str_root &&
+           PyDict_Check(roots);
+  if (ok && PyObject_IsTrue(plain_init)) {
+    http_class = PyObject_GetAttrString(active, "http");
+    ok = http_class != NULL && PyType_Check(http_class);
+  }
+  if (ok) python_deletes = PyObject_IsTrue(calls_on_delete);
+  Py_XDECREF(plain_init);
+  Py_XDECREF(calls_on_delete);
+  Py_XDECREF(active);
+  if (!ok && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "unexpected _dispatch state");
+  return ok ? 0 : -1;
+}
+
+/* Create stream context `id` under root `parent` in C; 0 if done, -1 to let Python do it. */
+static int create_stream_fast(uint32_t id, uint32_t parent) {
+  if (http_class == NULL || parent == 0) return -1;
+  PyObject *parent_key = PyLong_FromUnsignedLong(parent);
+  PyObject *root = parent_key ? PyDict_GetItemWithError(roots, parent_key) : NULL;
+  Py_XDECREF(parent_key);
+  if (root == NULL) { PyErr_Clear(); return -1; } /* Python logs the missing root */
+  PyObject *key = PyLong_FromUnsignedLong(id);
+  PyObject *context =
+      key ? PyBaseObject_Type.tp_new((PyTypeObject *)http_class, empty_args(), NULL) : NULL;
+  int failed = context == NULL || PyObject_SetAttr(context, str_context_id, key) < 0 ||
+               PyObject_SetAttr(context, str_root, root) < 0 ||
+               PyDict_SetItem(streams, key, context) < 0;
+  Py_XDECREF(context);
+  Py_XDECREF(key);
+  if (failed) { PyErr_Clear(); return -1; }
+  return 0;
+}
+
 static int start_python(void) {
   PyImport_FrozenModules = meshwasm_frozen_modules;
 
@@ -182,6 +236,7 @@ static int load_filter(void) {
     method_names[i] = PyUnicode_InternFromString(callback_names[i]);
     if (method_names[i] == NULL) { Py_DECREF(dispatcher); return -1; }
   }
+  if (load_fast_paths(dispatcher) < 0) { Py_DECREF(dispatcher); return -1; }
   streams = PyObject_GetAttrString(dispatcher, "_streams");
   fail_stream = PyObject_GetAttrString(dispatcher, "fail_stream");
   if (streams == NULL || fail_stream == NULL || !PyDict_Check(streams)) {
@@ -230,6 +285,7 @@ static void ensure_runtime_started(void) {
 
 EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent) {
   ensure_runtime_started();
+  if (create_stream_fast(id, parent) == 0) return;
   dispatch(CB_CONTEXT_CREATE, 2, id, parent, 0, 0, 0);
 }
 
@@ -270,6 +326,13 @@ EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
 }
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  if (!python_deletes) {
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    int removed = key != NULL && PyDict_DelItem(streams, key) == 0;
+    Py_XDECREF(key);
+    if (removed) return;
+    PyErr_Clear(); /* not a stream (a root context): Python handles it */
+  }
   dispatch(CB_DELETE, 1, id, 0, 0, 0, 0);
 }
 
