@@ -67,6 +67,14 @@ class RsaKey:
         self.n = n
         self.e = e
         self.size = (n.bit_length() + 7) // 8
+        # RS256/384/512: the PKCS#1 v1.5 block but the digest, as an int (filled per check)
+        self._pkcs1: dict[str, int] = {}
+        for bits, prefix in _DIGEST_INFO.items():
+            digest_size = HASHES[bits]().digest_size
+            padding = self.size - len(prefix) - digest_size - 3
+            if padding >= 8:
+                block = b"\x00\x01" + b"\xff" * padding + b"\x00" + prefix
+                self._pkcs1[bits] = int.from_bytes(block, "big") << (8 * digest_size)
 
     def _open(self, signature: bytes, length: int) -> bytes | None:
         if len(signature) != self.size:
@@ -80,16 +88,16 @@ class RsaKey:
         return m.to_bytes(length, "big")
 
     def verify_pkcs1(self, bits: str, message: bytes, signature: bytes) -> bool:
-        """RSASSA-PKCS1-v1_5 (RS256/384/512): rebuild the expected block and compare."""
-        encoded = self._open(signature, self.size)
-        if encoded is None:
+        """RSASSA-PKCS1-v1_5 (RS256/384/512): the opened signature must equal the expected
+        block (compared as integers: both are public, no secret is timed)."""
+        block = self._pkcs1.get(bits)
+        if block is None or len(signature) != self.size:
             return False
-        digest = _DIGEST_INFO[bits] + HASHES[bits](message).digest()
-        padding = self.size - len(digest) - 3
-        if padding < 8:
+        s = int.from_bytes(signature, "big")
+        if s >= self.n:
             return False
-        expected = b"\x00\x01" + b"\xff" * padding + b"\x00" + digest
-        return compare_digest(encoded, expected)
+        digest = int.from_bytes(HASHES[bits](message).digest(), "big")
+        return pow(s, self.e, self.n) == block | digest
 
     def verify_pss(self, bits: str, message: bytes, signature: bytes) -> bool:
         """RSASSA-PSS (PS256/384/512) with MGF1 of the same hash and a salt as long as it."""

@@ -10,6 +10,8 @@ import json
 
 from jwt_jwks import ALGORITHMS, Jwks, b64url_decode
 
+_decode = json.JSONDecoder().decode
+
 MISSING = "Jwt is missing"
 BAD_FORMAT = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
 HEADER_BASE64 = "Jwt header is an invalid Base64url encoded"
@@ -68,8 +70,8 @@ def _json_object(segment: str, base64_failure: str, json_failure: str) -> dict |
         data = b64url_decode(segment)
     except ValueError:
         return Failure(base64_failure)
-    try:
-        value = json.loads(data)
+    try:  # UTF-8 only (no BOM sniffing of json.loads(bytes)), as Envoy's protobuf parser
+        value = _decode(data.decode("utf-8"))
     except (ValueError, RecursionError):
         return Failure(json_failure)
     return value if isinstance(value, dict) else Failure(json_failure)

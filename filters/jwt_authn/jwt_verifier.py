@@ -59,9 +59,11 @@ def _forwarded(provider: Provider, token: Token) -> Verified:
         text = claim_text(_claim(token.claims, name))
         if text is not None and text.isprintable():
             headers.append((header, text))
-    # As Envoy prints the claims Struct: keys sorted, compact, UTF-8 (not \u escapes).
-    metadata = json.dumps(token.claims, separators=(",", ":"), sort_keys=True,
-                          ensure_ascii=False).encode()
+    metadata = b""
+    if provider.payload_in_metadata:
+        # As Envoy prints the claims Struct: keys sorted, compact, UTF-8 (not \u escapes).
+        metadata = json.dumps(token.claims, separators=(",", ":"), sort_keys=True,
+                              ensure_ascii=False).encode()
     return Verified(token, headers, metadata)
 
 
