@@ -10,7 +10,8 @@ Lua patterns (no JSON parser, no claim forwarding).
 Two loads: ``repeat`` (every request carries the same token: our token cache answers) and
 ``fresh`` (every request a distinct token: a full parse and RSA verification each time).
 Reported: client-side latency p50/p99 and Envoy CPU per request (/proc schedstat of every
-Envoy thread), and our ratios to the Lua filter.
+Envoy thread), and our ratios to the Lua filter; first, the module's own work per request in
+wasm instructions (wasmtime fuel on a stand-in host: deterministic, no Envoy).
 
     python bench/jwt_authn.py [--requests N] [--concurrency C]
 """
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -37,6 +41,7 @@ PROJECT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(PROJECT))
 from envoy_load import run_load  # noqa: E402
+from guest_instructions import REQUEST, StandInHost, instructions_per_request  # noqa: E402
 
 from runtime_tests.jwt_authn.native import to_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
@@ -104,6 +109,48 @@ def config(keys: KeySet) -> dict:
         "rules": [{"prefix": "/"}]}
 
 
+class TokenHost(StandInHost):
+    """The stand-in host of ``guest_instructions`` whose ``authorization`` header carries the
+    next of ``tokens`` at each read (one read per request), the wall clock as time."""
+
+    def __init__(self, plugin_config: bytes, tokens: list[str]) -> None:
+        super().__init__(plugin_config)
+        self.tokens = tokens
+        self.index = 0
+
+    def functions(self) -> dict[str, object]:
+        functions = super().functions()
+
+        def get_header(caller: Any, map_type: int, key: int, key_size: int, out: int,
+                       out_size: int) -> int:
+            assert self.memory is not None
+            name = self.memory.read(caller, key, key + key_size).decode()
+            if map_type == 0 and name == "authorization":
+                value = f"Bearer {self.tokens[self.index % len(self.tokens)]}".encode()
+                self.index += 1
+            elif map_type == 0 and name in REQUEST:
+                value = REQUEST[name]
+            else:
+                return 1
+            self._give(caller, value, out, out_size)
+            return 0
+
+        def now(caller: Any, out: int) -> int:
+            assert self.memory is not None
+            self.memory.write(caller, struct.pack("<Q", time.time_ns()), out)
+            return 0
+
+        functions["proxy_get_header_map_value"] = get_header
+        functions["proxy_get_current_time_nanoseconds"] = now
+        return functions
+
+
+def guest_cost(module: Path, settings: dict, tokens: list[str], requests: int) -> float:
+    """Wasm instructions (fuel) per request of ``module`` for ``tokens`` in turn."""
+    host = TokenHost(json.dumps(settings).encode(), tokens)
+    return instructions_per_request(module, requests, host)
+
+
 def measure(options: EnvoyOptions, bootstrap: dict | None, tokens: list[str],
             concurrency: int) -> dict[str, float]:
     with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
@@ -145,6 +192,10 @@ def main() -> int:
         native = native_filters.with_http_filter(plain, {
             "name": "envoy.filters.http.jwt_authn", "typed_config": to_native(settings)})
         lua = native_filters.lua(plain, lua_source(keys))
+        count = min(args.requests, 300)
+        print(f"guest wasm instructions per request (fuel, {count} requests after 100): "
+              f"repeat {guest_cost(ours, settings, loads['repeat'][:1], count):,.0f}, "
+              f"fresh {guest_cost(ours, settings, loads['fresh'], count):,.0f}")
         for load, tokens in loads.items():
             rows = {
                 "no filter": measure(plain, None, tokens, args.concurrency),
