@@ -43,8 +43,9 @@ class _Context:
 
     def on_http_call_response(self, token: int, num_headers: int, body_size: int,
                               num_trailers: int) -> None:
-        """The answer to ``http_call`` ``token`` (num_headers == 0: it failed or timed out).
-        Read it with ``http_call_response_headers`` / ``http_call_response_body``."""
+        """The answer to ``http_call`` ``token``; read it with ``http_call_response_headers`` /
+        ``http_call_response_body``.  A call that failed still gets an answer, made by Envoy:
+        503 when the upstream reset or could not be reached, 504 when ``timeout_ms`` passed."""
 
     @staticmethod
     def http_call_response_headers() -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 Inside a compiled module there is no filesystem: ``meshwasm build`` embeds those files into a
 generated module.  Everywhere else (the harness's source mode, unit tests) they are read from
-the folder of the module that called ``register``.
+the folder of the module that calls ``read`` (legal at import time too).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ def read(name: str) -> bytes:
     try:
         import _meshwasm_resources  # type: ignore[import-not-found]  # made by meshwasm build
     except ImportError:
-        return _read_beside_filter(name)
+        caller = sys._getframe(1).f_globals.get("__file__")
+        return _read_beside(caller, name)
     try:
         data: bytes = _meshwasm_resources.RESOURCES[name]
         return data
@@ -24,14 +25,10 @@ def read(name: str) -> bytes:
                                 f"(embedded: {sorted(_meshwasm_resources.RESOURCES)})") from None
 
 
-def _read_beside_filter(name: str) -> bytes:
-    from ._registry import registration
-
-    active = registration()
-    module = sys.modules.get(active.http.__module__) if active is not None else None
-    location = getattr(module, "__file__", None)
+def _read_beside(location: str | None, name: str) -> bytes:
+    """Read ``name`` from the folder of the module file ``location`` (the caller's)."""
     if location is None:
-        raise FileNotFoundError(f"{name}: no registered filter to look beside")
+        raise FileNotFoundError(f"{name}: the calling module has no file to look beside")
     import os.path
 
     with open(os.path.join(os.path.dirname(location), name), "rb") as stream:
