@@ -103,3 +103,15 @@ def test_envoy_gives_the_same_verdicts_as_the_harness(hello_wasm: Path) -> None:
             if name not in ("date", "server", "x-envoy-upstream-service-time"):
                 assert envoy.header(name) == value, name
         assert [line.message for line in envoy.logs] == [line.message for line in harness.logs]
+
+
+def test_host_calls_while_imported_at_build_time_fail_the_build_clearly(tmp_path: Path) -> None:
+    source = tmp_path / "early.py"
+    source.write_text("from proxy_wasm import HttpContext, metrics, register\n"
+                      "REQUESTS = metrics.Counter('requests')\n"
+                      "class F(HttpContext):\n    pass\nregister(F)\n")
+    with pytest.raises(BuildError) as caught:
+        build_filter(source, tmp_path / "early.wasm", use_cache=False)
+    message = str(caught.value)
+    assert 'File "early.py", line 2' in message
+    assert "proxy_define_metric" in message and "on_configure" in message

@@ -28,13 +28,22 @@ _MIN_ZERO_GAP = 64
 _VALUE_OPCODES = {0x7F: 0x41, 0x7E: 0x42}  # i32 -> i32.const, i64 -> i64.const
 
 
+UNIMPLEMENTED = 12  # the status host calls get while the filter is imported at build time
+
+
 class SnapshotError(BuildError):
     """Initialization failed inside the module; ``log`` holds what it printed."""
 
-    def __init__(self, message: str, log: list[str]) -> None:
+    def __init__(self, message: str, log: list[str], host_calls: list[str] | None = None) -> None:
         self.log = log
         details = "\n".join(log)
-        super().__init__(f"{message}\n{details}" if details else message)
+        text = f"{message}\n{details}" if details else message
+        if host_calls:
+            text += ("\nThe filter called the proxy while being imported at build time ("
+                     + ", ".join(sorted(set(host_calls))) + "): there is no proxy then. "
+                     "Define metrics, queues, timers and other host state in on_vm_start or "
+                     "on_configure instead.")
+        super().__init__(text)
 
 
 @dataclass
@@ -42,6 +51,7 @@ class InitRun:
     memory: bytes
     globals: dict[int, int]  # defined-global index -> value
     log: list[str] = field(default_factory=list)
+    host_calls: list[str] = field(default_factory=list)
 
 
 def _instrument(sections: list[wasmbin.Section]) -> bytes:
@@ -64,8 +74,10 @@ def _instrument(sections: list[wasmbin.Section]) -> bytes:
     return wasmbin.encode_module(out)
 
 
-def _stub_imports(linker: wasmtime.Linker, module: wasmtime.Module, log: list[str]) -> None:
-    """Stand-ins for the host: proxy_log is captured, everything else answers zero."""
+def _stub_imports(linker: wasmtime.Linker, module: wasmtime.Module, log: list[str],
+                  host_calls: list[str]) -> None:
+    """Stand-ins for the host: proxy_log is captured; other proxy_* calls are recorded and
+    answer Unimplemented; anything else (WASI) answers zero."""
     for item in module.imports:
         if not isinstance(item.type, wasmtime.FuncType):
             raise BuildError(f"the module imports a non-function {item.module}.{item.name}")
@@ -79,6 +91,12 @@ def _stub_imports(linker: wasmtime.Linker, module: wasmtime.Module, log: list[st
             linker.define_func(item.module, item.name, func_type, proxy_log, access_caller=True)
             continue
         results = func_type.results
+        if item.module == "env" and item.name.startswith("proxy_") and len(results) == 1:
+            def refuse(*_args: int, _name: str = item.name) -> int:
+                host_calls.append(_name)
+                return UNIMPLEMENTED
+            linker.define_func(item.module, item.name, func_type, refuse)
+            continue
 
         def answer_zero(*_args: int, _n: int = len(results)) -> object:
             return None if _n == 0 else (0 if _n == 1 else [0] * _n)
@@ -93,7 +111,8 @@ def run_initialization(module_bytes: bytes) -> InitRun:
     store = wasmtime.Store(engine)
     linker = wasmtime.Linker(engine)
     log: list[str] = []
-    _stub_imports(linker, module, log)
+    host_calls: list[str] = []
+    _stub_imports(linker, module, log, host_calls)
     instance = linker.instantiate(store, module)
     exports = instance.exports(store)
     try:
@@ -101,9 +120,10 @@ def run_initialization(module_bytes: bytes) -> InitRun:
             exports[WASI_REACTOR_INIT](store)  # type: ignore[operator]
         status = exports[INIT_EXPORT](store)  # type: ignore[operator]
     except wasmtime.Trap as trap:
-        raise SnapshotError(f"the module trapped while starting Python: {trap}", log) from None
+        raise SnapshotError(f"the module trapped while starting Python: {trap}", log,
+                            host_calls) from None
     if status != 0:
-        raise SnapshotError("the filter failed to load inside the module", log)
+        raise SnapshotError("the filter failed to load inside the module", log, host_calls)
     memory = exports["memory"]
     assert isinstance(memory, wasmtime.Memory)
     data = memory.read(store, 0, memory.data_len(store))
@@ -113,7 +133,7 @@ def run_initialization(module_bytes: bytes) -> InitRun:
             item = exports[name]
             assert isinstance(item, wasmtime.Global)
             values[int(name[len(_GLOBAL_EXPORT_PREFIX):])] = int(item.value(store))
-    return InitRun(bytes(data), values, log)
+    return InitRun(bytes(data), values, log, host_calls)
 
 
 def _data_segments(memory: bytes) -> list[bytes]:

@@ -234,20 +234,16 @@ class SourceHostCalls:
         return value
 
 
-# What each call answers while the module is being snapshotted (``build/snapshot.py`` stubs
-# every ``env.proxy_*`` import with "Ok, nothing written"), as the C module then reports it.
-_BUILD_TIME_ANSWERS: dict[str, object] = {
-    "get_log_level": 0, "get_current_time_ns": 0, "get_header": "", "get_headers": [],
-    "get_buffer": b"", "get_property": b"", "get_shared_data": (b"", 0), "register_queue": 0,
-    "resolve_queue": 0, "dequeue": b"", "http_call": 0, "define_metric": 0, "get_metric": 0,
-}
+# The status every host call but ``log`` gets while the module is being snapshotted
+# (``build/snapshot.py`` answers its ``env.proxy_*`` stand-ins with it): Unimplemented.
+BUILD_TIME_STATUS = 12
 
 
 class BuildTimeHostCalls:
     """``HostCalls`` while a filter's module level runs, as ``meshwasm build`` runs it: not
-    under a proxy.  Every call succeeds and answers zero/empty (a metric defined at module
-    level gets id 0, which the proxy later rejects, exactly as in a compiled module); log
-    lines are kept in ``logs``."""
+    under a proxy.  Every call but ``log`` raises ``HostCallError(name, 12)`` (Unimplemented),
+    as the C module reports the snapshot's answer, so module-level host calls (a metric
+    defined at import) fail the same way in both modes; log lines are kept in ``logs``."""
 
     def __init__(self, error_type: type[Exception]) -> None:
         self.HostCallError = error_type
@@ -259,5 +255,8 @@ class BuildTimeHostCalls:
     def __getattr__(self, name: str) -> object:
         if name.startswith("_"):
             raise AttributeError(name)
-        answer = _BUILD_TIME_ANSWERS.get(name)
-        return lambda *_args: answer
+        error = self.HostCallError
+
+        def refuse(*_args: object) -> object:
+            raise error(name, BUILD_TIME_STATUS)
+        return refuse
