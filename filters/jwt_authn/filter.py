@@ -25,7 +25,8 @@ class JwtRoot(RootContext):
     """Configuration, the token cache, and the remote JWKS fetches (one per worker VM).
 
     A provider has at most one JWKS fetch in flight, made by this root context: the refresh
-    on the tick and every stream waiting for keys share it (Envoy coalesces them too)."""
+    on the tick and every stream waiting for keys share it (Envoy's own filter fetches per
+    waiting stream unless ``async_fetch`` is set)."""
 
     def __init__(self, context_id: int) -> None:
         super().__init__(context_id)
@@ -88,7 +89,10 @@ class JwtRoot(RootContext):
                 _hostcalls.abi.set_effective_context(stream.context_id)
             except _hostcalls.HostCallError:
                 continue  # the stream is gone (the client left)
-            stream.keys_arrived(installed)
+            try:
+                stream.keys_arrived(installed)
+            except Exception as error:  # noqa: BLE001 - one stream must not strand the others
+                log.error(f"jwt_authn: stream {stream.context_id}: {error!r}")
 
 
 def start_fetch(context: JwtRoot, provider: Provider) -> int | None:
