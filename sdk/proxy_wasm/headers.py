@@ -20,10 +20,14 @@ if TYPE_CHECKING:
     Default = TypeVar("Default")
 
 
-class HeaderMap:
+class _PythonHeaderMapBase:
+    """The methods that are host calls, in Python: used outside a compiled module.  Inside
+    one, ``_proxy_wasm_abi.HeaderMapBase`` has the same methods in C (each saves an
+    interpreter entry per call on the request path)."""
+
     __slots__ = ("_map",)
 
-    def __init__(self, map_type: MapType) -> None:
+    def __init__(self, map_type: int) -> None:
         self._map = int(map_type)
 
     def get(self, name: str, default: Default = None) -> str | Default:  # type: ignore[assignment]
@@ -31,20 +35,9 @@ class HeaderMap:
         value = _hostcalls.abi.get_header(self._map, name)
         return default if value is None else value
 
-    def __getitem__(self, name: str) -> str:
-        value = _hostcalls.abi.get_header(self._map, name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _hostcalls.abi.get_header(self._map, name) is not None
-
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with ``value`` (adds it when absent)."""
         _hostcalls.abi.replace_header(self._map, name, value)
-
-    __setitem__ = set
 
     def add(self, name: str, value: str) -> None:
         """Append a value, keeping existing ones (a repeated header)."""
@@ -54,11 +47,39 @@ class HeaderMap:
         """Remove every value of ``name``; absent names are fine."""
         _hostcalls.abi.remove_header(self._map, name)
 
-    __delitem__ = remove
-
     def items(self) -> list[tuple[str, str]]:
         """All (name, value) pairs in order, pseudo-headers (``:path``…) included."""
         return _hostcalls.abi.get_headers(self._map)
+
+
+if TYPE_CHECKING:
+    _HeaderMapBase = _PythonHeaderMapBase
+else:
+    try:
+        from _proxy_wasm_abi import HeaderMapBase as _HeaderMapBase
+    except ImportError:
+        _HeaderMapBase = _PythonHeaderMapBase
+
+
+class HeaderMap(_HeaderMapBase):
+    """Header map of one kind (``MapType``) on the current stream; see the module doc."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.set(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        self.remove(name)
 
     def replace_all(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Replace the whole map with ``pairs``."""

@@ -31,6 +31,16 @@ int abi_arg_u32(PyObject *object, uint32_t *out);
 char *abi_serialize_pairs(PyObject *pairs, size_t *out_size);
 PyObject *abi_deserialize_pairs(const char *data, size_t size);
 
+/* abi_module.c: the header-map calls HeaderMapBase reuses. */
+PyObject *abi_get_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_get_headers(PyObject *self, PyObject *arg);
+PyObject *abi_add_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_replace_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_remove_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+/* abi_headermap.c: adds the HeaderMapBase type to the module. */
+int abi_add_header_map_type(PyObject *module);
+
 /* abi_shared.c: shared data, queues, http_call, metrics. */
 PyObject *abi_get_shared_data(PyObject *self, PyObject *arg);
 PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -55,7 +55,7 @@ static PyObject *abi_set_effective_context(PyObject *self, PyObject *arg) {
 
 /* ---- header maps --------------------------------------------------------------------- */
 
-static PyObject *abi_get_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+PyObject *abi_get_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   CHECK_NARGS("get_header", 2);
   uint32_t map;
   abi_view_t key;
@@ -73,7 +73,7 @@ static PyObject *abi_get_header(PyObject *self, PyObject *const *args, Py_ssize_
   return result;
 }
 
-static PyObject *abi_get_headers(PyObject *self, PyObject *arg) {
+PyObject *abi_get_headers(PyObject *self, PyObject *arg) {
   uint32_t map;
   if (abi_arg_u32(arg, &map) < 0) return NULL;
   char *data = NULL;
@@ -119,15 +119,15 @@ static PyObject *header_write(const char *name, header_write_fn write, PyObject 
   Py_RETURN_NONE;
 }
 
-static PyObject *abi_add_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+PyObject *abi_add_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   return header_write("add_header", proxy_add_header_map_value, args, nargs);
 }
 
-static PyObject *abi_replace_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+PyObject *abi_replace_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   return header_write("replace_header", proxy_replace_header_map_value, args, nargs);
 }
 
-static PyObject *abi_remove_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+PyObject *abi_remove_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   CHECK_NARGS("remove_header", 2);
   uint32_t map;
   abi_view_t key;
@@ -301,6 +301,10 @@ static struct PyModuleDef abi_module = {
 PyObject *PyInit__proxy_wasm_abi(void) {
   PyObject *module = PyModule_Create(&abi_module);
   if (module == NULL) return NULL;
+  if (abi_add_header_map_type(module) < 0) {
+    Py_DECREF(module);
+    return NULL;
+  }
   abi_host_call_error = PyErr_NewException("_proxy_wasm_abi.HostCallError", NULL, NULL);
   if (abi_host_call_error == NULL || PyModule_AddObjectRef(module, "HostCallError",
                                                         abi_host_call_error) < 0) {
