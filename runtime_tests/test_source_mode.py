@@ -4,7 +4,6 @@ a traceback that quotes its source lines."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from meshwasm.replay.model import Verdict
 from meshwasm.replay.traffic import load_traffic
 
 from .conftest import PROJECT, RUNTIME_TESTS
+from .verdict_compare import TRACEBACK_START, comparable
 
 SCENARIOS = RUNTIME_TESTS / "source_mode"
 RAISING = SCENARIOS / "raising"
@@ -30,8 +30,6 @@ CASES = {
     "raising-fail-closed": (RAISING / "fail_closed.py", RAISING / "traffic.yaml"),
     "raising-fail-open": (RAISING / "fail_open.py", RAISING / "traffic.yaml"),
 }
-_TRACEBACK_START = "filter raised in "
-_QUALIFIED = re.compile(r"^[\w.]+\.(\w+:)")
 
 pytestmark = pytest.mark.slow
 
@@ -43,24 +41,6 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             for name, (filter_path, _) in CASES.items()}
 
 
-def _comparable(verdict: Verdict) -> dict[str, object]:
-    """Every field of a verdict, with the wall-clock ``date`` header and the body of
-    tracebacks (whose frames differ by design: source mode quotes lines) left out."""
-    logs = []
-    for line in verdict.logs:
-        message = line.message
-        if message.startswith(_TRACEBACK_START):
-            lines = message.splitlines()
-            # the SDK names an exception by its class, the interpreter with its module
-            last = _QUALIFIED.sub(r"\1", lines[-1])
-            message = f"{lines[0]} ... {last}"
-        logs.append((line.level, message))
-    return {"status": verdict.status, "body": verdict.body, "logs": logs,
-            "headers": [(k, v) for k, v in verdict.headers if k != "date"],
-            "upstream_request": verdict.upstream_request, "notes": verdict.notes,
-            "metrics": verdict.metrics}
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_source_and_compiled_modes_give_the_same_verdicts(case: str,
                                                           modules: dict[str, Path]) -> None:
@@ -68,13 +48,13 @@ def test_source_and_compiled_modes_give_the_same_verdicts(case: str,
     traffic = load_traffic(traffic_path)
     compiled = replay_module(modules[case], traffic)
     source = replay_source(filter_path, traffic)
-    assert [_comparable(v) for v in source] == [_comparable(v) for v in compiled]
+    assert [comparable(v) for v in source] == [comparable(v) for v in compiled]
     for outcome in evaluate(traffic, source):
         assert outcome.ok, (outcome.exchange.name, outcome.mismatches)
 
 
 def _traceback(verdict: Verdict) -> str:
-    found = [line.message for line in verdict.logs if line.message.startswith(_TRACEBACK_START)]
+    found = [line.message for line in verdict.logs if line.message.startswith(TRACEBACK_START)]
     assert len(found) == 1 and verdict.logs[-1].level != "" and found[0]
     return found[0]
 
