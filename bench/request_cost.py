@@ -51,7 +51,7 @@ def main() -> int:
                         default=PROJECT / "examples" / "hello" / "filter.py")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--path", default="/products")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved rounds; each figure is the median over rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -67,9 +67,14 @@ def main() -> int:
                                       for name in ("none", "c", "python"))
     print(f"Envoy CPU per request ({args.requests} requests x {args.rounds} rounds, median; "
           "1 worker, keep-alive):")
-    print(f"  no filter      {baseline:7.1f} us")
-    print(f"  C filter       {c_filter:7.1f} us  (+{c_filter - baseline:.1f} us)")
-    print(f"  python filter  {python:7.1f} us  (+{python - baseline:.1f} us)")
+    def spread(name: str) -> str:
+        # Each round is a fresh Envoy; on a small VM instances differ by tens of us, so a
+        # difference smaller than this spread is not a measurement.
+        return f"[{min(samples[name]):.0f}..{max(samples[name]):.0f}]"
+
+    print(f"  no filter      {baseline:7.1f} us  {spread('none')}")
+    print(f"  C filter       {c_filter:7.1f} us  (+{c_filter - baseline:.1f} us)  {spread('c')}")
+    print(f"  python filter  {python:7.1f} us  (+{python - baseline:.1f} us)  {spread('python')}")
     added_c = max(c_filter - baseline, 0.1)
     print(f"  added cost, python / C: {(python - baseline) / added_c:.1f}x")
     return 0
