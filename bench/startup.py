@@ -39,7 +39,7 @@ def median_seconds(action, runs: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def section_sizes(module: bytes) -> dict[str, int]:
-    names = {10: "code", 11: "data"}
+    names = {wasmbin.SECTION_CODE: "code", wasmbin.SECTION_DATA: "data"}
     sizes: dict[str, int] = {}
     for section in wasmbin.parse_sections(module):
         key = names.get(section.id, "other")

@@ -32,7 +32,6 @@ PRUNABLE_OBJECTS: dict[str, str | None] = {
 PRUNABLE_FUNCTIONS: frozenset[tuple[str, str]] = frozenset({
     ("deepfreeze.o", "_Py_Deepfreeze_Init"), ("deepfreeze.o", "_Py_Deepfreeze_Fini"),
 })
-_SECTION_CODE, _SECTION_TYPE, _SECTION_FUNCTION = 10, 1, 3
 _ZERO_CONST = {0x7F: b"\x41\x00", 0x7E: b"\x42\x00", 0x7D: b"\x43" + bytes(4),
                0x7C: b"\x44" + bytes(8)}
 
@@ -63,20 +62,15 @@ def _map_functions(map_text: str) -> list[tuple[str, str]]:
 
 def _function_results(sections: list[wasmbin.Section]) -> tuple[int, list[bytes]]:
     """(number of imported functions, result types of each defined function)."""
-    types: list[bytes] = []
+    types: list[tuple[bytes, bytes]] = []
     defined: list[int] = []
     for section in sections:
-        if section.id == _SECTION_TYPE:
-            reader = wasmbin.Reader(section.payload)
-            for _ in range(reader.u32()):
-                reader.byte()  # 0x60 func
-                reader.take(reader.u32())
-                types.append(reader.take(reader.u32()))
-        elif section.id == _SECTION_FUNCTION:
-            reader = wasmbin.Reader(section.payload)
-            defined = [reader.u32() for _ in range(reader.u32())]
+        if section.id == wasmbin.SECTION_TYPE:
+            types = wasmbin.parse_types(section.payload)
+        elif section.id == wasmbin.SECTION_FUNCTION:
+            defined = wasmbin.parse_function_types(section.payload)
     imported = wasmbin.imported_function_count(sections)
-    return imported, [types[index] for index in defined]
+    return imported, [types[index][1] for index in defined]
 
 
 def _stub_body(results: bytes, unavailable: int) -> bytes:
@@ -110,7 +104,7 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
 
     out = []
     for section in sections:
-        if section.id == _SECTION_CODE:
+        if section.id == wasmbin.SECTION_CODE:
             reader = wasmbin.Reader(section.payload)
             count = reader.u32()
             if count != len(origin) or count != len(results):

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 MAGIC = b"\0asm\x01\0\0\0"
 
-SECTION_CUSTOM, SECTION_IMPORT, SECTION_MEMORY, SECTION_GLOBAL = 0, 2, 5, 6
-SECTION_EXPORT, SECTION_START, SECTION_DATA, SECTION_DATA_COUNT = 7, 8, 11, 12
+SECTION_CUSTOM, SECTION_TYPE, SECTION_IMPORT, SECTION_FUNCTION = 0, 1, 2, 3
+SECTION_MEMORY, SECTION_GLOBAL, SECTION_EXPORT, SECTION_START = 5, 6, 7, 8
+SECTION_CODE, SECTION_DATA, SECTION_DATA_COUNT = 10, 11, 12
 
 EXTERNAL_FUNC, EXTERNAL_TABLE, EXTERNAL_MEMORY, EXTERNAL_GLOBAL = 0, 1, 2, 3
 
@@ -189,16 +190,17 @@ def _imported_count(sections: list[Section], wanted: int) -> int:
                 reader.u32()
             elif kind == EXTERNAL_TABLE:
                 reader.byte()
-                _limits(reader)
+                read_limits(reader)
             elif kind == EXTERNAL_MEMORY:
-                _limits(reader)
+                read_limits(reader)
             elif kind == EXTERNAL_GLOBAL:
                 reader.byte()
                 reader.byte()
     return count
 
 
-def _limits(reader: Reader) -> tuple[int, int, int | None]:
+def read_limits(reader: Reader) -> tuple[int, int, int | None]:
+    """(flags, minimum, maximum) of a table or memory."""
     flags = reader.byte()
     minimum = reader.u32()
     maximum = reader.u32() if flags & 1 else None
@@ -226,7 +228,7 @@ def parse_memory(payload: bytes) -> tuple[int, int, int | None]:
     reader = Reader(payload)
     if reader.u32() != 1:
         raise WasmFormatError("expected exactly one memory")
-    return _limits(reader)
+    return read_limits(reader)
 
 
 def encode_memory(flags: int, minimum: int, maximum: int | None) -> bytes:
@@ -235,3 +237,22 @@ def encode_memory(flags: int, minimum: int, maximum: int | None) -> bytes:
         assert maximum is not None
         body += encode_u32(maximum)
     return encode_u32(1) + body
+
+
+def parse_types(payload: bytes) -> list[tuple[bytes, bytes]]:
+    """The type section: (parameter types, result types) of each function type, as the
+    value-type bytes (0x7F i32, 0x7E i64, 0x7D f32, 0x7C f64, ...)."""
+    reader = Reader(payload)
+    types = []
+    for _ in range(reader.u32()):
+        if reader.byte() != 0x60:
+            raise WasmFormatError("unsupported type form (not a function type)")
+        params = reader.take(reader.u32())
+        types.append((params, reader.take(reader.u32())))
+    return types
+
+
+def parse_function_types(payload: bytes) -> list[int]:
+    """The function section: the type index of each defined function."""
+    reader = Reader(payload)
+    return [reader.u32() for _ in range(reader.u32())]

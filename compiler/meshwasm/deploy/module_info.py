@@ -14,7 +14,6 @@ from typing import Any
 from meshwasm.build import wasmbin
 from meshwasm.build.stamp import SECTION_NAME, read_stamp
 
-SECTION_TYPE, SECTION_FUNCTION = 1, 3
 _VALUE_TYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
                 0x70: "funcref", 0x6F: "externref"}
 _KINDS = {wasmbin.EXTERNAL_FUNC: "func", wasmbin.EXTERNAL_TABLE: "table",
@@ -61,22 +60,9 @@ def _signature(types: list[tuple[list[str], list[str]]], index: int) -> str:
 
 
 def _types(payload: bytes) -> list[tuple[list[str], list[str]]]:
-    reader = wasmbin.Reader(payload)
-    types = []
-    for _ in range(reader.u32()):
-        if reader.byte() != 0x60:
-            raise wasmbin.WasmFormatError("unsupported type form (not a function type)")
-        params = [_VALUE_TYPES.get(reader.byte(), "?") for _ in range(reader.u32())]
-        results = [_VALUE_TYPES.get(reader.byte(), "?") for _ in range(reader.u32())]
-        types.append((params, results))
-    return types
-
-
-def _limits(reader: wasmbin.Reader) -> None:
-    flags = reader.byte()
-    reader.u32()
-    if flags & 1:
-        reader.u32()
+    return [([_VALUE_TYPES.get(byte, "?") for byte in params],
+             [_VALUE_TYPES.get(byte, "?") for byte in results])
+            for params, results in wasmbin.parse_types(payload)]
 
 
 def _imports(payload: bytes, types: list[tuple[list[str], list[str]]]) -> list[Import]:
@@ -89,9 +75,9 @@ def _imports(payload: bytes, types: list[tuple[list[str], list[str]]]) -> list[I
             signature = _signature(types, reader.u32())
         elif kind == wasmbin.EXTERNAL_TABLE:
             reader.byte()
-            _limits(reader)
+            wasmbin.read_limits(reader)
         elif kind == wasmbin.EXTERNAL_MEMORY:
-            _limits(reader)
+            wasmbin.read_limits(reader)
         elif kind == wasmbin.EXTERNAL_GLOBAL:
             reader.byte()
             reader.byte()
@@ -111,13 +97,10 @@ def read_module_info(path: Path) -> ModuleInfo:
                 customs.append(wasmbin.custom_section_name(section) or "")
             else:
                 by_id[section.id] = section.payload
-        types = _types(by_id[SECTION_TYPE]) if SECTION_TYPE in by_id else []
+        types = _types(by_id[wasmbin.SECTION_TYPE]) if wasmbin.SECTION_TYPE in by_id else []
         imports = _imports(by_id[wasmbin.SECTION_IMPORT], types) \
             if wasmbin.SECTION_IMPORT in by_id else []
-        function_types: list[int] = []
-        if SECTION_FUNCTION in by_id:
-            reader = wasmbin.Reader(by_id[SECTION_FUNCTION])
-            function_types = [reader.u32() for _ in range(reader.u32())]
+        function_types = wasmbin.parse_function_types(by_id.get(wasmbin.SECTION_FUNCTION, b"\0"))
         imported_funcs = [i for i in imports if i.kind == "func"]
         exports = []
         for export in wasmbin.parse_exports(by_id.get(wasmbin.SECTION_EXPORT, b"\0")):
