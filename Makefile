@@ -4,14 +4,29 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench registry
+.PHONY: setup demo test bench registry debian-sources
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed debian-sources
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
+
+# The first build compiles CPython for wasm32-wasi from its source tarball, which meshwasm
+# fetches with `apt-get source python3.11` (sha256-checked).  apt needs a deb-src entry for
+# that: the same mirrors apt already uses.  Skipped where apt is missing or a local tarball is
+# given ($$MESHWASM_CPYTHON_SOURCE); needs root like the registry below.
+DEB_SRC := /etc/apt/sources.list.d/meshwasm-deb-src.sources
+debian-sources:
+	@if [ -z "$$MESHWASM_CPYTHON_SOURCE" ] && command -v apt-get >/dev/null \
+	    && [ ! -e $(DEB_SRC) ] && [ -w /etc/apt/sources.list.d ]; then \
+	  for f in /etc/apt/sources.list.d/*.sources; do [ -e "$$f" ] || continue; \
+	    sed -e 's/^Types: deb$$/Types: deb-src/' "$$f"; echo; done > $(DEB_SRC).tmp; \
+	  grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | sed -e 's/^deb /deb-src /' \
+	    > $(DEB_SRC:.sources=.list); \
+	  mv $(DEB_SRC).tmp $(DEB_SRC) && apt-get update -q >/dev/null; \
+	fi
 
 EXAMPLES := $(patsubst examples/%/filter.py,%,$(wildcard examples/*/filter.py))
 

@@ -23,10 +23,12 @@ def _calls_register(tree: ast.Module) -> bool:
     return False
 
 
-def analyze(filter_path: Path, sdk_dir: Path, stdlib_dir: Path) -> Closure:
-    """Validate the filter and return the modules it needs."""
+def analyze(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
+            builtins: frozenset[str]) -> Closure:
+    """Validate the filter and return the modules it needs (``builtins``: the extension
+    modules compiled into the wasm32-wasi CPython)."""
     tree = parse_source(filter_path)
-    closure = collect_closure(filter_path, sdk_dir, stdlib_dir)
+    closure = collect_closure(filter_path, sdk_dir, stdlib_dir, builtins)
     if not _calls_register(tree):
         raise FilterSourceError(
             filter_path, None,

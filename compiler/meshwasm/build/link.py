@@ -12,14 +12,13 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from meshwasm.build.errors import BuildError
 from meshwasm.build.toolchain import WasiPython, cache_root
-from meshwasm.build.zig import ZigError, zig_cc
+from meshwasm.build.zig import ZigError, zig_cc, zig_executable, zig_version
 
 GLUE_DIR = Path(__file__).resolve().parent / "glue"
 GLUE_SOURCES = ("exports.c", "abi_module.c", "abi_convert.c", "abi_shared.c", "abi_headermap.c",
@@ -35,12 +34,6 @@ class ZigLibc:
     archives: tuple[Path, ...]  # libc.a, libzigc.a, libcompiler_rt.a, in link order
 
 
-def zig_version() -> str:
-    result = subprocess.run([sys.executable, "-m", "ziglang", "version"],
-                            capture_output=True, text=True, check=True)
-    return result.stdout.strip()
-
-
 def zig_libc() -> ZigLibc:
     """Where zig keeps its wasm32-wasi libc (built on first use); remembered in the cache."""
     record = cache_root() / "zig" / f"libc-{zig_version()}.json"
@@ -53,7 +46,7 @@ def zig_libc() -> ZigLibc:
         probe = Path(scratch) / "probe.c"
         probe.write_text("int meshwasm_probe;\n")
         result = subprocess.run(
-            [sys.executable, "-m", "ziglang", "cc", "-v", *TARGET, "-mexec-model=reactor",
+            [str(zig_executable()), "cc", "-v", *TARGET, "-mexec-model=reactor",
              "-o", str(Path(scratch) / "probe.wasm"), str(probe)],
             capture_output=True, text=True)
     line = next((l for l in result.stderr.splitlines() if l.startswith("wasm-ld ")), None)
@@ -74,7 +67,7 @@ def compile_object(source: Path, python: WasiPython) -> Path:
     """Compile one C file to a cached object (keyed by its text, flags and headers)."""
     key = hashlib.sha256()
     key.update(source.read_bytes())
-    key.update(json.dumps([TARGET, CFLAGS, str(python.include), zig_version()]).encode())
+    key.update(json.dumps([TARGET, CFLAGS, python.key, zig_version()]).encode())
     for header in sorted(GLUE_DIR.glob("*.h")):
         key.update(header.read_bytes())
     target = cache_root() / "objects" / f"{source.stem}-{key.hexdigest()[:24]}.o"
@@ -101,11 +94,11 @@ def link_module(frozen_c: Path, python: WasiPython, output: Path) -> Path:
     objects.append(compile_object(frozen_c, python))
     libc = zig_libc()
     command = [
-        sys.executable, "-m", "ziglang", "wasm-ld",
+        str(zig_executable()), "wasm-ld",
         "--export-memory", "--stack-first", "--no-entry", "--gc-sections", "--strip-all",
         "-z", f"stack-size={STACK_SIZE}", f"-Map={output}.map",
         "-o", str(output), str(libc.crt1_reactor), *map(str, objects),
-        str(python.libpython), *map(str, libc.archives),
+        str(python.libpython), *map(str, python.support_archives), *map(str, libc.archives),
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:

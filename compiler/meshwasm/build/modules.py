@@ -1,8 +1,8 @@
 """Which Python modules a filter needs: the import closure, resolved for wasm32-wasi.
 
 A name resolves, in this order, to a module beside the filter, the SDK (``proxy_wasm``), a
-module compiled into CPython for wasm32-wasi (a builtin), or the stdlib sources that came
-with it.  Imports inside ``try: ... except ImportError`` are optional: missing is fine.
+module compiled into CPython for wasm32-wasi (a builtin: the toolchain lists them), or the
+stdlib sources that came with it.  Imports inside ``try: ... except ImportError`` are optional: missing is fine.
 """
 
 from __future__ import annotations
@@ -12,21 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshwasm.build.errors import FilterSourceError
-
-# Extension modules compiled into libpython3.11.a for wasm32-wasi (its Modules/config.c),
-# without the test-only ones.  Each is linked only when the closure imports it.
-WASM_BUILTINS: frozenset[str] = frozenset({
-    "array", "_asyncio", "_bisect", "_contextvars", "_csv", "_heapq", "_json", "_lsprof",
-    "_opcode", "_pickle", "_queue", "_random", "_struct", "_typing", "_zoneinfo", "audioop",
-    "math", "cmath", "_statistics", "_datetime", "_decimal", "binascii", "_md5", "_sha1",
-    "_sha256", "_sha512", "_sha3", "_blake2", "pyexpat", "_elementtree", "_codecs_cn",
-    "_codecs_hk", "_codecs_iso2022", "_codecs_jp", "_codecs_kr", "_codecs_tw",
-    "_multibytecodec", "unicodedata", "_crypt", "select", "_socket", "atexit", "faulthandler",
-    "posix", "_signal", "_tracemalloc", "_codecs", "_collections", "errno", "_io", "itertools",
-    "_sre", "_thread", "time", "_weakref", "_abc", "_functools", "_locale", "_operator",
-    "_stat", "_symtable", "marshal", "_imp", "_ast", "_tokenize", "builtins", "sys", "gc",
-    "_warnings", "_string",
-})
 
 # Pure-Python modules CPython 3.11 already freezes into libpython (Python/frozen.c); they
 # need no copy of ours, and import only each other and builtins.
@@ -51,7 +36,20 @@ UNSUPPORTED_IN_PROXY: dict[str, str] = {
 } | {
     name: "a proxy-wasm VM cannot start processes or threads"
     for name in ("subprocess", "multiprocessing", "threading", "concurrent.futures")
-} | {"ctypes": "there is no FFI in a proxy-wasm VM", "sqlite3": "sqlite3 is not built for wasm"}
+} | {
+    name: "meshwasm's CPython for wasm32-wasi is built without zlib, lzma and bz2"
+    for name in ("zlib", "gzip", "zipfile", "lzma", "bz2", "tarfile", "shutil")
+} | {
+    name: ("a built module cannot compile Python source while it serves requests (the "
+           "compiler is removed after the build-time snapshot)")
+    for name in ("ast", "code", "codeop", "compileall", "py_compile")
+} | {
+    "zoneinfo": "a proxy-wasm VM has no files to read time-zone data from; use "
+                "datetime.timezone with a fixed offset",
+    "tempfile": "a proxy-wasm VM has no filesystem",
+    "ctypes": "there is no FFI in a proxy-wasm VM",
+    "sqlite3": "sqlite3 is not built for wasm",
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,7 @@ class ImportSite:
     name: str
     line: int
     optional: bool
+    lazy: bool = False  # inside a function: runs when called, maybe never
 
 
 @dataclass
@@ -88,18 +87,18 @@ def _is_import_guard(handler: ast.ExceptHandler) -> bool:
 
 
 class _ImportCollector(ast.NodeVisitor):
-    """Collects import sites; with ``top_level_only``, imports inside functions are skipped
-    (the stdlib imports rarely used helpers lazily; following them would bundle half of it)."""
+    """Collects import sites; those inside functions are marked ``lazy``."""
 
-    def __init__(self, package: str, top_level_only: bool) -> None:
+    def __init__(self, package: str) -> None:
         self.package = package
-        self.top_level_only = top_level_only
         self.sites: list[ImportSite] = []
         self._guard_depth = 0
+        self._function_depth = 0
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        if not self.top_level_only:
-            self.generic_visit(node)
+        self._function_depth += 1
+        self.generic_visit(node)
+        self._function_depth -= 1
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
@@ -125,7 +124,8 @@ class _ImportCollector(ast.NodeVisitor):
             self.visit(part)
 
     def _add(self, name: str, line: int, optional: bool = False) -> None:
-        self.sites.append(ImportSite(name, line, optional or self._guard_depth > 0))
+        self.sites.append(ImportSite(name, line, optional or self._guard_depth > 0,
+                                     self._function_depth > 0))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -164,8 +164,8 @@ def parse_source(path: Path) -> ast.Module:
                                 error.offset) from None
 
 
-def import_sites(tree: ast.Module, package: str, top_level_only: bool = False) -> list[ImportSite]:
-    collector = _ImportCollector(package, top_level_only)
+def import_sites(tree: ast.Module, package: str) -> list[ImportSite]:
+    collector = _ImportCollector(package)
     collector.visit(tree)
     return collector.sites
 
@@ -173,10 +173,12 @@ def import_sites(tree: ast.Module, package: str, top_level_only: bool = False) -
 class Resolver:
     """Maps a dotted module name to where its code comes from."""
 
-    def __init__(self, filter_dir: Path, sdk_dir: Path, stdlib_dir: Path) -> None:
+    def __init__(self, filter_dir: Path, sdk_dir: Path, stdlib_dir: Path,
+                 builtins: frozenset[str]) -> None:
         self.filter_dir = filter_dir
         self.sdk_dir = sdk_dir
         self.stdlib_dir = stdlib_dir
+        self.builtins = builtins
 
     @staticmethod
     def _find(root: Path, name: str) -> tuple[Path, bool] | None:
@@ -204,7 +206,7 @@ class Resolver:
             return SourceModule(name, found[0], found[1], "local", display)
         if name in CPYTHON_FROZEN:
             return "frozen"
-        if name in WASM_BUILTINS or name == "__main__":
+        if name in self.builtins or name == "__main__":
             return "builtin"
         found = self._find(self.stdlib_dir, name)
         if found:
@@ -213,15 +215,18 @@ class Resolver:
         return None
 
 
-def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path) -> Closure:
-    """Every module the filter (and the runtime) imports, or a ``FilterSourceError``."""
+def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
+                    builtins: frozenset[str]) -> Closure:
+    """Every module the filter (and the runtime) imports, or a ``FilterSourceError``.
+
+    ``builtins`` are the extension modules compiled into the wasm32-wasi CPython."""
     filter_path = filter_path.resolve()
-    resolver = Resolver(filter_path.parent, sdk_dir, stdlib_dir)
+    resolver = Resolver(filter_path.parent, sdk_dir, stdlib_dir, builtins)
     module_name = filter_path.stem
     if not module_name.isidentifier():
         raise FilterSourceError(filter_path, None,
                                 f"the file name must be a Python module name, not {module_name!r}")
-    if resolver._find(stdlib_dir, module_name) or module_name in WASM_BUILTINS:
+    if resolver._find(stdlib_dir, module_name) or module_name in builtins:
         raise FilterSourceError(filter_path, None,
                                 f"the file name shadows the standard module {module_name!r}; "
                                 "rename the filter")
@@ -242,14 +247,19 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path) -> Closu
         package = module.name if module.is_package else module.name.rpartition(".")[0]
         user_code = module.origin in ("filter", "local")
         tree = parse_source(module.path)
-        # Function-level imports of the stdlib are lazy helpers we do not follow; the SDK's
-        # and the filter's own are followed (the SDK imports `re` lazily on purpose).
-        for site in import_sites(tree, package, top_level_only=module.origin == "stdlib"):
+        for site in import_sites(tree, package):
+            found = resolver.resolve(site.name)
+            if site.lazy and module.origin == "stdlib":
+                # The stdlib imports rarely used helpers lazily; following those would bundle
+                # half of it.  Its lazy imports of C modules are linked, though (hashlib
+                # imports _sha256 inside a function, at import time).
+                if found == "builtin":
+                    closure.builtins.add(site.name)
+                continue
             if user_code and site.name in UNSUPPORTED_IN_PROXY and not site.optional:
                 raise FilterSourceError(module.path, site.line,
                                         f"cannot use {site.name!r} in a filter: "
                                         f"{UNSUPPORTED_IN_PROXY[site.name]}")
-            found = resolver.resolve(site.name)
             origin = (module.path, site.line) if user_code else asked_at
             if found == "builtin":
                 closure.builtins.add(site.name)

