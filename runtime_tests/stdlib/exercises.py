@@ -60,6 +60,9 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 
 Result = object
+# At module level, as a filter must: namedtuple() compiles code, and a built module has no
+# compiler once its snapshot is taken (a namedtuple made in a callback raises RuntimeError).
+Point = collections.namedtuple("Point", "x y")
 MESSAGE = b"The quick brown fox jumps over the lazy dog"
 
 
@@ -157,7 +160,6 @@ def _encodings() -> Result:
 def _collections() -> Result:
     counter = collections.Counter("abracadabra")
     ordered = collections.OrderedDict(sorted(counter.items()))
-    Point = collections.namedtuple("Point", "x y")
     queue = collections.deque(range(5), maxlen=3)
     heap = [5, 1, 4, 2]
     heapq.heapify(heap)

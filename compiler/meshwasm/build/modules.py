@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshwasm.build.errors import FilterSourceError
+from meshwasm.build.implied import STDLIB_IMPLIED, implied_imports
 
 # Pure-Python modules CPython 3.11 already freezes into libpython (Python/frozen.c); they
 # need no copy of ours, and import only each other and builtins.
@@ -239,6 +240,7 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
         if not isinstance(found, SourceModule):
             raise FilterSourceError(stdlib_dir, None, f"runtime module {name!r} is missing")
         pending.append((found, None))
+    resolvable: dict[str, bool] = {}
     while pending:
         module, asked_at = pending.pop()
         if module.name in closure.sources:
@@ -247,7 +249,12 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
         package = module.name if module.is_package else module.name.rpartition(".")[0]
         user_code = module.origin in ("filter", "local")
         tree = parse_source(module.path)
-        for site in import_sites(tree, package):
+        # Codecs and _strptime are imported by name when the filter first uses them.
+        implied = implied_imports(tree) if user_code else STDLIB_IMPLIED.get(module.name, [])
+        sites = import_sites(tree, package) + [
+            ImportSite(name, line, optional=True) for name, line in implied
+            if name not in closure.sources and _imports_resolve(resolver, name, resolvable)]
+        for site in sites:
             found = resolver.resolve(site.name)
             if site.lazy and module.origin == "stdlib":
                 # The stdlib imports rarely used helpers lazily; following those would bundle
@@ -270,6 +277,23 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
             elif not site.optional:
                 _missing(site.name, module, origin)
     return closure
+
+
+def _imports_resolve(resolver: Resolver, name: str, known: dict[str, bool]) -> bool:
+    """Whether ``name`` and everything it imports at top level can be bundled (an
+    on-demand codec such as ``bz2_codec`` needs a C module the wasm build does not have).
+    ``known`` remembers answers (a module under examination counts as resolvable)."""
+    if name in known:
+        return known[name]
+    found = resolver.resolve(name)
+    if not isinstance(found, SourceModule):
+        known[name] = found is not None
+        return known[name]
+    known[name] = True
+    package = name if found.is_package else name.rpartition(".")[0]
+    known[name] = all(site.optional or site.lazy or _imports_resolve(resolver, site.name, known)
+                      for site in import_sites(parse_source(found.path), package))
+    return known[name]
 
 
 def _missing(name: str, importer: SourceModule, origin: tuple[Path, int] | None) -> None:
