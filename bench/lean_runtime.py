@@ -264,7 +264,8 @@ def cpu_sample(variant: Variant, envoy: EnvoyProcess) -> dict[str, Any]:
 
 
 def summarize(samples: dict[str, list[dict[str, Any]]], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Per variant: the median, min and max of each field (nested dicts field by field)."""
+    """Per variant: the median, [min, max] and samples of each field (nested dicts: the
+    median of each of their fields)."""
     table: dict[str, Any] = {}
     for key, rows in samples.items():
         summary: dict[str, Any] = {}
@@ -277,6 +278,7 @@ def summarize(samples: dict[str, list[dict[str, Any]]], fields: tuple[str, ...])
                 values = [row[name] for row in rows]
                 summary[name] = statistics.median(values)
                 summary[f"{name}_range"] = [min(values), max(values)]
+                summary[f"{name}_samples"] = values  # round by round
         table[key] = summary
     return table
 

@@ -61,6 +61,13 @@ def _ratio(value: float, peer: float, floor: float) -> float:
     return value / max(peer, floor)
 
 
+def _added_detail(ours: float, peer: float, floor: float, unit: str, scale: float = 1.0) -> str:
+    text = f"{ours / scale:+.1f} {unit} / {peer / scale:+.1f} {unit}"
+    if peer < floor:  # a ratio over the floor: FAIL unless ours is as small (noise: rerun)
+        text += f"; the peer adds under {floor / scale:g} {unit}, divided by that"
+    return text
+
+
 def evaluate(figures: dict[str, Any]) -> list[Verdict]:
     """A verdict for every target whose figures are present."""
     verdicts: list[Verdict] = []
@@ -89,7 +96,7 @@ def evaluate(figures: dict[str, Any]) -> list[Verdict]:
             ours, peer = added(memory, "hello", field), added(memory, "c", field)
             verdicts.append(Verdict(f"RSS added by hello after {moment} vs C filter",
                                     _ratio(ours, peer, RSS_FLOOR_KIB), 2.0, "x",
-                                    f"+{ours / 1024:.1f} MiB / +{peer / 1024:.1f} MiB"))
+                                    _added_detail(ours, peer, RSS_FLOOR_KIB, "MiB", 1024)))
 
     cpu = figures.get("cpu", {})
     if "none" in cpu:
@@ -97,7 +104,7 @@ def evaluate(figures: dict[str, Any]) -> list[Verdict]:
             if mine in cpu and peer_name in cpu:
                 ours, peer = added(cpu, mine, "us"), added(cpu, peer_name, "us")
                 verdicts.append(Verdict(what, _ratio(ours, peer, CPU_FLOOR_US), limit, "x",
-                                        f"+{ours:.1f} us / +{peer:.1f} us"))
+                                        _added_detail(ours, peer, CPU_FLOOR_US, "us")))
     return verdicts
 
 
