@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench registry debian-sources
+.PHONY: setup demo test bench bench-lean registry debian-sources
 
 setup: $(VENV)/.installed debian-sources
 
@@ -50,7 +50,14 @@ $(REGISTRY_BIN):
 test: setup registry
 	$(BIN)/python -m pytest -q
 
+# LEAN_ARGS: e.g. --quick, --only cpu, --json lean.json (see bench/lean_runtime.py)
+LEAN_ARGS ?=
 bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/request_cost.py
 	$(BIN)/python bench/harness_throughput.py
+	$(BIN)/python bench/lean_runtime.py $(LEAN_ARGS)
+
+# Only issue 8's targets (lean runtime): `make bench-lean LEAN_ARGS=--quick` for a smoke run.
+bench-lean: setup
+	$(BIN)/python bench/lean_runtime.py $(LEAN_ARGS)

@@ -1,13 +1,17 @@
-"""Shared by the benchmarks: Envoy's CPU time from /proc, and a bounded keep-alive load from
-client threads on loopback with per-request latencies."""
+"""Shared by the benchmarks: Envoy's CPU time and resident memory from /proc, its allocator
+figures from the admin ``/memory`` endpoint, and a bounded keep-alive load from client threads
+on loopback with per-request latencies."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from meshwasm.deploy.envoy_process import EnvoyProcess
 
 Request = tuple[str, dict[str, str]]  # (path, headers)
 
@@ -21,6 +25,25 @@ def cpu_ns(pid: int) -> int:
         except (FileNotFoundError, ProcessLookupError):
             pass  # a thread ended while we looked
     return total
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` (``VmRSS`` of /proc/PID/status, KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/{pid}/status has no VmRSS")
+
+
+#: the fields of Envoy's admin ``/memory`` the benchmarks report (tcmalloc, bytes)
+ADMIN_MEMORY_FIELDS = ("allocated", "heap_size", "pageheap_free")
+
+
+def admin_memory(envoy: EnvoyProcess) -> dict[str, int]:
+    """``ADMIN_MEMORY_FIELDS`` of a running Envoy's ``/memory`` (bytes).  Wasm linear memory
+    and V8's code are mapped outside tcmalloc: they show in ``rss_kib``, not here."""
+    answer = json.loads(envoy.admin("/memory"))
+    return {name: int(answer.get(name, 0)) for name in ADMIN_MEMORY_FIELDS}
 
 
 @dataclass
@@ -66,3 +89,23 @@ def run_load(port: int, pid: int, per_client: list[list[Request]]) -> LoadResult
     done = len(latencies)
     return LoadResult(latencies[done // 2] * 1e6, latencies[int(done * 0.99)] * 1e6,
                       spent / done / 1e3, statuses)
+
+
+def serial_cpu_us(envoy: EnvoyProcess, requests: list[Request], warmup: list[Request],
+                  expect: int | None = 200) -> float:
+    """Envoy CPU per request (us) over ``requests`` sent one after another on one keep-alive
+    connection, after ``warmup`` on another (connection pools, V8 tiers, caches).  Raises
+    when a response is not ``expect`` (None: any status), so a filter that refused the load
+    is never reported as cheap."""
+    results = [run_load(envoy.listener_port, envoy.pid, [load]) for load in (warmup, requests)
+               if load]
+    if len(results[-1].statuses) != len(requests):
+        raise RuntimeError(f"only {len(results[-1].statuses)} of {len(requests)} requests were "
+                           "answered (the client's connection failed)")
+    if expect is not None:
+        statuses = [status for result in results for status in result.statuses]
+        wrong = sorted({status for status in statuses if status != expect})
+        if wrong:
+            raise RuntimeError(f"{sum(s != expect for s in statuses)} of {len(statuses)} "
+                               f"responses were not {expect}: {wrong}")
+    return results[-1].cpu_us

@@ -2,7 +2,8 @@
 against peers: no filter, the raw-ABI C filter, and the compiled Python filter.
 
 Envoy's CPU time is read from /proc (every thread's schedstat, in ns) around a bounded loop
-of keep-alive requests on loopback, so the client's own cost is not counted.
+of keep-alive requests on loopback (``envoy_load.serial_cpu_us``), so the client's own cost
+is not counted.
 
     python bench/request_cost.py [FILTER.py] [--requests N]
 """
@@ -10,7 +11,6 @@ of keep-alive requests on loopback, so the client's own cost is not counted.
 from __future__ import annotations
 
 import argparse
-import http.client
 import statistics
 import sys
 import tempfile
@@ -25,24 +25,17 @@ from meshwasm.replay.model import UpstreamResponse
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from envoy_load import cpu_ns  # noqa: E402
+from envoy_load import serial_cpu_us  # noqa: E402
+
+WARMUP = 200  # requests before the measured ones: connection pools, V8 tiers, caches
 
 
 def per_request_us(module: Path | None, requests: int, path: str) -> float:
     with run_upstream(UpstreamResponse(body=b"ok")) as upstream:
         options = EnvoyOptions(upstream_port=upstream.port, module=module, plugin_config=b"x")
         with start_envoy(options, wasm_log_level="error") as envoy:
-            connection = http.client.HTTPConnection("127.0.0.1", envoy.listener_port, timeout=10)
-            for _ in range(200):  # warm-up: connection pools, V8 tiers, caches
-                connection.request("GET", path)
-                connection.getresponse().read()
-            before = cpu_ns(envoy.pid)
-            for _ in range(requests):
-                connection.request("GET", path)
-                connection.getresponse().read()
-            spent = cpu_ns(envoy.pid) - before
-            connection.close()
-    return spent / requests / 1e3
+            return serial_cpu_us(envoy, [(path, {})] * requests, [(path, {})] * WARMUP,
+                                 expect=None)
 
 
 def main() -> int:
