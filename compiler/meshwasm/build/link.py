@@ -96,6 +96,7 @@ def link_module(frozen_c: Path, python: WasiPython, output: Path) -> Path:
     command = [
         str(zig_executable()), "wasm-ld",
         "--export-memory", "--stack-first", "--no-entry", "--gc-sections", "--strip-all",
+        "--wrap=free",  # zeroes freed blocks while the snapshot is taken (wasi_shim.c)
         "-z", f"stack-size={STACK_SIZE}", f"-Map={output}.map",
         "-o", str(output), str(libc.crt1_reactor), *map(str, objects),
         str(python.libpython), *map(str, python.support_archives), *map(str, libc.archives),

@@ -124,6 +124,7 @@ int32_t WASI(fd_datasync)(int32_t fd) { return is_stdio(fd) ? WASI_ESUCCESS : WA
 int32_t WASI(fd_advise)(int32_t fd, int64_t offset, int64_t len, int32_t advice) {
   return WASI_EBADF;
 }
+int32_t WASI(fd_allocate)(int32_t fd, int64_t offset, int64_t len) { return WASI_EBADF; }
 int32_t WASI(fd_fdstat_set_flags)(int32_t fd, int32_t flags) { return WASI_ENOTSUP; }
 int32_t WASI(fd_filestat_set_size)(int32_t fd, int64_t size) { return WASI_EBADF; }
 int32_t WASI(fd_filestat_set_times)(int32_t fd, int64_t atim, int64_t mtim, int32_t flags) {
@@ -239,4 +240,18 @@ _Noreturn void WASI(proc_exit)(int32_t code) {
 _Noreturn void pthread_exit(void *value) {
   (void)value;
   __builtin_trap();
+}
+
+/* ---- free(): zeroed while the snapshot is taken ---------------------------------------- */
+
+/* The linker routes every free() to this (--wrap=free, link.py).  At build time, freed
+ * blocks are zeroed: the snapshot stores only non-zero bytes, so garbage left by start-up
+ * would otherwise be shipped in every module and copied into every VM.  In a proxy it is
+ * plain free(). */
+size_t malloc_usable_size(void *pointer);
+void __real_free(void *pointer);
+void __wrap_free(void *pointer) {
+  if (pointer != NULL && !meshwasm_runtime_started)
+    memset(pointer, 0, malloc_usable_size(pointer));
+  __real_free(pointer);
 }
