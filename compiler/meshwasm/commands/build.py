@@ -30,5 +30,7 @@ def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
     if verbose:
         stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in result.timings.items())
         click.echo(f"  stages: {stages}")
+        if result.reduction is not None:
+            click.echo(f"  {result.reduction.describe()}")
         click.echo(f"  modules: {', '.join(sorted(result.closure.sources))}")
         click.echo(f"  builtins: {', '.join(sorted(result.closure.builtins))}")

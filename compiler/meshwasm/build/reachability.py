@@ -1,0 +1,338 @@
+"""Reachability stage: remove the functions a snapshotted module can no longer call.
+
+After the snapshot no host runs start-up again, so code that only start-up used (interpreter
+and import-system initialization, config reading, finalization) is dead.  This stage keeps
+what can still run and removes the rest, renumbering functions; the table keeps its layout
+(the snapshot's memory holds function pointers, which are table indices).
+
+What can run:
+
+- every exported function (the snapshot stage already removed the initializer exports);
+- every function a live function ``call``s directly (or names with ``ref.func``);
+- through ``call_indirect``: the function in a *live* table slot whose type is the type of
+  some ``call_indirect`` in a live function (any other call through that slot traps).
+
+A slot is live when its index can be loaded as a function pointer, which needs the index
+to be stored somewhere:
+
+- in memory: any 4-byte little-endian word of the snapshot's memory, at *any* byte offset,
+  equal to the index.  C stores function pointers aligned, but the scan does not rely on it:
+  a packed struct or a pointer copied into a byte buffer is still found, and scanning every
+  offset costs a handful of slots (hello: 2433 slots unaligned vs 2430 aligned, of 2505).
+- in code: any ``i32.const`` equal to the index in a live function.  wasm-ld writes the
+  relocated constants it fills with table indices as 5-byte LEBs, so only those can be
+  function pointers; but we count every constant, so that a tool that re-encodes LEBs
+  after linking cannot make the analysis unsound (cost: two slots on hello).
+- in a global's initial value (a snapshotted global could hold a function pointer).
+
+Values only move from these places to others by copying (a function pointer is never
+computed by arithmetic in C: it is a link-time constant), so the live slots are closed.
+Memory is scanned whole (data, heap, the dead stack): values in it are small integers,
+most of which are not function pointers, so the result is conservative.  (Measured on
+hello: 97% of slots are named by some memory word; a precise count, from a second
+snapshot with the table shifted, still names 95% -- CPython's static type objects and
+method tables hold almost every function pointer -- so a precise scan is not worth its
+cost.  What this stage removes is code that no export or table entry leads to.)
+
+A function that is removed while a table slot still names it (the slot is not live) is
+replaced in that slot by a stub of the same type that raises ``RuntimeError`` in Python
+through the prune stage's ``meshwasm_compiler_unavailable`` and returns zero (the C API's
+error value), so a wrong analysis fails the request by the filter's policy instead of
+trapping.
+
+If the module uses an instruction this stage does not decode, or changes its table at run
+time, nothing is removed (``Reduction.skipped`` says why).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from meshwasm.build import wasmbin, wasmcode
+from meshwasm.build.prune import stub_body
+
+NAME_SECTION = "name"
+
+
+@dataclass
+class Reduction:
+    """What the stage did, for ``meshwasm build -v``."""
+
+    functions_before: int = 0
+    functions_removed: int = 0
+    code_bytes_before: int = 0
+    code_bytes_after: int = 0
+    slots: int = 0
+    slots_stubbed: int = 0
+    skipped: str | None = None
+
+    def describe(self) -> str:
+        if self.skipped:
+            return f"reachability: nothing removed ({self.skipped})"
+        return (f"reachability: removed {self.functions_removed} of {self.functions_before} "
+                f"functions, code {self.code_bytes_before / 1e6:.3f} MB -> "
+                f"{self.code_bytes_after / 1e6:.3f} MB; {self.slots_stubbed} of {self.slots} "
+                f"table slots point at a stub")
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@dataclass
+class _Table:
+    offset: int  # table index of the first element
+    functions: list[int]  # function index of each element
+
+
+def _element_segment(payload: bytes) -> _Table:
+    """The module's one active element segment (the form wasm-ld writes)."""
+    reader = wasmbin.Reader(payload)
+    if reader.u32() != 1:
+        raise _Unsupported("more than one element segment")
+    if reader.u32() != 0:
+        raise _Unsupported("an element segment other than an active funcref list")
+    expression = reader.init_expr()
+    if expression[0] != 0x41 or len(expression) < 3:
+        raise _Unsupported("an element segment with a non-constant offset")
+    offset = wasmbin.Reader(expression, 1).s64()
+    return _Table(offset, [reader.u32() for _ in range(reader.u32())])
+
+
+def _encode_element_segment(table: _Table) -> bytes:
+    offset = b"\x41" + wasmbin.encode_s64(table.offset) + b"\x0b"
+    return wasmbin.encode_vector([b"\x00" + offset + wasmbin.encode_vector(
+        [wasmbin.encode_u32(index) for index in table.functions])])
+
+
+def memory_chunks(payload: bytes) -> list[bytes]:
+    """The data section as chunks of memory, each with zeros around it: active segments
+    closer than 4 bytes are merged (a word may straddle them); passive segments stand alone
+    (they are copied to run-time offsets)."""
+    reader = wasmbin.Reader(payload)
+    placed: list[tuple[int, bytes]] = []
+    chunks: list[bytes] = []
+    for _ in range(reader.u32()):
+        flags = reader.u32()
+        if flags == 2:
+            reader.u32()  # memory index
+        offset = None
+        if flags in (0, 2):
+            expression = reader.init_expr()
+            if expression[0] != 0x41:
+                raise _Unsupported("a data segment with a non-constant offset")
+            offset = wasmbin.Reader(expression, 1).s64()
+        data = reader.take(reader.u32())
+        if offset is None:
+            chunks.append(data)
+        else:
+            placed.append((offset, data))
+    placed.sort(key=lambda item: item[0])
+    index = 0
+    while index < len(placed):
+        start, data = placed[index]
+        image = bytearray(data)
+        index += 1
+        while index < len(placed) and placed[index][0] < start + len(image) + 4:
+            offset, more = placed[index]
+            end = offset - start + len(more)
+            if end > len(image):
+                image.extend(bytes(end - len(image)))
+            image[offset - start:end] = more
+            index += 1
+        chunks.append(bytes(image))
+    return chunks
+
+
+_ZERO_RUN = re.compile(rb"\x00\x00+")
+
+
+def small_words(chunks: list[bytes], limit: int) -> set[int]:
+    """Every value in [1, limit) of a 4-byte little-endian word at any offset of memory,
+    for limit <= 65536 (so the word's two high bytes are zero).
+
+    Each chunk is scanned with zero padding (memory around it is zero).  A word < 65536 ends with two zero bytes: each run of zeros
+    contributes the word that starts two bytes before it and, for runs of 3 or more, the
+    one that starts one byte before it; other windows inside the run are zero."""
+    if limit > 65536:
+        raise _Unsupported("a table with more than 65535 slots")
+    values: set[int] = set()
+    for data in chunks:
+        buffer = b"\x00\x00" + data + b"\x00\x00\x00"
+        for run in _ZERO_RUN.finditer(buffer, 2):
+            start = run.start()
+            values.add(buffer[start - 2] | buffer[start - 1] << 8)
+            if run.end() - start >= 3:
+                values.add(buffer[start - 1])
+    return {value for value in values if 0 < value < limit}
+
+
+def _global_constants(payload: bytes) -> set[int]:
+    values = set()
+    for item in wasmbin.parse_globals(payload):
+        if item.init[:1] == b"\x41":
+            values.add(wasmbin.Reader(item.init, 1).s64() & 0xFFFFFFFF)
+    return values
+
+
+def _renumbered_body(code: bytes, start: int, end: int, scan: wasmcode.BodyScan,
+                     new_index: list[int]) -> bytes:
+    pieces = []
+    position = start
+    for target, offset, stop in scan.function_refs:
+        pieces.append(code[position:start + offset])
+        pieces.append(wasmbin.encode_u32(new_index[target]))
+        position = start + stop
+    pieces.append(code[position:end])
+    body = b"".join(pieces)
+    return wasmbin.encode_u32(len(body)) + body
+
+
+def reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
+    """``module`` without the functions it can no longer call.
+
+    ``unavailable`` is the index of ``meshwasm_compiler_unavailable`` (called by the stubs
+    that replace removed functions in table slots), or None to make those stubs trap.
+    """
+    try:
+        return _reduce(module, unavailable)
+    except (_Unsupported, wasmbin.WasmFormatError) as reason:
+        return module, Reduction(skipped=str(reason))
+
+
+def _reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
+    sections = wasmbin.parse_sections(module)
+    by_id = {section.id: section for section in sections if section.id != wasmbin.SECTION_CUSTOM}
+    for needed in (wasmbin.SECTION_TYPE, wasmbin.SECTION_FUNCTION, wasmbin.SECTION_CODE,
+                   wasmbin.SECTION_EXPORT):
+        if needed not in by_id:
+            raise _Unsupported(f"no section {needed}")
+    if wasmbin.SECTION_START in by_id:
+        raise _Unsupported("a start function")
+    if _imports_or_exports_table(sections):
+        raise _Unsupported("the table is imported or exported")
+    if wasmbin.SECTION_TABLE in by_id and wasmbin.Reader(by_id[wasmbin.SECTION_TABLE].payload).u32() != 1:
+        raise _Unsupported("more than one table")
+    types = wasmbin.parse_types(by_id[wasmbin.SECTION_TYPE].payload)
+    canonical = [types.index(item) for item in types]  # structurally equal types are one
+    imported = wasmbin.imported_function_count(sections)
+    function_types = [canonical[t] for t in
+                      wasmbin.parse_function_types(by_id[wasmbin.SECTION_FUNCTION].payload)]
+    code = by_id[wasmbin.SECTION_CODE].payload
+    ranges = wasmcode.body_ranges(code)
+    if len(ranges) != len(function_types):
+        raise _Unsupported("function and code sections disagree")
+    table = (_element_segment(by_id[wasmbin.SECTION_ELEMENT].payload)
+             if wasmbin.SECTION_ELEMENT in by_id else _Table(0, []))
+    table_end = table.offset + len(table.functions)
+    exports = wasmbin.parse_exports(by_id[wasmbin.SECTION_EXPORT].payload)
+
+    def type_of(function: int) -> int | None:
+        return function_types[function - imported] if function >= imported else None
+
+    # Candidate slot values: memory and globals; code constants join as functions go live.
+    stored = small_words(memory_chunks(by_id[wasmbin.SECTION_DATA].payload), table_end) \
+        if wasmbin.SECTION_DATA in by_id else set()
+    if wasmbin.SECTION_GLOBAL in by_id:
+        stored |= _global_constants(by_id[wasmbin.SECTION_GLOBAL].payload)
+
+    scans: dict[int, wasmcode.BodyScan] = {}
+    live: set[int] = set()
+    live_slots: set[int] = set()
+    called_types: set[int] = set()
+    slot_functions_by_type: dict[int | None, list[int]] = {}
+    work = [e.index for e in exports if e.kind == wasmbin.EXTERNAL_FUNC]
+    if unavailable is not None:
+        work.append(unavailable)
+
+    def add_slots(values: set[int]) -> None:
+        for value in values:
+            if table.offset <= value < table_end and value not in live_slots:
+                live_slots.add(value)
+                function = table.functions[value - table.offset]
+                kind = type_of(function)
+                slot_functions_by_type.setdefault(kind, []).append(function)
+                if kind in called_types:
+                    work.append(function)
+
+    add_slots(stored)
+    while work:
+        function = work.pop()
+        if function in live:
+            continue
+        live.add(function)
+        if function < imported:
+            continue
+        start, end = ranges[function - imported]
+        scan = scans[function] = wasmcode.scan_body(code, start, end)
+        if scan.table_writes:
+            raise _Unsupported("the table is changed at run time ("
+                               + ", ".join(sorted(scan.table_writes)) + ")")
+        work.extend(target for target, _, _ in scan.function_refs)
+        add_slots(scan.constants)
+        for kind in scan.indirect_types:
+            kind = canonical[kind]
+            if kind not in called_types:
+                called_types.add(kind)
+                work.extend(slot_functions_by_type.get(kind, ()))
+
+    # New function indices: imports, live defined functions in order, then one stub per
+    # signature of a removed function still named by a table slot.
+    defined = len(function_types)
+    new_index = list(range(imported)) + [-1] * defined
+    kept = [f for f in range(imported, imported + defined) if f in live]
+    for position, function in enumerate(kept):
+        new_index[function] = imported + position
+    stub_types: dict[int, int] = {}  # type -> new index of its stub
+    stubbed = 0
+    slots = []
+    for function in table.functions:
+        if function in live:
+            slots.append(new_index[function])
+            continue
+        kind = type_of(function)
+        assert kind is not None  # imports are always live
+        if kind not in stub_types:
+            stub_types[kind] = imported + len(kept) + len(stub_types)
+        slots.append(stub_types[kind])
+        stubbed += 1
+    unavailable_index = new_index[unavailable] if unavailable is not None else None
+
+    bodies = [_renumbered_body(code, *ranges[f - imported], scans[f], new_index) for f in kept]
+    bodies += [stub_body(types[kind][1], unavailable_index) for kind in stub_types]
+    new_types = [function_types[f - imported] for f in kept] + list(stub_types)
+
+    out = []
+    for section in sections:
+        if section.id == wasmbin.SECTION_FUNCTION:
+            section = wasmbin.Section(section.id, wasmbin.encode_vector(
+                [wasmbin.encode_u32(kind) for kind in new_types]))
+        elif section.id == wasmbin.SECTION_CODE:
+            section = wasmbin.Section(section.id, wasmbin.encode_vector(bodies))
+        elif section.id == wasmbin.SECTION_ELEMENT:
+            section = wasmbin.Section(section.id, _encode_element_segment(
+                _Table(table.offset, slots)))
+        elif section.id == wasmbin.SECTION_EXPORT:
+            renumbered = [wasmbin.Export(e.name, e.kind, new_index[e.index]
+                                         if e.kind == wasmbin.EXTERNAL_FUNC else e.index)
+                          for e in exports]
+            section = wasmbin.Section(section.id, wasmbin.encode_vector(
+                [e.encode() for e in renumbered]))
+        elif wasmbin.custom_section_name(section) == NAME_SECTION:
+            continue  # function names would no longer match their indices
+        out.append(section)
+    result = wasmbin.encode_module(out)
+    new_code = next(s for s in out if s.id == wasmbin.SECTION_CODE)
+    return result, Reduction(
+        functions_before=defined, functions_removed=defined - len(kept),
+        code_bytes_before=len(code), code_bytes_after=len(new_code.payload),
+        slots=len(table.functions), slots_stubbed=stubbed)
+
+
+def _imports_or_exports_table(sections: list[wasmbin.Section]) -> bool:
+    for section in sections:
+        if section.id == wasmbin.SECTION_EXPORT:
+            if any(e.kind == wasmbin.EXTERNAL_TABLE for e in wasmbin.parse_exports(section.payload)):
+                return True
+    return wasmbin.imported_count(sections, wasmbin.EXTERNAL_TABLE) > 0
