@@ -176,19 +176,6 @@ def _global_constants(payload: bytes) -> set[int]:
     return values
 
 
-def _renumbered_body(code: bytes, start: int, end: int, scan: wasmcode.BodyScan,
-                     new_index: list[int]) -> bytes:
-    pieces = []
-    position = start
-    for target, offset, stop in scan.function_refs:
-        pieces.append(code[position:start + offset])
-        pieces.append(wasmbin.encode_u32(new_index[target]))
-        position = start + stop
-    pieces.append(code[position:end])
-    body = b"".join(pieces)
-    return wasmbin.encode_u32(len(body)) + body
-
-
 def reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
     """``module`` without the functions it can no longer call.
 
@@ -196,53 +183,71 @@ def reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
     that replace removed functions in table slots), or None to make those stubs trap.
     """
     try:
-        return _reduce(module, unavailable)
+        parsed = ParsedModule(module)
+        live = live_functions(parsed, unavailable)
+        return _rewrite(parsed, live, unavailable)
     except (_Unsupported, wasmbin.WasmFormatError) as reason:
         return module, Reduction(skipped=str(reason))
 
 
-def _reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
-    sections = wasmbin.parse_sections(module)
-    by_id = {section.id: section for section in sections if section.id != wasmbin.SECTION_CUSTOM}
-    for needed in (wasmbin.SECTION_TYPE, wasmbin.SECTION_FUNCTION, wasmbin.SECTION_CODE,
-                   wasmbin.SECTION_EXPORT):
-        if needed not in by_id:
-            raise _Unsupported(f"no section {needed}")
-    if wasmbin.SECTION_START in by_id:
-        raise _Unsupported("a start function")
-    if _imports_or_exports_table(sections):
-        raise _Unsupported("the table is imported or exported")
-    if wasmbin.SECTION_TABLE in by_id and wasmbin.Reader(by_id[wasmbin.SECTION_TABLE].payload).u32() != 1:
-        raise _Unsupported("more than one table")
-    types = wasmbin.parse_types(by_id[wasmbin.SECTION_TYPE].payload)
-    canonical = [types.index(item) for item in types]  # structurally equal types are one
-    imported = wasmbin.imported_function_count(sections)
-    function_types = [canonical[t] for t in
-                      wasmbin.parse_function_types(by_id[wasmbin.SECTION_FUNCTION].payload)]
-    code = by_id[wasmbin.SECTION_CODE].payload
-    ranges = wasmcode.body_ranges(code)
-    if len(ranges) != len(function_types):
-        raise _Unsupported("function and code sections disagree")
-    table = (_element_segment(by_id[wasmbin.SECTION_ELEMENT].payload)
-             if wasmbin.SECTION_ELEMENT in by_id else _Table(0, []))
+class ParsedModule:
+    """The parts of a module the analysis reads."""
+
+    def __init__(self, module: bytes) -> None:
+        self.sections = wasmbin.parse_sections(module)
+        by_id = {s.id: s for s in self.sections if s.id != wasmbin.SECTION_CUSTOM}
+        for needed in (wasmbin.SECTION_TYPE, wasmbin.SECTION_FUNCTION, wasmbin.SECTION_CODE,
+                       wasmbin.SECTION_EXPORT):
+            if needed not in by_id:
+                raise _Unsupported(f"no section {needed}")
+        if wasmbin.SECTION_START in by_id:
+            raise _Unsupported("a start function")
+        if _imports_or_exports_table(self.sections):
+            raise _Unsupported("the table is imported or exported")
+        if (wasmbin.SECTION_TABLE in by_id
+                and wasmbin.Reader(by_id[wasmbin.SECTION_TABLE].payload).u32() != 1):
+            raise _Unsupported("more than one table")
+        self.types = wasmbin.parse_types(by_id[wasmbin.SECTION_TYPE].payload)
+        # Structurally equal types are one type for call_indirect.
+        self.canonical = [self.types.index(item) for item in self.types]
+        self.imported = wasmbin.imported_function_count(self.sections)
+        self.function_types = [self.canonical[t] for t in wasmbin.parse_function_types(
+            by_id[wasmbin.SECTION_FUNCTION].payload)]
+        self.code = by_id[wasmbin.SECTION_CODE].payload
+        self.ranges = wasmcode.body_ranges(self.code)
+        if len(self.ranges) != len(self.function_types):
+            raise _Unsupported("function and code sections disagree")
+        self.table = (_element_segment(by_id[wasmbin.SECTION_ELEMENT].payload)
+                      if wasmbin.SECTION_ELEMENT in by_id else _Table(0, []))
+        self.exports = wasmbin.parse_exports(by_id[wasmbin.SECTION_EXPORT].payload)
+        table_end = self.table.offset + len(self.table.functions)
+        # Where a function pointer can be stored before any code runs: memory and globals.
+        self.stored = (small_words(memory_chunks(by_id[wasmbin.SECTION_DATA].payload), table_end)
+                       if wasmbin.SECTION_DATA in by_id else set())
+        if wasmbin.SECTION_GLOBAL in by_id:
+            self.stored |= _global_constants(by_id[wasmbin.SECTION_GLOBAL].payload)
+        self.scans: dict[int, wasmcode.BodyScan] = {}
+
+    def type_of(self, function: int) -> int | None:
+        return self.function_types[function - self.imported] if function >= self.imported else None
+
+    def scan(self, function: int) -> wasmcode.BodyScan:
+        if function not in self.scans:
+            start, end = self.ranges[function - self.imported]
+            self.scans[function] = wasmcode.scan_body(self.code, start, end)
+        return self.scans[function]
+
+
+def live_functions(parsed: ParsedModule, unavailable: int | None) -> set[int]:
+    """Every function that can still run: the fixpoint of exports, direct calls, and
+    call_indirect through live slots of a called type (see the module's docstring)."""
+    table = parsed.table
     table_end = table.offset + len(table.functions)
-    exports = wasmbin.parse_exports(by_id[wasmbin.SECTION_EXPORT].payload)
-
-    def type_of(function: int) -> int | None:
-        return function_types[function - imported] if function >= imported else None
-
-    # Candidate slot values: memory and globals; code constants join as functions go live.
-    stored = small_words(memory_chunks(by_id[wasmbin.SECTION_DATA].payload), table_end) \
-        if wasmbin.SECTION_DATA in by_id else set()
-    if wasmbin.SECTION_GLOBAL in by_id:
-        stored |= _global_constants(by_id[wasmbin.SECTION_GLOBAL].payload)
-
-    scans: dict[int, wasmcode.BodyScan] = {}
     live: set[int] = set()
     live_slots: set[int] = set()
     called_types: set[int] = set()
     slot_functions_by_type: dict[int | None, list[int]] = {}
-    work = [e.index for e in exports if e.kind == wasmbin.EXTERNAL_FUNC]
+    work = [e.index for e in parsed.exports if e.kind == wasmbin.EXTERNAL_FUNC]
     if unavailable is not None:
         work.append(unavailable)
 
@@ -251,35 +256,40 @@ def _reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
             if table.offset <= value < table_end and value not in live_slots:
                 live_slots.add(value)
                 function = table.functions[value - table.offset]
-                kind = type_of(function)
+                kind = parsed.type_of(function)
                 slot_functions_by_type.setdefault(kind, []).append(function)
                 if kind in called_types:
                     work.append(function)
 
-    add_slots(stored)
+    add_slots(parsed.stored)
     while work:
         function = work.pop()
         if function in live:
             continue
         live.add(function)
-        if function < imported:
+        if function < parsed.imported:
             continue
-        start, end = ranges[function - imported]
-        scan = scans[function] = wasmcode.scan_body(code, start, end)
+        scan = parsed.scan(function)
         if scan.table_writes:
             raise _Unsupported("the table is changed at run time ("
                                + ", ".join(sorted(scan.table_writes)) + ")")
         work.extend(target for target, _, _ in scan.function_refs)
         add_slots(scan.constants)
         for kind in scan.indirect_types:
-            kind = canonical[kind]
+            kind = parsed.canonical[kind]
             if kind not in called_types:
                 called_types.add(kind)
                 work.extend(slot_functions_by_type.get(kind, ()))
+    return live
 
-    # New function indices: imports, live defined functions in order, then one stub per
-    # signature of a removed function still named by a table slot.
-    defined = len(function_types)
+
+def _rewrite(parsed: ParsedModule, live: set[int],
+             unavailable: int | None) -> tuple[bytes, Reduction]:
+    """Remove the functions not in ``live``, renumbering the rest; table slots that named a
+    removed function name a stub of its type instead."""
+    imported = parsed.imported
+    defined = len(parsed.function_types)
+    # New indices: imports, live defined functions in their order, then one stub per type.
     new_index = list(range(imported)) + [-1] * defined
     kept = [f for f in range(imported, imported + defined) if f in live]
     for position, function in enumerate(kept):
@@ -287,11 +297,11 @@ def _reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
     stub_types: dict[int, int] = {}  # type -> new index of its stub
     stubbed = 0
     slots = []
-    for function in table.functions:
+    for function in parsed.table.functions:
         if function in live:
             slots.append(new_index[function])
             continue
-        kind = type_of(function)
+        kind = parsed.type_of(function)
         assert kind is not None  # imports are always live
         if kind not in stub_types:
             stub_types[kind] = imported + len(kept) + len(stub_types)
@@ -299,12 +309,13 @@ def _reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
         stubbed += 1
     unavailable_index = new_index[unavailable] if unavailable is not None else None
 
-    bodies = [_renumbered_body(code, *ranges[f - imported], scans[f], new_index) for f in kept]
-    bodies += [stub_body(types[kind][1], unavailable_index) for kind in stub_types]
-    new_types = [function_types[f - imported] for f in kept] + list(stub_types)
+    bodies = [wasmcode.rewrite_body(parsed.code, *parsed.ranges[f - imported], parsed.scan(f),
+                               new_index) for f in kept]
+    bodies += [stub_body(parsed.types[kind][1], unavailable_index) for kind in stub_types]
+    new_types = [parsed.function_types[f - imported] for f in kept] + list(stub_types)
 
     out = []
-    for section in sections:
+    for section in parsed.sections:
         if section.id == wasmbin.SECTION_FUNCTION:
             section = wasmbin.Section(section.id, wasmbin.encode_vector(
                 [wasmbin.encode_u32(kind) for kind in new_types]))
@@ -312,22 +323,21 @@ def _reduce(module: bytes, unavailable: int | None) -> tuple[bytes, Reduction]:
             section = wasmbin.Section(section.id, wasmbin.encode_vector(bodies))
         elif section.id == wasmbin.SECTION_ELEMENT:
             section = wasmbin.Section(section.id, _encode_element_segment(
-                _Table(table.offset, slots)))
+                _Table(parsed.table.offset, slots)))
         elif section.id == wasmbin.SECTION_EXPORT:
             renumbered = [wasmbin.Export(e.name, e.kind, new_index[e.index]
                                          if e.kind == wasmbin.EXTERNAL_FUNC else e.index)
-                          for e in exports]
+                          for e in parsed.exports]
             section = wasmbin.Section(section.id, wasmbin.encode_vector(
                 [e.encode() for e in renumbered]))
         elif wasmbin.custom_section_name(section) == NAME_SECTION:
             continue  # function names would no longer match their indices
         out.append(section)
-    result = wasmbin.encode_module(out)
     new_code = next(s for s in out if s.id == wasmbin.SECTION_CODE)
-    return result, Reduction(
+    return wasmbin.encode_module(out), Reduction(
         functions_before=defined, functions_removed=defined - len(kept),
-        code_bytes_before=len(code), code_bytes_after=len(new_code.payload),
-        slots=len(table.functions), slots_stubbed=stubbed)
+        code_bytes_before=len(parsed.code), code_bytes_after=len(new_code.payload),
+        slots=len(parsed.table.functions), slots_stubbed=stubbed)
 
 
 def _imports_or_exports_table(sections: list[wasmbin.Section]) -> bool:

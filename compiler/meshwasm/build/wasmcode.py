@@ -2,8 +2,11 @@
 
 ``scan_body`` walks one function body and reports what the reachability stage needs: the
 functions it names (``call``, ``return_call``, ``ref.func``, with where each index is
-encoded so they can be renumbered), the types it calls indirectly, and its ``i32.const``
-values (which include every table index it uses as a function pointer).
+encoded so they can be renumbered), the types it calls indirectly, its ``i32.const``
+values (which include every table index it uses as a function pointer), and where it has
+5-byte LEB immediates: wasm-ld fills relocations (calls, data addresses, the stack-pointer
+global, type indices, table indices) into 5-byte padded LEBs, which ``rewrite_body``
+writes back at their shortest.
 
 Covered: the MVP, sign extension, non-trapping float-to-int, bulk memory, reference types,
 multi-value block types and tail calls.  SIMD, exceptions and threads are not decoded: a
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from meshwasm.build.wasmbin import WasmFormatError
+from meshwasm.build.wasmbin import WasmFormatError, encode_s64, encode_u32
 
 # Immediate kinds, by opcode.
 _NONE, _U32, _U32_U32, _MEMARG, _BLOCK, _BR_TABLE, _I32, _I64, _F32, _F64, _BYTE = range(11)
@@ -52,7 +55,8 @@ _FC_IMMEDIATES = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0,  # trunc_sat
 TABLE_WRITES = frozenset({"table.set", "table.grow", "table.init", "table.copy", "table.fill"})
 _FC_TABLE_WRITES = {12: "table.init", 14: "table.copy", 15: "table.grow", 17: "table.fill"}
 
-PADDED_I32_LENGTH = 5  # how wasm-ld writes a relocated i32.const: a 5-byte LEB
+_BLOCK_VALUE_TYPES = frozenset({0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F})
+PADDED_LENGTH = 5  # how wasm-ld writes a relocated LEB
 
 
 @dataclass
@@ -66,6 +70,8 @@ class BodyScan:
     constants: set[int] = field(default_factory=set)  # i32.const values, as unsigned
     padded_constants: set[int] = field(default_factory=set)  # those written as 5-byte LEBs
     table_writes: set[str] = field(default_factory=set)
+    # 5-byte LEB immediates other than function indices: (offset, end, value, signed)
+    padded: list[tuple[int, int, int, bool]] = field(default_factory=list)
 
 
 def _u32(code: bytes, position: int) -> tuple[int, int]:
@@ -89,8 +95,9 @@ def scan_body(code: bytes, start: int, end: int) -> BodyScan:
     """Scan the body in ``code[start:end]`` (locals, then instructions)."""
     scan = BodyScan()
     refs = scan.function_refs
-    padded = scan.padded_constants
+    padded_constants = scan.padded_constants
     constants = scan.constants
+    padded = scan.padded
     kinds = _KIND
     try:
         groups, position = _u32(code, start)
@@ -100,15 +107,34 @@ def scan_body(code: bytes, start: int, end: int) -> BodyScan:
             opcode = code[position]
             position += 1
             kind = kinds[opcode]
-            if kind == _NONE:
-                continue
-            if kind == _U32 or kind == _BYTE:
-                while code[position] & 0x80:
+            # Most frequent first: local/global/br indices, plain opcodes, loads and stores.
+            if kind == _U32:
+                if code[position] < 0x80:
+                    position += 1
+                else:
+                    value_start = position
+                    value, position = _u32(code, position)
+                    if position - value_start == PADDED_LENGTH:
+                        padded.append((value_start - start, position - start, value, False))
+            elif kind == _NONE:
+                pass
+            elif kind == _MEMARG:
+                while code[position] & 0x80:  # alignment
                     position += 1
                 position += 1
-            elif kind == _MEMARG:
-                position = _skip_leb(code, _skip_leb(code, position))
+                if code[position] < 0x80:  # offset
+                    position += 1
+                else:
+                    value_start = position
+                    value, position = _u32(code, position)
+                    if position - value_start == PADDED_LENGTH:
+                        padded.append((value_start - start, position - start, value, False))
             elif kind == _I32:
+                byte = code[position]
+                if byte < 0x40:  # one-byte non-negative constant
+                    constants.add(byte)
+                    position += 1
+                    continue
                 value_start = position
                 value = shift = 0
                 while True:
@@ -120,25 +146,31 @@ def scan_body(code: bytes, start: int, end: int) -> BodyScan:
                         break
                 if byte & 0x40:
                     value -= 1 << shift
-                value &= 0xFFFFFFFF
-                constants.add(value)
-                if position - value_start == PADDED_I32_LENGTH:
-                    padded.add(value)
+                if position - value_start == PADDED_LENGTH:
+                    padded.append((value_start - start, position - start, value, True))
+                    padded_constants.add(value & 0xFFFFFFFF)
+                constants.add(value & 0xFFFFFFFF)
             elif kind == _CALL or kind == _REF_FUNC:
                 value_start = position
                 target, position = _u32(code, position)
                 refs.append((target, value_start - start, position - start))
             elif kind == _BLOCK:
-                if code[position] in (0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F):
+                if code[position] in _BLOCK_VALUE_TYPES:
                     position += 1
                 else:
                     position = _skip_leb(code, position)  # s33 type index
-            elif kind == _I64:
+            elif kind == _BYTE or kind == _I64:
                 position = _skip_leb(code, position)
             elif kind == _CALL_INDIRECT:
-                type_index, position = _u32(code, position)
-                scan.indirect_types.add(type_index)
-                position = _skip_leb(code, position)  # table index
+                value_start = position
+                value, position = _u32(code, position)  # type index
+                scan.indirect_types.add(value)
+                if position - value_start == PADDED_LENGTH:
+                    padded.append((value_start - start, position - start, value, False))
+                value_start = position
+                value, position = _u32(code, position)  # table index
+                if position - value_start == PADDED_LENGTH:
+                    padded.append((value_start - start, position - start, value, False))
             elif kind == _BR_TABLE:
                 count, position = _u32(code, position)
                 for _ in range(count + 1):
@@ -184,3 +216,23 @@ def body_ranges(payload: bytes) -> list[tuple[int, int]]:
     if position != len(payload):
         raise WasmFormatError("the code section's bodies do not fill it")
     return ranges
+
+
+def rewrite_body(code: bytes, start: int, end: int, scan: BodyScan,
+                 new_index: list[int]) -> bytes:
+    """The body (with its size) with function indices renumbered by ``new_index`` and
+    every padded LEB written at its shortest; nothing else changes."""
+    edits = [(offset, stop, encode_u32(new_index[target]))
+             for target, offset, stop in scan.function_refs]
+    edits += [(offset, stop, encode_s64(value) if signed else encode_u32(value))
+              for offset, stop, value, signed in scan.padded]
+    edits.sort()
+    pieces = []
+    position = start
+    for offset, stop, encoded in edits:
+        pieces.append(code[position:start + offset])
+        pieces.append(encoded)
+        position = start + stop
+    pieces.append(code[position:end])
+    body = b"".join(pieces)
+    return encode_u32(len(body)) + body
