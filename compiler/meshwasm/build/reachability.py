@@ -91,9 +91,14 @@ def _element_segment(payload: bytes) -> _Table:
     reader = wasmbin.Reader(payload)
     if reader.u32() != 1:
         raise _Unsupported("more than one element segment")
-    if reader.u32() != 0:
-        raise _Unsupported("an element segment other than an active funcref list")
+    flags = reader.u32()
+    if flags == 2 and reader.u32() != 0:  # flags 2: explicit table index, then element kind
+        raise _Unsupported("an element segment for a second table")
+    if flags not in (0, 2):
+        raise _Unsupported("an element segment other than an active function list")
     expression = reader.init_expr()
+    if flags == 2 and reader.byte() != 0x00:
+        raise _Unsupported("an element segment of a kind other than functions")
     if expression[0] != 0x41 or len(expression) < 3:
         raise _Unsupported("an element segment with a non-constant offset")
     offset = wasmbin.Reader(expression, 1).s64()
@@ -101,6 +106,8 @@ def _element_segment(payload: bytes) -> _Table:
 
 
 def _encode_element_segment(table: _Table) -> bytes:
+    """Always the MVP form (flags 0: table 0, functions), which a flags-2 segment for table
+    0 is equivalent to."""
     offset = b"\x41" + wasmbin.encode_s64(table.offset) + b"\x0b"
     return wasmbin.encode_vector([b"\x00" + offset + wasmbin.encode_vector(
         [wasmbin.encode_u32(index) for index in table.functions])])
