@@ -27,6 +27,8 @@ to be stored somewhere:
 
 Values only move from these places to others by copying (a function pointer is never
 computed by arithmetic in C: it is a link-time constant), so the live slots are closed.
+(Not so for position-independent code, where a pointer is ``__table_base`` plus a
+constant: such modules, which import globals, are left alone.)
 Memory is scanned whole (data, heap, the dead stack): values in it are small integers,
 most of which are not function pointers, so the result is conservative.  (Measured on
 hello: 97% of slots are named by some memory word; a precise count, from a second
@@ -211,6 +213,12 @@ class ParsedModule:
             raise _Unsupported("a start function")
         if _imports_or_exports_table(self.sections):
             raise _Unsupported("the table is imported or exported")
+        # Position-independent code makes function pointers as __table_base + constant, so
+        # constants would not be table indices: such modules (dylink, imported globals)
+        # are left alone.
+        if any(wasmbin.custom_section_name(s) in ("dylink", "dylink.0") for s in self.sections) \
+                or wasmbin.imported_global_count(self.sections):
+            raise _Unsupported("position-independent code (imported globals or dylink)")
         if (wasmbin.SECTION_TABLE in by_id
                 and wasmbin.Reader(by_id[wasmbin.SECTION_TABLE].payload).u32() != 1):
             raise _Unsupported("more than one table")

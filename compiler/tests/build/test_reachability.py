@@ -92,6 +92,16 @@ def test_a_table_changed_at_run_time_stops_the_stage() -> None:
     assert reduction.skipped is not None and "table.set" in reduction.skipped
 
 
+def test_position_independent_code_stops_the_stage() -> None:
+    module = bytes(wasmtime.wat2wasm("""
+      (module (import "env" "__table_base" (global $base i32))
+        (table 2 funcref) (elem (global.get $base) $f)
+        (func $f) (func (export "g") (result i32) (i32.add (global.get $base) (i32.const 0))))"""))
+    reduced, reduction = reachability.reduce(module, unavailable=None)
+    assert reduced == module
+    assert reduction.skipped is not None and "position-independent" in reduction.skipped
+
+
 def _small_words_by_brute_force(data: bytes, limit: int) -> set[int]:
     padded = b"\x00" * 3 + data + b"\x00" * 3
     words = {int.from_bytes(padded[i:i + 4], "little") for i in range(len(padded) - 3)}
