@@ -127,7 +127,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True) -> 
         "inputs_sha256": digest,
         "modules": sorted(closure.sources),
         "builtins": freeze.builtin_modules(closure),
-        "reachability": reduction.describe(),
+        "reachability": reduction.summary(),
     })
     write_atomically(cached, data)
     write_atomically(output, data)

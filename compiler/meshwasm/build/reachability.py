@@ -69,13 +69,15 @@ class Reduction:
     slots_stubbed: int = 0
     skipped: str | None = None
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         if self.skipped:
-            return f"reachability: nothing removed ({self.skipped})"
-        return (f"reachability: removed {self.functions_removed} of {self.functions_before} "
-                f"functions, code {self.code_bytes_before / 1e6:.3f} MB -> "
-                f"{self.code_bytes_after / 1e6:.3f} MB; {self.slots_stubbed} of {self.slots} "
-                f"table slots point at a stub")
+            return f"nothing removed ({self.skipped})"
+        return (f"removed {self.functions_removed} of {self.functions_before} functions, code "
+                f"{self.code_bytes_before / 1e6:.3f} MB -> {self.code_bytes_after / 1e6:.3f} MB; "
+                f"{self.slots_stubbed} of {self.slots} table slots point at a stub")
+
+    def describe(self) -> str:
+        return f"reachability: {self.summary()}"
 
 
 class _Unsupported(Exception):

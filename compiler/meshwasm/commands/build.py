@@ -36,6 +36,6 @@ def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
         else:  # cached: the module's stamp says what the stage did when it was built
             recorded = (read_stamp(output.read_bytes()) or {}).get("reachability")
             if recorded:
-                click.echo(f"  {recorded}")
+                click.echo(f"  reachability: {recorded}")
         click.echo(f"  modules: {', '.join(sorted(result.closure.sources))}")
         click.echo(f"  builtins: {', '.join(sorted(result.closure.builtins))}")
