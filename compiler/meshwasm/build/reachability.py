@@ -3,7 +3,9 @@
 After the snapshot no host runs start-up again, so code that only start-up used (interpreter
 and import-system initialization, config reading, finalization) is dead.  This stage keeps
 what can still run and removes the rest, renumbering functions; the table keeps its layout
-(the snapshot's memory holds function pointers, which are table indices).
+(the snapshot's memory holds function pointers, which are table indices).  Since every live
+body is rewritten anyway, wasm-ld's 5-byte padded LEBs are written at their shortest too
+(``wasmcode.rewrite_body``).  Measurements: ``docs/code-size.md``.
 
 What can run:
 
