@@ -1,6 +1,6 @@
 """``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
 
-analyze -> freeze -> link -> snapshot -> prune -> stamp -> atomic write.  The whole result is cached
+analyze -> freeze -> link -> snapshot -> prune -> reachability -> stamp -> atomic write.  The whole result is cached
 by the hash of every input (sources of all bundled modules, the glue, the toolchain pins),
 so rebuilding an unchanged filter is a copy, and two builds of the same inputs give the
 same bytes.
@@ -19,7 +19,7 @@ from pathlib import Path
 import proxy_wasm
 
 from meshwasm import __version__
-from meshwasm.build import freeze, link, prune, snapshot, stamp
+from meshwasm.build import freeze, link, prune, reachability, snapshot, stamp
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -38,6 +38,7 @@ class BuildResult:
     closure: Closure
     timings: dict[str, float] = field(default_factory=dict)
     startup_log: list[str] = field(default_factory=list)
+    reduction: reachability.Reduction | None = None  # None when the result came from the cache
 
 
 def _input_digest(closure: Closure, python: WasiPython) -> str:
@@ -118,8 +119,13 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
 
     progress.step("removing code the module cannot call")
     mark = time.perf_counter()
+    unavailable = prune.unavailable_function(initialized)
     initialized = prune.prune(link_map, initialized, freeze.builtin_modules(closure))
     timings["prune"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    initialized, reduction = reachability.reduce(initialized, unavailable)
+    timings["reachability"] = time.perf_counter() - mark
 
     filter_source = filter_path.read_bytes()
     data = stamp.stamp(initialized, {
@@ -130,8 +136,9 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
         "inputs_sha256": digest,
         "modules": sorted(closure.sources),
         "builtins": freeze.builtin_modules(closure),
+        "reachability": reduction.summary(),
     })
     write_atomically(cached, data)
     write_atomically(output, data)
     timings["total"] = time.perf_counter() - started
-    return BuildResult(output, len(data), False, closure, timings, startup_log)
+    return BuildResult(output, len(data), False, closure, timings, startup_log, reduction)

@@ -73,15 +73,31 @@ def _function_results(sections: list[wasmbin.Section]) -> tuple[int, list[bytes]
     return imported, [types[index][1] for index in defined]
 
 
-def _stub_body(results: bytes, unavailable: int) -> bytes:
-    if not results:
-        code = b"\x0b"  # a void function (e.g. a finalizer) just returns
+def stub_body(results: bytes, unavailable: int | None, *, void_reports: bool = True) -> bytes:
+    """A function body (with its size) that calls ``unavailable`` (which sets a Python
+    RuntimeError) and returns zero, or traps for results that have no zero constant.
+    With ``void_reports=False`` a void function just returns (e.g. a finalizer); with
+    ``unavailable=None`` every stub traps."""
+    if unavailable is None:
+        code = b"\x00\x0b"  # unreachable
+    elif not results:
+        code = (b"\x10" + wasmbin.encode_u32(unavailable) if void_reports else b"") + b"\x0b"
     elif len(results) == 1 and results[0] in _ZERO_CONST:
         code = b"\x10" + wasmbin.encode_u32(unavailable) + _ZERO_CONST[results[0]] + b"\x0b"
     else:
-        code = b"\x00\x0b"  # unreachable
+        code = b"\x10" + wasmbin.encode_u32(unavailable) + b"\x00\x0b"  # then unreachable
     body = b"\x00" + code  # no locals
     return wasmbin.encode_u32(len(body)) + body
+
+
+def unavailable_function(module: bytes) -> int | None:
+    """The index of ``meshwasm_compiler_unavailable`` (exported until the prune stage)."""
+    for section in wasmbin.parse_sections(module):
+        if section.id == wasmbin.SECTION_EXPORT:
+            for export in wasmbin.parse_exports(section.payload):
+                if export.name == UNAVAILABLE_EXPORT and export.kind == wasmbin.EXTERNAL_FUNC:
+                    return export.index
+    return None
 
 
 class PruneError(RuntimeError):
@@ -98,9 +114,9 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
     origin = _map_functions(link_map)
     sections = wasmbin.parse_sections(snapshotted)
     imported, results = _function_results(sections)
-    exports = next(s for s in sections if s.id == wasmbin.SECTION_EXPORT)
-    unavailable = next(e.index for e in wasmbin.parse_exports(exports.payload)
-                       if e.name == UNAVAILABLE_EXPORT)
+    unavailable = unavailable_function(snapshotted)
+    if unavailable is None:
+        raise PruneError(f"the module does not export {UNAVAILABLE_EXPORT}")
 
     out = []
     for section in sections:
@@ -116,7 +132,7 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
                 size = reader.u32()
                 reader.offset += size
                 if origin[index][0] in objects or origin[index] in PRUNABLE_FUNCTIONS:
-                    bodies.append(_stub_body(results[index], unavailable))
+                    bodies.append(stub_body(results[index], unavailable, void_reports=False))
                 else:
                     bodies.append(section.payload[start:reader.offset])
             section = wasmbin.Section(section.id, wasmbin.encode_vector(bodies))

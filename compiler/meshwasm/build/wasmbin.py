@@ -1,7 +1,8 @@
 """Just enough of the WebAssembly binary format to rewrite a module's sections.
 
-Used by the snapshot stage (globals, memory, data, exports) and the stamp stage (custom
-sections).  Code is never decoded.
+Used by the snapshot stage (globals, memory, data, exports), the prune and reachability
+stages (functions, table, exports) and the stamp stage (custom sections).  Instructions are
+decoded by ``wasmcode``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 MAGIC = b"\0asm\x01\0\0\0"
 
 SECTION_CUSTOM, SECTION_TYPE, SECTION_IMPORT, SECTION_FUNCTION = 0, 1, 2, 3
-SECTION_MEMORY, SECTION_GLOBAL, SECTION_EXPORT, SECTION_START = 5, 6, 7, 8
-SECTION_CODE, SECTION_DATA, SECTION_DATA_COUNT = 10, 11, 12
+SECTION_TABLE, SECTION_MEMORY, SECTION_GLOBAL, SECTION_EXPORT = 4, 5, 6, 7
+SECTION_START, SECTION_ELEMENT, SECTION_CODE, SECTION_DATA, SECTION_DATA_COUNT = 8, 9, 10, 11, 12
 
 EXTERNAL_FUNC, EXTERNAL_TABLE, EXTERNAL_MEMORY, EXTERNAL_GLOBAL = 0, 1, 2, 3
 
@@ -168,14 +169,14 @@ def encode_vector(items: list[bytes]) -> bytes:
 
 
 def imported_global_count(sections: list[Section]) -> int:
-    return _imported_count(sections, EXTERNAL_GLOBAL)
+    return imported_count(sections, EXTERNAL_GLOBAL)
 
 
 def imported_function_count(sections: list[Section]) -> int:
-    return _imported_count(sections, EXTERNAL_FUNC)
+    return imported_count(sections, EXTERNAL_FUNC)
 
 
-def _imported_count(sections: list[Section], wanted: int) -> int:
+def imported_count(sections: list[Section], wanted: int) -> int:
     count = 0
     for section in sections:
         if section.id != SECTION_IMPORT:

@@ -20,6 +20,7 @@ def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
     """Compile a Python filter into one proxy-wasm (ABI 0.2.1) module."""
     from meshwasm.build.pipeline import build_filter
     from meshwasm.build.progress import ConsoleProgress
+    from meshwasm.build.stamp import read_stamp
 
     output = output or filter_path.with_suffix(".wasm")
     progress = ConsoleProgress()
@@ -34,5 +35,11 @@ def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
     if verbose:
         stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in result.timings.items())
         click.echo(f"  stages: {stages}")
+        if result.reduction is not None:
+            click.echo(f"  {result.reduction.describe()}")
+        else:  # cached: the module's stamp says what the stage did when it was built
+            recorded = (read_stamp(output.read_bytes()) or {}).get("reachability")
+            if recorded:
+                click.echo(f"  reachability: {recorded}")
         click.echo(f"  modules: {', '.join(sorted(result.closure.sources))}")
         click.echo(f"  builtins: {', '.join(sorted(result.closure.builtins))}")
