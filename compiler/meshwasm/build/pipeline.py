@@ -19,7 +19,7 @@ from pathlib import Path
 import proxy_wasm
 
 from meshwasm import __version__
-from meshwasm.build import freeze, link, prune, reachability, snapshot, stamp
+from meshwasm.build import freeze, link, prune, reachability, snapshot, stamp, trim
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -41,8 +41,10 @@ class BuildResult:
     reduction: reachability.Reduction | None = None  # None when the result came from the cache
 
 
-def _input_digest(closure: Closure, python: WasiPython) -> str:
+def _input_digest(closure: Closure, python: WasiPython, trim_to: list[Path]) -> str:
     digest = hashlib.sha256()
+    for traffic in trim_to:  # a trimmed module depends on the traffic it was trimmed to
+        digest.update(b"trim\0" + traffic.read_bytes())
     digest.update(json.dumps({
         "meshwasm": __version__, "python": python.key, "zig": zig_version(),
         "cflags": link.CFLAGS, "stack": link.STACK_SIZE,
@@ -74,11 +76,14 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
-                 progress: Progress | None = None) -> BuildResult:
+                 progress: Progress | None = None,
+                 trim_to: list[Path] | None = None) -> BuildResult:
     """Compile ``filter_path`` into the proxy-wasm module ``output``.
 
     ``use_cache=False`` rebuilds every stage (the toolchain and C objects stay cached).
     ``progress`` hears of each stage (the first build compiles CPython: minutes).
+    ``trim_to``: traffic files; functions they never run become raising stubs (opt-in,
+    see ``trim.py``).
     """
     progress = progress or Silent()
     timings: dict[str, float] = {}
@@ -88,7 +93,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
     add_resources(closure, filter_path.resolve().parent)
     timings["analyze"] = time.perf_counter() - started
 
-    digest = _input_digest(closure, python)
+    digest = _input_digest(closure, python, trim_to or [])
     cached = cache_root() / "modules" / f"{digest}.wasm"
     if use_cache and cached.exists():
         data = cached.read_bytes()
@@ -123,6 +128,14 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
     initialized = prune.prune(link_map, initialized, freeze.builtin_modules(closure))
     timings["prune"] = time.perf_counter() - mark
 
+    trimmed = None
+    if trim_to:
+        progress.step("trimming to the functions your traffic runs (--trim-to)")
+        mark = time.perf_counter()
+        assert unavailable is not None  # prune succeeded, so the export was there
+        initialized, trimmed = trim.trim(initialized, link_map, trim_to, unavailable)
+        timings["trim"] = time.perf_counter() - mark
+
     mark = time.perf_counter()
     initialized, reduction = reachability.reduce(initialized, unavailable)
     timings["reachability"] = time.perf_counter() - mark
@@ -137,6 +150,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
         "modules": sorted(closure.sources),
         "builtins": freeze.builtin_modules(closure),
         "reachability": reduction.summary(),
+        **({"trimmed": trimmed.summary()} if trimmed else {}),
     })
     write_atomically(cached, data)
     write_atomically(output, data)

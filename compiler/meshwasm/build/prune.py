@@ -14,6 +14,7 @@ Which function came from which object file is read from the linker's map.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from meshwasm.build import wasmbin
@@ -41,12 +42,30 @@ def prunable_objects(builtins: list[str]) -> set[str]:
             if needed_by is None or needed_by not in builtins}
 
 
-def _map_functions(map_text: str) -> list[tuple[str, str]]:
-    """(object file, function) of each function body, in code-section order.
+@dataclass(frozen=True)
+class MapFunction:
+    """Where one function body came from, per the linker's map."""
+
+    source: str  # the input file as the map names it: "x.o" or "/path/libc.a(member.o)"
+    symbol: str
+
+    @property
+    def object(self) -> str:
+        """The object file's name (an archive member's own name)."""
+        member = re.search(r"\(([^()]+\.o)\)$", self.source)
+        return member.group(1) if member else Path(self.source).name
+
+    @property
+    def archive(self) -> str | None:
+        return Path(self.source.partition("(")[0]).name if "(" in self.source else None
+
+
+def map_functions(map_text: str) -> list[MapFunction]:
+    """Each function body's origin, in code-section order.
 
     (The map lists the CODE section's functions in output order; its offsets assume padded
     section sizes, so we rely on the order, checked against the body count.)"""
-    functions: list[tuple[int, str, str]] = []
+    functions: list[tuple[int, MapFunction]] = []
     section = None
     for line in map_text.splitlines():
         parts = line.split()
@@ -54,13 +73,11 @@ def _map_functions(map_text: str) -> list[tuple[str, str]]:
             section = parts[3]
         elif section == "CODE" and len(parts) == 4 and ":(" in parts[3]:
             source, _, symbol = parts[3].partition(":(")
-            member = re.search(r"\(([^()]+\.o)\)$", source)
-            functions.append((int(parts[1], 16), member.group(1) if member else Path(source).name,
-                              symbol.rstrip(")")))
-    return [(obj, symbol) for _, obj, symbol in sorted(functions)]
+            functions.append((int(parts[1], 16), MapFunction(source, symbol.rstrip(")"))))
+    return [function for _, function in sorted(functions, key=lambda item: item[0])]
 
 
-def _function_results(sections: list[wasmbin.Section]) -> tuple[int, list[bytes]]:
+def function_results(sections: list[wasmbin.Section]) -> tuple[int, list[bytes]]:
     """(number of imported functions, result types of each defined function)."""
     types: list[tuple[bytes, bytes]] = []
     defined: list[int] = []
@@ -111,9 +128,9 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
     code section as it was linked).
     """
     objects = prunable_objects(builtins)
-    origin = _map_functions(link_map)
+    origin = map_functions(link_map)
     sections = wasmbin.parse_sections(snapshotted)
-    imported, results = _function_results(sections)
+    imported, results = function_results(sections)
     unavailable = unavailable_function(snapshotted)
     if unavailable is None:
         raise PruneError(f"the module does not export {UNAVAILABLE_EXPORT}")
@@ -131,7 +148,8 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
                 start = reader.offset
                 size = reader.u32()
                 reader.offset += size
-                if origin[index][0] in objects or origin[index] in PRUNABLE_FUNCTIONS:
+                if (origin[index].object in objects
+                        or (origin[index].object, origin[index].symbol) in PRUNABLE_FUNCTIONS):
                     bodies.append(stub_body(results[index], unavailable, void_reports=False))
                 else:
                     bodies.append(section.payload[start:reader.offset])

@@ -16,7 +16,14 @@ from meshwasm.build.toolchain import ToolchainError
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the module (default: FILTER.wasm beside the filter).")
 @click.option("-v", "--verbose", is_flag=True, help="Show stage timings and bundled modules.")
-def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
+@click.option("--trim-to", "trim_to", multiple=True, metavar="TRAFFIC.yaml",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Opt-in: replay these traffic files at build time and turn every function "
+                   "they never run into a stub that fails the request by the filter's fail "
+                   "policy.  Smaller and faster to start; only as safe as the traffic is "
+                   "complete.")
+def command(filter_path: Path, output: Path | None, verbose: bool,
+            trim_to: tuple[Path, ...]) -> None:
     """Compile a Python filter into one proxy-wasm (ABI 0.2.1) module."""
     from meshwasm.build.pipeline import build_filter
     from meshwasm.build.progress import ConsoleProgress
@@ -25,13 +32,17 @@ def command(filter_path: Path, output: Path | None, verbose: bool) -> None:
     output = output or filter_path.with_suffix(".wasm")
     progress = ConsoleProgress()
     try:
-        result = build_filter(filter_path, output, progress=progress)
+        result = build_filter(filter_path, output, progress=progress,
+                              trim_to=list(trim_to) or None)
     except (BuildError, ToolchainError) as error:
         raise click.ClickException(str(error)) from None
     finally:
         progress.close()
     origin = "cached" if result.cached else f"{result.timings['total']:.1f}s"
     click.echo(f"built {output} ({result.size / 1e6:.2f} MB, {origin})")
+    trimmed = (read_stamp(output.read_bytes()) or {}).get("trimmed")
+    if trimmed:  # always reported: the module behaves differently outside that traffic
+        click.echo(f"  {trimmed}")
     if verbose:
         stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in result.timings.items())
         click.echo(f"  stages: {stages}")

@@ -249,6 +249,10 @@ static int load_filter(void) {
 }
 
 /* Called once by the snapshotter; returns 0 on success. */
+/* The message of the RuntimeError raised by meshwasm_compiler_unavailable (made at start-up). */
+static PyObject *unavailable_message;
+static int raising_unavailable;
+
 /* The marshalled code of a module that is already imported is never read again, and zero
  * bytes are not stored in the module's data (snapshot.py): dropping it makes every built
  * module smaller.  A later import of the same name (after `del sys.modules[name]`) finds the
@@ -269,20 +273,26 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
     log_python_error("initialization");
     return 2;
   }
+  unavailable_message = PyUnicode_FromString(
+      "this code is not available inside the module: compiling Python source (compile/exec/"
+      "eval of a string) is not, since all code is compiled at build time; and with "
+      "`meshwasm build --trim-to`, neither is code the traffic never ran");
+  if (unavailable_message == NULL) { log_python_error("initialization"); return 2; }
   PyGC_Collect();
   drop_imported_frozen_code();
   meshwasm_flush_stdio();
   return 0;
 }
 
-/* Pruned functions (the parser and compiler, see build/prune.py) call this instead of
- * running: compiling Python source is not possible inside the module after start-up.
- * Exported only so the linker keeps it; the prune stage removes the export. */
+/* Pruned functions (the parser and compiler, see build/prune.py) and functions trimmed by
+ * --trim-to (build/trim.py) call this instead of running.  Exported only so the linker keeps
+ * it; the prune stage removes the export.  The message is made at start-up and nothing here
+ * may call a function that could itself be a stub: raising must not recurse. */
 EXPORT(meshwasm_compiler_unavailable) void meshwasm_compiler_unavailable(void) {
-  if (!PyErr_Occurred())
-    PyErr_SetString(PyExc_RuntimeError,
-                    "compiling Python source (compile/exec/eval of a string) is not available "
-                    "inside a meshwasm module; all code is compiled at build time");
+  if (raising_unavailable || unavailable_message == NULL || PyErr_Occurred()) return;
+  raising_unavailable = 1;
+  PyErr_SetObject(PyExc_RuntimeError, unavailable_message);
+  raising_unavailable = 0;
 }
 
 EXPORT(proxy_abi_version_0_2_1) void proxy_abi_version_0_2_1(void) {}

@@ -37,4 +37,4 @@ class WasiPython:
 
     @property
     def description(self) -> str:
-        return f"CPython {self.version} for wasm32-wasi, built by meshwasm ({self.key[:16]})"
+        return f"{self.version} for wasm32-wasi (CPython built by meshwasm, {self.key[:16]})"
