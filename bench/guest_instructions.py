@@ -197,6 +197,7 @@ class Measure:
     instructions: float
     host_calls: float
     by_call: dict[str, float] = field(default_factory=dict)
+    by_callback: dict[str, float] = field(default_factory=dict)
 
 
 REQUEST_CALLBACKS = ("proxy_on_request_headers", "proxy_on_response_headers",
@@ -229,26 +230,35 @@ def measure(module_path: Path, requests: int, host: StandInHost | None = None) -
     if not call["proxy_on_configure"](store, 1, len(host.plugin_config)):
         raise SystemExit(f"{module_path.name}: the plugin configuration was refused")
 
+    spent: Counter[str] = Counter()
+
+    def run(name: str, *args: int) -> None:
+        if name in call:
+            fuel = store.get_fuel()
+            call[name](store, *args)
+            spent[name] += fuel - store.get_fuel()
+
     def one_request(context_id: int) -> None:
         host.new_request()
-        call["proxy_on_context_create"](store, context_id, 1)
-        for name, args in (("proxy_on_request_headers", (len(host.maps[0]), 1)),
-                           ("proxy_on_response_headers", (len(host.maps[2]), 0)),
-                           ("proxy_on_response_body", (2, 1)), ("proxy_on_log", ()),
-                           ("proxy_on_done", ())):
-            if name in call:
-                call[name](store, context_id, *args)
-        call["proxy_on_delete"](store, context_id)
+        run("proxy_on_context_create", context_id, 1)
+        run("proxy_on_request_headers", context_id, len(host.maps[0]), 1)
+        run("proxy_on_response_headers", context_id, len(host.maps[2]), 0)
+        run("proxy_on_response_body", context_id, 2, 1)
+        run("proxy_on_log", context_id)
+        run("proxy_on_done", context_id)
+        run("proxy_on_delete", context_id)
 
     for warm in range(100):
         one_request(2 + warm)
     host.calls.clear()
+    spent.clear()
     before = store.get_fuel()
     for index in range(requests):
         one_request(1000 + index)
     fuel = (before - store.get_fuel()) / requests
     by_call = {name: count / requests for name, count in sorted(host.calls.items())}
-    return Measure(fuel, sum(by_call.values()), by_call)
+    by_callback = {name[len("proxy_on_"):]: value / requests for name, value in spent.items()}
+    return Measure(fuel, sum(by_call.values()), by_call, by_callback)
 
 
 def _link(linker: wasmtime.Linker, module: wasmtime.Module, host: StandInHost) -> None:
@@ -347,6 +357,8 @@ def _row(label: str, result: Measure, c_filter: Measure | None, calls: bool) -> 
     line = (f"  {label:12} {result.instructions:10.0f} instr  {result.host_calls:5.1f} host calls"
             f"{ratio}")
     if calls:
+        line += "\n      " + ", ".join(f"{name} {fuel:.0f}"
+                                     for name, fuel in result.by_callback.items() if fuel)
         line += "\n" + "\n".join(f"      {name:40} {count:5.2f}"
                                  for name, count in result.by_call.items())
     return line
@@ -358,7 +370,8 @@ def main() -> int:
                         help="repeatable; default: all")
     parser.add_argument("--filter", type=Path, help="another filter (plugin configuration 'x')")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--calls", action="store_true", help="list host calls by name")
+    parser.add_argument("--calls", action="store_true",
+                        help="instructions by callback and host calls by name")
     args = parser.parse_args()
     scenarios = {name: SCENARIOS[name] for name in args.scenario or SCENARIOS}
     if args.filter:

@@ -301,7 +301,7 @@ static struct PyModuleDef abi_module = {
 PyObject *PyInit__proxy_wasm_abi(void) {
   PyObject *module = PyModule_Create(&abi_module);
   if (module == NULL) return NULL;
-  if (abi_add_header_map_type(module) < 0) {
+  if (abi_add_header_map_type(module) < 0 || abi_add_metric_type(module) < 0) {
     Py_DECREF(module);
     return NULL;
   }
