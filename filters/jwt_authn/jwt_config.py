@@ -97,6 +97,16 @@ class Config:
         #: every provider's sanitized headers (what a skip rule removes, as Envoy's does)
         self.sanitized = sorted({header for provider in providers.values()
                                  for header in provider.sanitized})
+        #: the request headers a check reads, fetched together with one host call (lower
+        #: case): the path, every token location, every sanitized header (removed only when
+        #: present: a remove is a host call too)
+        read = [":path"]
+        for provider in providers.values():
+            read += [name for name, _ in provider.from_headers]
+            if provider.from_cookies:
+                read.append("cookie")
+        read += [header.lower() for header in self.sanitized]
+        self.read_headers = tuple(dict.fromkeys(read))
 
     def rule_for(self, path: str) -> Rule | None:
         """The first rule whose prefix starts ``path`` (query included, as Envoy's match)."""
