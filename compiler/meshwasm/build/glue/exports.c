@@ -138,18 +138,38 @@ static uint32_t after_error(enum callback which, PyObject *context, uint32_t fal
   return action_of(result, which);
 }
 
-/* Call context.<callback>(*args) for stream `id` (nargs 0 to 2 of `size`, `flag`), unless
- * the stream skipped it (`bit`); `fallback` is the answer then and for a missing stream. */
-static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, size_t nargs,
-                                uint32_t size, PyObject *flag, uint32_t fallback) {
+/* The stream whose callback ran last: a stream's callbacks mostly come one after another,
+ * so this saves an int object and a dict look-up per callback.  A strong reference, dropped
+ * when that stream is deleted. */
+static uint32_t last_id = 0;
+static PyObject *last_context = NULL;
+
+static void forget_last(uint32_t id) {
+  if (last_context != NULL && last_id == id) Py_CLEAR(last_context);
+}
+
+/* The context of stream `id` (borrowed), or NULL when there is none. */
+static PyObject *stream_context(uint32_t id, enum callback which) {
+  if (last_context != NULL && last_id == id) return last_context;
   PyObject *key = PyLong_FromUnsignedLong(id);
-  if (key == NULL) { log_python_error(callback_names[which]); return fallback; }
+  if (key == NULL) { log_python_error(callback_names[which]); return NULL; }
   PyObject *context = PyDict_GetItemWithError(streams, key); /* borrowed */
   Py_DECREF(key);
   if (context == NULL) {
     if (PyErr_Occurred()) log_python_error(callback_names[which]);
-    return fallback; /* a stream the filter never saw created: let it continue */
+    return NULL;
   }
+  Py_XSETREF(last_context, Py_NewRef(context));
+  last_id = id;
+  return context;
+}
+
+/* Call context.<callback>(*args) for stream `id` (nargs 0 to 2 of `size`, `flag`), unless
+ * the stream skipped it (`bit`); `fallback` is the answer then and for a missing stream. */
+static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, size_t nargs,
+                                uint32_t size, PyObject *flag, uint32_t fallback) {
+  PyObject *context = stream_context(id, which);
+  if (context == NULL) return fallback; /* a stream the filter never saw created: continue */
   if (((abi_stream_t *)context)->skipped & bit) return fallback;
   Py_INCREF(context);
   PyObject *count = nargs > 0 ? PyLong_FromUnsignedLong(size) : NULL;
@@ -216,7 +236,10 @@ static int create_stream(uint32_t id, uint32_t parent) {
   PyObject *key = PyLong_FromUnsignedLong(id);
   if (key == NULL) { PyErr_Clear(); return -1; }
   PyObject *context = new_stream(key, id, root);
-  if (context == NULL || PyDict_SetItem(streams, key, context) < 0) {
+  if (context != NULL && PyDict_SetItem(streams, key, context) == 0) {
+    Py_XSETREF(last_context, Py_NewRef(context)); /* its callbacks come next */
+    last_id = id;
+  } else {
     PyObject *error = fetch_error(); /* as _dispatch.on_context_create: log, no stream */
     PyObject *args[2] = {str_context_creation, error ? error : Py_None};
     PyObject *result = PyObject_Vectorcall(log_exception, args, 2, NULL);
@@ -370,6 +393,7 @@ EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
 }
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  forget_last(id);
   if (!python_deletes) {
     PyObject *key = PyLong_FromUnsignedLong(id);
     int removed = key != NULL && PyDict_DelItem(streams, key) == 0;
