@@ -166,9 +166,10 @@ def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
     if context is not None and context._skipped & SKIP_BITS[name]:
         return CONTINUE
     try:
-        return getattr(context, name)(*args)
+        action: int = getattr(context, name)(*args)  # (None too: the runtime reads it as 0)
     except Exception:
         return fail_stream(context, name)
+    return action
 
 
 def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:

@@ -17,4 +17,4 @@ def now_ms() -> int:
 if _hostcalls.NATIVE:
     # Inside a compiled module the host calls never change: the C function itself, one
     # Python frame less per call.
-    now_ns = _hostcalls.abi.get_current_time_ns  # type: ignore[assignment]  # noqa: F811
+    now_ns = _hostcalls.abi.get_current_time_ns  # noqa: F811

@@ -31,4 +31,4 @@ def set(key: str, value: bytes, cas: int = 0) -> bool:  # noqa: A001 - mirrors t
 if _hostcalls.NATIVE:
     # Inside a compiled module the host calls never change: the C function itself, one
     # Python frame less per read.
-    get = _hostcalls.abi.get_shared_data  # type: ignore[assignment]  # noqa: F811
+    get = _hostcalls.abi.get_shared_data  # noqa: F811
