@@ -229,13 +229,12 @@ class JwtStream(HttpContext):
 
 def _remove_present(request: HeaderMap, headers: dict[str, str | None],
                     names: list[str]) -> None:
-    """Remove ``names`` from the request, calling the host only for those ``headers`` (the
-    values read) has; they read as absent afterwards."""
+    """Remove ``names`` (lower case) from the request, calling the host only for those
+    ``headers`` (the values read) has; they read as absent afterwards."""
     for name in names:
-        key = name.lower()
-        if headers.get(key) is not None:
+        if headers.get(name) is not None:
             request.remove(name)
-            headers[key] = None
+            headers[name] = None
 
 
 #: Envoy's jwt_authn cuts the path in the realm to this many bytes.

@@ -98,10 +98,11 @@ def extract(request: Mapping[str, str | None], path: str, headers: list[tuple[st
                 continue
             value = _token_after(value, at + len(prefix))
         found.append(Found(value, "header", name))
-    for name in params:
-        value = query_param(path, name)
-        if value is not None:
-            found.append(Found(value, "param", name))
+    if "?" in path:  # (no query: no parameter to look for)
+        for name in params:
+            value = query_param(path, name)
+            if value is not None:
+                found.append(Found(value, "param", name))
     if cookies:
         header = request.get("cookie")
         if header:
