@@ -41,7 +41,7 @@ PROJECT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(PROJECT))
 from envoy_load import run_load  # noqa: E402
-from guest_instructions import REQUEST, StandInHost, instructions_per_request  # noqa: E402
+from guest_instructions import StandInHost, instructions_per_request  # noqa: E402
 
 from runtime_tests.jwt_authn.native import to_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
@@ -111,36 +111,27 @@ def config(keys: KeySet) -> dict:
 
 class TokenHost(StandInHost):
     """The stand-in host of ``guest_instructions`` whose ``authorization`` header carries the
-    next of ``tokens`` at each read (one read per request), the wall clock as time."""
+    next of ``tokens`` in each request."""
 
     def __init__(self, plugin_config: bytes, tokens: list[str]) -> None:
-        super().__init__(plugin_config)
         self.tokens = tokens
         self.index = 0
+        super().__init__(plugin_config)
+
+    def new_request(self) -> None:
+        token = self.tokens[self.index % len(self.tokens)]
+        self.index += 1
+        self.request_template["authorization"] = f"Bearer {token}".encode()
+        super().new_request()
 
     def functions(self) -> dict[str, object]:
         functions = super().functions()
-
-        def get_header(caller: Any, map_type: int, key: int, key_size: int, out: int,
-                       out_size: int) -> int:
-            assert self.memory is not None
-            name = self.memory.read(caller, key, key + key_size).decode()
-            if map_type == 0 and name == "authorization":
-                value = f"Bearer {self.tokens[self.index % len(self.tokens)]}".encode()
-                self.index += 1
-            elif map_type == 0 and name in REQUEST:
-                value = REQUEST[name]
-            else:
-                return 1
-            self._give(caller, value, out, out_size)
-            return 0
 
         def now(caller: Any, out: int) -> int:
             assert self.memory is not None
             self.memory.write(caller, struct.pack("<Q", time.time_ns()), out)
             return 0
 
-        functions["proxy_get_header_map_value"] = get_header
         functions["proxy_get_current_time_nanoseconds"] = now
         return functions
 

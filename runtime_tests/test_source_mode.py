@@ -27,6 +27,7 @@ CASES = {
     "hello_c-in-python": (SCENARIOS / "hello_py" / "filter.py",
                           RUNTIME_TESTS / "other_sdk" / "hello_c.traffic.yaml"),
     "busy": (SCENARIOS / "busy" / "filter.py", SCENARIOS / "busy" / "traffic.yaml"),
+    "skipping": (SCENARIOS / "skipping" / "filter.py", SCENARIOS / "skipping" / "traffic.yaml"),
     "raising-fail-closed": (RAISING / "fail_closed.py", RAISING / "traffic.yaml"),
     "raising-fail-open": (RAISING / "fail_open.py", RAISING / "traffic.yaml"),
 }

@@ -58,6 +58,10 @@ class Percentage:
         capped.numerator, capped.denominator = numerator, self.denominator
         return capped
 
+    def draws(self) -> bool:
+        """Whether ``hit`` takes a random number (neither never nor always)."""
+        return 0 < self.numerator < self.denominator
+
     def hit(self, rng: random.Random) -> bool:
         if self.numerator <= 0:
             return False
@@ -118,6 +122,21 @@ class Settings:
         self.max_active_faults: int | None = document.get("max_active_faults")
         seed = document.get("seed")
         self.rng = random.Random(seed) if seed is not None else random.Random()
+        #: the x-envoy-fault-* headers this configuration reads, and every header a request's
+        #: decision reads (those and the matchers'), fetched together with one host call
+        self.fault_headers = tuple(
+            ([ABORT_PERCENT_HEADER, ABORT_HEADER, ABORT_GRPC_HEADER] if self.abort_from_headers
+             else []) + ([DELAY_PERCENT_HEADER, DELAY_HEADER] if self.delay_from_headers else []))
+        self.header_names = tuple(dict.fromkeys(
+            [*self.fault_headers, *(match.name for match in self.headers)]))
+        #: True when a request without fault headers can get no fault and takes no random
+        #: number (faults only on the client's demand, no shared counter, no cluster check)
+        self.inert_without_headers = (
+            self.max_active_faults is None and not self.upstream_cluster
+            and (not self.has_abort or self.abort_from_headers
+                 and not self.abort_percentage.draws())
+            and (not self.has_delay or self.delay_from_headers
+                 and not self.delay_percentage.draws()))
 
 
 def load(configuration: bytes) -> Settings:

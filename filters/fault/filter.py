@@ -104,10 +104,20 @@ class Fault(HttpContext):
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         root = self.root
         settings = root.settings
-        if not self._applies(settings):
+        request = self.request_headers
+        names = settings.fault_headers
+        if settings.inert_without_headers and (
+                not names or request.get_many(*names).count(None) == len(names)):
+            # The usual request: no fault asked for and none configured to happen.
+            self.skip_callbacks()
             return Action.CONTINUE
-        abort = self._abort_status(settings) if settings.has_abort else None
-        delay = self._delay_ms(settings) if settings.has_delay else None
+        read = settings.header_names
+        headers = dict(zip(read, request.get_many(*read))) if read else {}
+        if not self._applies(settings, headers):
+            self.skip_callbacks()
+            return Action.CONTINUE
+        abort = self._abort_status(settings, headers) if settings.has_abort else None
+        delay = self._delay_ms(settings, headers) if settings.has_delay else None
         if delay:
             self._start()
             root.delays_injected.increment()
@@ -117,46 +127,45 @@ class Fault(HttpContext):
         if abort is not None:
             self._abort(abort)
             return Action.PAUSE
+        self.skip_callbacks()  # nothing injected: on_done has nothing to undo
         return Action.CONTINUE
 
-    def _applies(self, settings: fault_rules.Settings) -> bool:
+    def _applies(self, settings: fault_rules.Settings, headers: dict[str, str | None]) -> bool:
         if settings.max_active_faults is not None \
                 and self.root.active() >= settings.max_active_faults:
             self.root.faults_overflow.increment()
             return False
         if settings.upstream_cluster and _route_cluster() != settings.upstream_cluster:
             return False
-        headers = self.request_headers
-        return all(match.matches(headers.get(match.name)) for match in settings.headers)
+        return all(match.matches(headers[match.name]) for match in settings.headers)
 
-    def _delay_ms(self, settings: fault_rules.Settings) -> int | None:
+    def _delay_ms(self, settings: fault_rules.Settings,
+                  headers: dict[str, str | None]) -> int | None:
         percentage = settings.delay_percentage
         if settings.delay_from_headers:
-            percentage = percentage.capped(self.request_headers.get(
-                fault_rules.DELAY_PERCENT_HEADER))
+            percentage = percentage.capped(headers[fault_rules.DELAY_PERCENT_HEADER])
         if not percentage.hit(settings.rng):
             return None
         if settings.delay_from_headers:
-            return fault_rules.parse_unsigned(
-                self.request_headers.get(fault_rules.DELAY_HEADER), 64) or None
+            return fault_rules.parse_unsigned(headers[fault_rules.DELAY_HEADER], 64) or None
         return settings.delay_ms or None
 
-    def _abort_status(self, settings: fault_rules.Settings) -> tuple[int, int | None] | None:
+    def _abort_status(self, settings: fault_rules.Settings,
+                      headers: dict[str, str | None]) -> tuple[int, int | None] | None:
         """(HTTP status, gRPC status or None) when this request is to be aborted."""
         percentage = settings.abort_percentage
-        headers = self.request_headers
         if settings.abort_from_headers:
-            percentage = percentage.capped(headers.get(fault_rules.ABORT_PERCENT_HEADER))
+            percentage = percentage.capped(headers[fault_rules.ABORT_PERCENT_HEADER])
         if not percentage.hit(settings.rng):
             return None
         if not settings.abort_from_headers:
             if settings.abort_grpc is not None:
                 return 200, settings.abort_grpc
             return settings.abort_status, None  # type: ignore[return-value]
-        status = fault_rules.parse_unsigned(headers.get(fault_rules.ABORT_HEADER), 64)
+        status = fault_rules.parse_unsigned(headers[fault_rules.ABORT_HEADER], 64)
         if status is not None and 200 <= status < 600:
             return status, None
-        grpc = fault_rules.parse_unsigned(headers.get(fault_rules.ABORT_GRPC_HEADER), 64)
+        grpc = fault_rules.parse_unsigned(headers[fault_rules.ABORT_GRPC_HEADER], 64)
         if grpc is not None and grpc < (1 << 32):
             return 200, grpc
         return None

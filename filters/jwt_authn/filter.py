@@ -9,7 +9,8 @@ Envoy's body and ``www-authenticate`` header.
 
 from __future__ import annotations
 
-from proxy_wasm import Action, HttpContext, RootContext, _hostcalls, clock, log, properties
+from proxy_wasm import Action, HeaderMap, HttpContext, RootContext, _hostcalls, clock, log
+from proxy_wasm import properties
 from proxy_wasm import register
 
 from jwt_config import Config, ConfigError, Provider, load
@@ -130,36 +131,37 @@ def install_keys(context: JwtRoot, provider: Provider, num_headers: int,
 
 
 class JwtStream(HttpContext):
-    """One request: find the rule, extract and check its tokens, forward or refuse."""
+    """One request: find the rule, extract and check its tokens, forward or refuse.
+
+    (No ``__init__``: the runtime then creates a stream without running Python; the fields
+    below are set by ``on_request_headers`` before anything reads them.)"""
 
     root: JwtRoot
-
-    def __init__(self, context_id: int, root: RootContext) -> None:
-        super().__init__(context_id, root)
-        self.pending: list[Found] = []
-        self.provider: Provider | None = None
-        self.audiences: list[str] | None = None
-        self.claims: dict[str, list[str]] = {}
-        self.waited = False
+    pending: list[Found]
+    provider: Provider | None = None
+    audiences: list[str] | None = None
+    claims: dict[str, list[str]]
+    waited = False
 
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         config = self.root.config
         if config is None:
             return Action.CONTINUE
         request = self.request_headers
-        path = request.get(":path") or "/"
+        read = config.read_headers
+        headers = dict(zip(read, request.get_many(*read)))  # one host call
+        path = headers[":path"] or "/"
         rule = config.rule_for(path)
         if rule is None:
             return Action.CONTINUE
         if rule.provider is None:  # skip: Envoy still removes what a token would have set
-            for header in config.sanitized:
-                request.remove(header)
+            _remove_present(request, headers, config.sanitized)
             return Action.CONTINUE
         provider = self.provider = rule.provider
         self.audiences, self.claims = rule.audiences, rule.claims
-        for header in provider.sanitized:
-            request.remove(header)  # a client must not be able to pose as a claim
-        self.pending = extract(self, path, provider.from_headers, provider.from_params,
+        # a client must not be able to pose as a claim
+        _remove_present(request, headers, provider.sanitized)
+        self.pending = extract(headers, path, provider.from_headers, provider.from_params,
                                provider.from_cookies)
         if not self.pending:
             if rule.requirement == "optional":
@@ -223,6 +225,16 @@ class JwtStream(HttpContext):
                                  headers=[("www-authenticate", challenge)],
                                  details="jwt_authn_access_denied")
         return Action.PAUSE
+
+
+def _remove_present(request: HeaderMap, headers: dict[str, str | None],
+                    names: list[str]) -> None:
+    """Remove ``names`` (lower case) from the request, calling the host only for those
+    ``headers`` (the values read) has; they read as absent afterwards."""
+    for name in names:
+        if headers.get(name) is not None:
+            request.remove(name)
+            headers[name] = None
 
 
 #: Envoy's jwt_authn cuts the path in the realm to this many bytes.

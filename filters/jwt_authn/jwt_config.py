@@ -71,7 +71,9 @@ class Provider:
                                  for entry in spec.get("claim_to_headers", ())]
         self.payload_in_metadata: str | None = spec.get("payload_in_metadata")
         # Removed from every checked request before extraction: a client cannot pose as them.
-        self.sanitized = ([self.forward_payload_header] if self.forward_payload_header else []) \
+        # (lower case, as the headers read are keyed: Envoy's names are case-insensitive)
+        self.sanitized = ([self.forward_payload_header.lower()]
+                          if self.forward_payload_header else []) \
             + [header for header, _ in self.claim_to_headers]
         self.clock_skew_s: int = spec.get("clock_skew_seconds", 60)
         self.max_token_bytes: int = spec.get("max_token_bytes", 8192)
@@ -97,6 +99,16 @@ class Config:
         #: every provider's sanitized headers (what a skip rule removes, as Envoy's does)
         self.sanitized = sorted({header for provider in providers.values()
                                  for header in provider.sanitized})
+        #: the request headers a check reads, fetched together with one host call (lower
+        #: case): the path, every token location, every sanitized header (removed only when
+        #: present: a remove is a host call too)
+        read = [":path"]
+        for provider in providers.values():
+            read += [name for name, _ in provider.from_headers]
+            if provider.from_cookies:
+                read.append("cookie")
+        read += self.sanitized
+        self.read_headers = tuple(dict.fromkeys(read))
 
     def rule_for(self, path: str) -> Rule | None:
         """The first rule whose prefix starts ``path`` (query included, as Envoy's match)."""

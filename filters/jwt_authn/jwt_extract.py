@@ -7,7 +7,12 @@ the current stream's request headers.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
+
 from proxy_wasm import HttpContext
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # The characters of a compact JWS (base64url and the dots; not "=").  After the value prefix,
 # Envoy skips characters outside this set and takes the rest of the value from the first one
@@ -76,12 +81,12 @@ class Found:
         self.token, self.kind, self.name = token, kind, name
 
 
-def extract(stream: HttpContext, path: str, headers: list[tuple[str, str]],
+def extract(request: Mapping[str, str | None], path: str, headers: list[tuple[str, str]],
             params: list[str], cookies: list[str]) -> list[Found]:
     """Every token the request carries, in Envoy's order: headers, then parameters, then
     cookies (each group in the order the provider lists them; ``jwt_config`` sorts them as
-    Envoy's maps do).  Envoy requires all of them to verify."""
-    request = stream.request_headers
+    Envoy's maps do).  Envoy requires all of them to verify.  ``request`` holds the values
+    of the request headers named (lower case; None when absent)."""
     found = []
     for name, prefix in headers:
         value = request.get(name)
@@ -93,10 +98,11 @@ def extract(stream: HttpContext, path: str, headers: list[tuple[str, str]],
                 continue
             value = _token_after(value, at + len(prefix))
         found.append(Found(value, "header", name))
-    for name in params:
-        value = query_param(path, name)
-        if value is not None:
-            found.append(Found(value, "param", name))
+    if "?" in path:  # (no query: no parameter to look for)
+        for name in params:
+            value = query_param(path, name)
+            if value is not None:
+                found.append(Found(value, "param", name))
     if cookies:
         header = request.get("cookie")
         if header:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from jwt_config import Provider
-from jwt_token import (AUDIENCE, UNKNOWN_ISSUER, Failure, Token, audiences_allowed,
-                       check_time, parse, verify_signature)
+from jwt_token import (AUDIENCE, EXPIRED, NOT_YET_VALID, UNKNOWN_ISSUER, Failure, Token,
+                       audiences_allowed, check_time, parse, verify_signature)
 
 NEEDS_KEYS = Failure("keys are being fetched", 0)
 """Returned when the token passed every claim check but the provider has no keys yet."""
@@ -67,12 +67,33 @@ def _forwarded(provider: Provider, token: Token) -> Verified:
     return Verified(token, headers, metadata)
 
 
+class _Entry:
+    """A cached token: the signature's outcome for ``provider`` and what the claim checks
+    need, precomputed (a repeat request then runs no parsing and few Python calls)."""
+
+    __slots__ = ("provider", "token", "failure", "verified", "issuer_ok", "not_before",
+                 "expires", "audiences")
+
+    def __init__(self, provider: Provider, token: Token, failure: Failure | None,
+                 verified: Verified | None) -> None:
+        self.provider = provider
+        self.token, self.failure, self.verified = token, failure, verified
+        self.issuer_ok = not provider.issuer or token.issuer == provider.issuer
+        # check_time's bounds with the provider's skew (None: no such claim)
+        skew = provider.clock_skew_s
+        self.not_before = token.nbf - skew if token.nbf else None
+        self.expires = token.exp + skew if token.exp else None
+        self.audiences = frozenset(token.audiences)
+
+
 class Verifier:
-    """One per root context (per worker VM); holds the token cache."""
+    """One per root context (per worker VM); holds the token cache, keyed by the token's
+    text (an entry is for one provider: another provider's look-up is a miss), oldest
+    dropped first."""
 
     def __init__(self, cache_size: int) -> None:
         self.cache_size = cache_size
-        self._cache: dict[tuple[str, str], tuple[Token, Failure | None, Verified | None]] = {}
+        self._cache: dict[str, _Entry] = {}
 
     def forget(self) -> None:
         """Drop every cached outcome (call when a provider's keys change)."""
@@ -81,16 +102,23 @@ class Verifier:
     def check(self, provider: Provider, text: str, now_s: int,
               audiences: list[str] | None) -> Verified | Failure:
         """``NEEDS_KEYS`` when everything but the signature passed and the keys are missing."""
-        key = (provider.name, text)
-        entry = self._cache.get(key)
-        if entry is None:
-            parsed = parse(text)
-            if isinstance(parsed, Failure):
-                return parsed
-            token: Token = parsed
-            signature_failure = verified = None
-        else:
-            token, signature_failure, verified = entry
+        entry = self._cache.get(text)
+        if entry is not None and entry.provider is provider:
+            # the usual case: the checks below, in the same order, precomputed
+            if not entry.issuer_ok:
+                return Failure(UNKNOWN_ISSUER)
+            if entry.not_before is not None and now_s < entry.not_before:
+                return Failure(NOT_YET_VALID)
+            if entry.expires is not None and now_s > entry.expires:
+                return Failure(EXPIRED)
+            allowed = provider.audiences if audiences is None else audiences
+            if allowed and entry.audiences.isdisjoint(allowed):
+                return Failure(AUDIENCE, 403)
+            return entry.failure or entry.verified  # type: ignore[return-value]
+        parsed = parse(text)
+        if isinstance(parsed, Failure):
+            return parsed
+        token: Token = parsed
         if provider.issuer and token.issuer != provider.issuer:
             return Failure(UNKNOWN_ISSUER)
         late = check_time(token, now_s, provider.clock_skew_s)
@@ -98,19 +126,18 @@ class Verifier:
             return late
         if not audiences_allowed(token, provider.audiences if audiences is None else audiences):
             return Failure(AUDIENCE, 403)
-        if entry is None:
-            if provider.jwks is None:
-                return NEEDS_KEYS
-            signature_failure = verify_signature(token, provider.jwks)
-            verified = None if signature_failure else _forwarded(provider, token)
-            self._remember(key, (token, signature_failure, verified))
-        return signature_failure or verified  # type: ignore[return-value]
+        if provider.jwks is None:
+            return NEEDS_KEYS
+        failure = verify_signature(token, provider.jwks)
+        verified = None if failure else _forwarded(provider, token)
+        self._remember(text, _Entry(provider, token, failure, verified))
+        return failure or verified  # type: ignore[return-value]
 
-    def _remember(self, key: tuple[str, str],
-                  entry: tuple[Token, Failure | None, Verified | None]) -> None:
+    def _remember(self, text: str, entry: _Entry) -> None:
         if self.cache_size <= 0:
             return
         cache = self._cache
+        cache.pop(text, None)  # another provider's entry for the same text: replaced
         while len(cache) >= self.cache_size:
             del cache[next(iter(cache))]  # oldest first
-        cache[key] = entry
+        cache[text] = entry

@@ -28,10 +28,10 @@ class Counters:
         self.enforced = metrics.Counter(base + "enforced")
         self.evictions = metrics.Counter(base + "evictions")
         self.conflicts = metrics.Counter(base + "cas_conflicts")
-        self.per_limit = {
-            limit.name: (metrics.Counter(f"{base}limit.{limit.name}.ok"),
-                         metrics.Counter(f"{base}limit.{limit.name}.rate_limited"))
-            for limit in settings.limits}
+        #: (ok, rate_limited) of each of ``settings.limits``, in the same order
+        self.per_limit = [(metrics.Counter(f"{base}limit.{limit.name}.ok"),
+                           metrics.Counter(f"{base}limit.{limit.name}.rate_limited"))
+                          for limit in settings.limits]
 
 
 class Root(RootContext):
@@ -49,16 +49,17 @@ class Root(RootContext):
         return True
 
 
-def _key_value(limit: rl_config.Limit, context: HttpContext) -> str | None:
-    """The value ``limit`` is keyed on for this request, or None when it does not apply."""
+def _key_value(limit: rl_config.Limit, headers: tuple[str | None, ...]) -> str | None:
+    """The value ``limit`` is keyed on for this request, or None when it does not apply;
+    ``headers`` holds the values of ``Settings.header_names``."""
     kind = limit.kind
     if kind == "header":
-        return context.request_headers.get(limit.argument)
+        return headers[limit.header_index]
     if kind == "client_address":
         return _host(properties.get_str("source", "address") or "")
     if kind == "route":
         return properties.get_str("route_name") or ""
-    path = context.request_headers.get(":path") or ""
+    path = headers[limit.header_index] or ""
     return "" if path.startswith(limit.argument) else None
 
 
@@ -70,6 +71,10 @@ def _host(address: str) -> str:
     return head if colon and port.isdigit() and ":" not in head else address
 
 
+#: A drawn bucket and its level after the take (``rl_buckets.Outcome`` once one is needed).
+Drawn = tuple[rl_buckets.Bucket, int]
+
+
 class RateLimit(HttpContext):
     root: Root
     outcome: rl_buckets.Outcome | None = None
@@ -78,44 +83,21 @@ class RateLimit(HttpContext):
         root = self.root
         settings, counters = root.settings, root.counters
         counters.enabled.increment()
-        now = clock.now_ns()
-        outcome = None
-        first = None
-        matched = False
         try:
-            for limit in settings.limits:
-                value = _key_value(limit, self)
-                if value is None:
-                    continue
-                matched = True
-                if limit.ring is None:
-                    result = rl_buckets.take_fixed(limit.store, limit.bucket, now)
-                else:
-                    result, evicted = limit.ring.take(limit.bucket, value, now)
-                    if evicted:
-                        counters.evictions.increment()
-                ok_counter, limited_counter = counters.per_limit[limit.name]
-                if not result.allowed:
-                    limited_counter.increment()
-                    outcome = result
-                    break
-                ok_counter.increment()
-                first = first or result
-            else:
-                if settings.default is not None and (not matched
-                                                     or settings.always_consume_default):
-                    result = rl_buckets.take_fixed(settings.default_key, settings.default, now)
-                    outcome = result if not result.allowed else first or result
-                else:
-                    outcome = first
+            drawn = self._draw(settings, counters)
         except rl_buckets.Conflict as conflict:
             counters.conflicts.increment()
             log.warn(f"rate_limit: shared data for {conflict} kept changing; request let through")
+            self.skip_callbacks()
             return Action.CONTINUE
-        self.outcome = outcome
-        if outcome is None or outcome.allowed:
+        if drawn is None or drawn[1] >= 0:
             counters.ok.increment()
+            if drawn is not None and settings.x_ratelimit_headers:
+                self.outcome = rl_buckets.Outcome(*drawn)
+            else:
+                self.skip_callbacks()  # nothing to add to the response: no more Python
             return Action.CONTINUE
+        outcome = self.outcome = rl_buckets.Outcome(*drawn)
         counters.rate_limited.increment()
         if settings.shadow:
             return Action.CONTINUE
@@ -126,6 +108,47 @@ class RateLimit(HttpContext):
         self.send_local_response(settings.status, b"local_rate_limited", headers,
                                  details="local_rate_limited")
         return Action.PAUSE
+
+    def _draw(self, settings: rl_config.Settings, counters: Counters) -> Drawn | None:
+        """Take a token from each matched bucket, slowest-refilling first, up to the first
+        that refuses; then from the default bucket.  The deciding bucket (the refusing one,
+        else the first matched, else the default) or None when no bucket applies."""
+        now = clock.now_ns()
+        names = settings.header_names
+        if len(names) > 1:
+            headers = self.request_headers.get_many(*names)  # one host call for all
+        elif names:
+            headers = (self.request_headers.get(names[0]),)
+        else:
+            headers = ()
+        first: Drawn | None = None
+        matched = False
+        for limit, (ok_counter, limited_counter) in zip(settings.limits, counters.per_limit):
+            # (the common kind inline: a function call per limit is a visible cost)
+            value = headers[limit.header_index] if limit.kind == "header" \
+                else _key_value(limit, headers)
+            if value is None:
+                continue
+            matched = True
+            if limit.ring is None:
+                left = rl_buckets.take_fixed(limit.store, limit.bucket, now)
+            else:
+                left, evicted = limit.ring.take(limit.bucket, value, now)
+                if evicted:
+                    counters.evictions.increment()
+            if left < 0:
+                limited_counter.increment()
+                return limit.bucket, left
+            ok_counter.increment()
+            if first is None:
+                first = limit.bucket, left
+        default = settings.default
+        if default is None or (matched and not settings.always_consume_default):
+            return first
+        left = rl_buckets.take_fixed(settings.default_key, default, now)
+        if left < 0 or first is None:
+            return default, left
+        return first
 
     def on_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         outcome = self.outcome

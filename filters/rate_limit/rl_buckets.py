@@ -23,6 +23,10 @@ Keys and eviction (shared data has no delete):
   victim that still owed tokens gets a head start.  Memory is ``max_keys`` small values per
   limit, however many distinct clients come.
 
+``E`` is stored in hexadecimal: it is a large number (``ns * tokens_per_fill``) and decimal
+conversions of it were a visible part of a request's cost.  A request does one shared-data
+read and, when it took a token, one compare-and-swap write.
+
 Legal in any stream callback (and in ``on_configure`` for ``prepare``).
 """
 
@@ -51,15 +55,32 @@ class Bucket:
 
 
 class Outcome:
-    """What one bucket said about one request; the x-ratelimit headers come from it."""
+    """What one bucket said about one request; the x-ratelimit headers come from it.
 
-    __slots__ = ("allowed", "bucket", "remaining", "next_token_ns")
+    ``left`` is the bucket's level after the take (``level - interval``, in the units of
+    ``E``): the request got a token when it is not negative."""
 
-    def __init__(self, allowed: bool, bucket: Bucket, remaining: int, next_token_ns: int) -> None:
-        self.allowed = allowed
+    __slots__ = ("bucket", "left")
+
+    def __init__(self, bucket: Bucket, left: int) -> None:
         self.bucket = bucket
-        self.remaining = remaining
-        self.next_token_ns = next_token_ns
+        self.left = left
+
+    @property
+    def allowed(self) -> bool:
+        return self.left >= 0
+
+    @property
+    def remaining(self) -> int:
+        """Whole tokens left."""
+        return self.left // self.bucket.interval_ns if self.left >= 0 else 0
+
+    @property
+    def next_token_ns(self) -> int:
+        """Nanoseconds until the bucket holds a token again (0: it does now)."""
+        left, interval = self.left, self.bucket.interval_ns
+        missing = interval - left if left >= 0 else min(-left, interval)
+        return 0 if missing <= 0 else -(-missing // self.bucket.per_fill)
 
     def reset_seconds(self) -> int:
         """Seconds until the next token, rounded up (Envoy's ``x-ratelimit-reset``; 0 when a
@@ -71,92 +92,106 @@ class Outcome:
         return max(1, -(-self.next_token_ns // NS_PER_SECOND))
 
 
-def take(bucket: Bucket, stored_e: int | None, now_ns: int) -> tuple[int, Outcome]:
+def take(bucket: Bucket, stored_e: int | None, now_ns: int) -> tuple[int, int]:
     """Try to take one token.  ``stored_e`` None means a fresh (full) bucket.
 
-    Returns the new ``E`` to store (unchanged when refused) and the outcome.
+    Returns the ``E`` to store (unchanged when refused) and the level left (``Outcome.left``:
+    negative when refused).  Plain numbers: an ``Outcome`` is only built when needed.
     """
     scaled_now = now_ns * bucket.per_fill
-    level = bucket.capacity if stored_e is None else min(bucket.capacity, scaled_now - stored_e)
-    interval = bucket.interval_ns
-    if level < interval:  # less than one token
-        wait = -(-(interval - max(level, 0)) // bucket.per_fill)
-        e = scaled_now - level if stored_e is None else stored_e
-        return e, Outcome(False, bucket, 0, wait)
-    level -= interval
-    remaining = level // interval
-    wait = 0 if level >= interval else -(-(interval - level) // bucket.per_fill)
-    return scaled_now - level, Outcome(True, bucket, remaining, wait)
+    if stored_e is None:
+        left = bucket.capacity - bucket.interval_ns
+        return scaled_now - bucket.capacity + (bucket.interval_ns if left >= 0 else 0), left
+    level = scaled_now - stored_e
+    if level > bucket.capacity:
+        level = bucket.capacity
+    left = level - bucket.interval_ns
+    return (scaled_now - left if left >= 0 else stored_e), left
 
 
-def _read(key: str) -> tuple[bytes | None, int]:
-    return shared_data.get(key)
+def encode(e: int) -> bytes:
+    return b"%x" % e
 
 
 class Conflict(Exception):
     """Compare-and-swap kept failing (another worker wrote the key every time)."""
 
 
-def take_fixed(key: str, bucket: Bucket, now_ns: int) -> Outcome:
-    """One token from the bucket stored at ``key`` (created by ``prepare_fixed``)."""
+def take_fixed(key: str, bucket: Bucket, now_ns: int) -> int:
+    """One token from the bucket stored at ``key`` (created by ``prepare_fixed``); returns
+    the level left (``Outcome.left``)."""
     for _ in range(CAS_RETRIES):
-        value, cas = _read(key)
-        stored = int(value) if value else None
-        new_e, outcome = take(bucket, stored, now_ns)
-        if stored == new_e or shared_data.set(key, b"%d" % new_e, cas):
-            return outcome
+        value, cas = shared_data.get(key)
+        stored = int(value, 16) if value else None
+        new_e, left = take(bucket, stored, now_ns)
+        if stored == new_e or shared_data.set(key, encode(new_e), cas):
+            return left
     raise Conflict(key)
 
 
 def prepare_fixed(key: str) -> None:
     """Create ``key`` empty (meaning: a full bucket) unless some VM already did."""
-    if _read(key)[0] is None:
+    if shared_data.get(key)[0] is None:
         shared_data.set(key, b"")
 
 
 class Ring:
     """The bounded set of buckets of one keyed limit (see the module docstring)."""
 
-    __slots__ = ("prefix", "size")
+    __slots__ = ("prefix", "size", "keys")
 
     def __init__(self, prefix: str, size: int) -> None:
         self.prefix = prefix
         self.size = size
+        self.keys = [f"{prefix}{index}" for index in range(size)]  # built once, not per request
 
     def prepare(self) -> None:
         """Create every slot (so later writes are all compare-and-swap).  In ``on_configure``."""
-        for index in range(self.size):
-            prepare_fixed(f"{self.prefix}{index}")
+        for key in self.keys:
+            prepare_fixed(key)
 
-    def take(self, bucket: Bucket, value: str, now_ns: int) -> tuple[Outcome, bool]:
-        """One token from ``value``'s bucket; also says whether a slot was taken over."""
+    def take(self, bucket: Bucket, value: str, now_ns: int) -> tuple[int, bool]:
+        """One token from ``value``'s bucket: the level left (``Outcome.left``) and whether a
+        slot was taken over."""
         wanted = value.encode("utf-8", "surrogateescape")
         home = binascii.crc32(wanted) % self.size
         for _ in range(CAS_RETRIES):
-            slot, stored, cas, evicted = self._find(bucket, wanted, home, now_ns)
-            new_e, outcome = take(bucket, stored, now_ns)
+            # The home slot serving ``wanted`` (or free) is the usual case: no probing.
+            key = self.keys[home]
+            found, cas = shared_data.get(key)
+            evicted = False
+            if not found:
+                stored = None
+            else:
+                head, _, owner = found.partition(b" ")
+                if owner == wanted:
+                    stored = int(head, 16)
+                else:
+                    key, stored, cas, evicted = self._probe(bucket, wanted, home, cas,
+                                                            int(head, 16), now_ns)
+            new_e, left = take(bucket, stored, now_ns)
             if stored == new_e and not evicted:
-                return outcome, False
-            if shared_data.set(slot, b"%d %s" % (new_e, wanted), cas):
-                return outcome, evicted
+                return left, False
+            if shared_data.set(key, b"%x %s" % (new_e, wanted), cas):
+                return left, evicted
         raise Conflict(f"{self.prefix}{home}")
 
-    def _find(self, bucket: Bucket, wanted: bytes, home: int,
-              now_ns: int) -> tuple[str, int | None, int, bool]:
-        """The slot serving ``wanted``: (key, its E or None for fresh, cas, taken over?)."""
-        victim: tuple[str, int] | None = None
-        victim_level = -1
+    def _probe(self, bucket: Bucket, wanted: bytes, home: int, home_cas: int, home_e: int,
+               now_ns: int) -> tuple[str, int | None, int, bool]:
+        """The slot serving ``wanted`` when its home slot serves another value (``home_e``):
+        (key, its E or None for fresh, cas, taken over?).  The victim, when every probed slot
+        is taken, is the first of the fullest."""
         scaled_now = now_ns * bucket.per_fill
-        for step in range(min(PROBES, self.size)):
-            key = f"{self.prefix}{(home + step) % self.size}"
-            value, cas = _read(key)
+        victim, victim_cas, victim_level = self.keys[home], home_cas, scaled_now - home_e
+        for step in range(1, min(PROBES, self.size)):
+            key = self.keys[(home + step) % self.size]
+            value, cas = shared_data.get(key)
             if not value:
                 return key, None, cas, False  # free slot
             stored, _, owner = value.partition(b" ")
             if owner == wanted:
-                return key, int(stored), cas, False
-            level = scaled_now - int(stored)
+                return key, int(stored, 16), cas, False
+            level = scaled_now - int(stored, 16)
             if level > victim_level:
-                victim, victim_level = (key, cas), level
-        assert victim is not None
-        return victim[0], None, victim[1], True
+                victim, victim_cas, victim_level = key, cas, level
+        return victim, None, victim_cas, True

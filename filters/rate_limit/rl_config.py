@@ -32,7 +32,7 @@ def bucket(field: str, spec: dict) -> Bucket:
 class Limit:
     """One configured limit: which requests it applies to, how they are keyed, its bucket."""
 
-    __slots__ = ("name", "kind", "argument", "bucket", "store", "ring")
+    __slots__ = ("name", "kind", "argument", "bucket", "store", "ring", "header_index")
 
     def __init__(self, name: str, kind: str, argument: str, token_bucket: Bucket,
                  store: str, ring_size: int) -> None:
@@ -42,6 +42,7 @@ class Limit:
         self.bucket = token_bucket
         self.store = store  # shared-data key (fixed) or key prefix (ring)
         self.ring = Ring(store, ring_size) if kind != "path_prefix" else None
+        self.header_index = -1  # where Settings.header_names has the header keyed on
 
 
 class Settings:
@@ -57,7 +58,8 @@ class Settings:
         self.response_headers = list(document.get("response_headers_to_add", {}).items())
         self.max_keys: int = document.get("max_keys", 1024)
         self.always_consume_default = document.get("always_consume_default_token_bucket", True)
-        base = f"meshwasm.rl.{self.stat_prefix}."
+        # (rl2: E is stored in hex since this layout; a decimal value must not be misread)
+        base = f"meshwasm.rl2.{self.stat_prefix}."
         self.default: Bucket | None = None
         self.default_key = base + "default"
         if "token_bucket" in document:
@@ -77,6 +79,15 @@ class Settings:
         # Envoy consumes the matched descriptors slowest-refilling first (stable for ties).
         limits.sort(key=lambda limit: limit.bucket.fill_rate)
         self.limits: list[Limit] = limits
+        #: the request headers the limits key on (":path" for path_prefix), read together
+        names: list[str] = []
+        for limit in limits:
+            if limit.kind in ("header", "path_prefix"):
+                name = limit.argument.lower() if limit.kind == "header" else ":path"
+                if name not in names:
+                    names.append(name)
+                limit.header_index = names.index(name)
+        self.header_names = tuple(names)
 
     def prepare_shared_data(self) -> None:
         """Create every shared-data key this configuration uses (see ``rl_buckets``)."""

@@ -12,7 +12,7 @@ import sys
 
 from . import _hostcalls
 from ._registry import Registration, registration
-from .context import CALLOUTS, HttpContext, RootContext
+from .context import CALLOUTS, SKIP_BITS, SKIPPABLE, HttpContext, RootContext
 from .types import Action, BufferType, LogLevel
 
 _roots: dict[int, RootContext] = {}
@@ -27,12 +27,9 @@ _calls_on_delete = True
 CONTINUE = int(Action.CONTINUE)
 PAUSE = int(Action.PAUSE)
 
-
-# Stream callbacks the runtime may answer without entering Python when the filter's class
-# keeps the default (which lets the stream continue).  Bit i stands for SKIPPABLE[i].
-SKIPPABLE = ("on_request_body", "on_request_trailers", "on_response_body",
-             "on_response_trailers", "on_log", "on_done", "on_request_headers",
-             "on_response_headers")
+# SKIPPABLE (from .context): stream callbacks the runtime answers without entering Python
+# when the filter's class keeps the default (which lets the stream continue), or when the
+# stream skipped them (HttpContext.skip_callbacks).  Bit i stands for SKIPPABLE[i].
 
 
 def check_registered(module_name: str) -> int:
@@ -46,7 +43,7 @@ def check_registered(module_name: str) -> int:
         raise RuntimeError(
             f"filter module {module_name!r} did not call proxy_wasm.register(YourHttpContext)")
     _plain_init = (_active.http.__init__ is HttpContext.__init__
-                   and _active.http.__new__ is object.__new__)
+                   and _active.http.__new__ is HttpContext.__new__)
     _calls_on_delete = _active.http.on_delete is not HttpContext.on_delete
     mask = 0
     for bit, name in enumerate(SKIPPABLE):
@@ -126,11 +123,6 @@ def on_context_create(context_id: int, parent_id: int) -> None:
     try:
         if parent_id == 0:
             _roots[context_id] = policy.root(context_id)
-        elif _plain_init:
-            context = object.__new__(policy.http)
-            context.context_id = context_id
-            context.root = _roots[parent_id]
-            _streams[context_id] = context
         else:
             _streams[context_id] = policy.http(context_id, _roots[parent_id])
     except Exception:
@@ -167,71 +159,61 @@ def on_configure(root_id: int, size: int) -> int:
         return 0
 
 
-def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
+def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
+    """``context.<name>(*args)`` unless the stream skipped it; a raise goes to the policy.
+    (The compiled runtime does the same in C: exports.c ``stream_dispatch``.)"""
     context = _streams.get(context_id)
+    if context is not None and context._skipped & SKIP_BITS[name]:
+        return CONTINUE
     try:
-        return context.on_request_headers(num_headers, end_of_stream != 0)  # type: ignore[union-attr]
+        action: int = getattr(context, name)(*args)  # (None too: the runtime reads it as 0)
     except Exception:
-        return fail_stream(context, "on_request_headers")
+        return fail_stream(context, name)
+    return action
+
+
+def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
+    return _stream_callback("on_request_headers", context_id, num_headers, end_of_stream != 0)
 
 
 def on_request_body(context_id: int, body_size: int, end_of_stream: int) -> int:
-    context = _streams.get(context_id)
-    try:
-        return context.on_request_body(body_size, end_of_stream != 0)  # type: ignore[union-attr]
-    except Exception:
-        return fail_stream(context, "on_request_body")
+    return _stream_callback("on_request_body", context_id, body_size, end_of_stream != 0)
 
 
 def on_request_trailers(context_id: int, num_trailers: int) -> int:
-    context = _streams.get(context_id)
-    try:
-        return context.on_request_trailers(num_trailers)  # type: ignore[union-attr]
-    except Exception:
-        return fail_stream(context, "on_request_trailers")
+    return _stream_callback("on_request_trailers", context_id, num_trailers)
 
 
 def on_response_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
-    context = _streams.get(context_id)
-    try:
-        return context.on_response_headers(num_headers, end_of_stream != 0)  # type: ignore[union-attr]
-    except Exception:
-        return fail_stream(context, "on_response_headers")
+    return _stream_callback("on_response_headers", context_id, num_headers, end_of_stream != 0)
 
 
 def on_response_body(context_id: int, body_size: int, end_of_stream: int) -> int:
-    context = _streams.get(context_id)
-    try:
-        return context.on_response_body(body_size, end_of_stream != 0)  # type: ignore[union-attr]
-    except Exception:
-        return fail_stream(context, "on_response_body")
+    return _stream_callback("on_response_body", context_id, body_size, end_of_stream != 0)
 
 
 def on_response_trailers(context_id: int, num_trailers: int) -> int:
+    return _stream_callback("on_response_trailers", context_id, num_trailers)
+
+
+def _after_stream(name: str, context_id: int) -> None:
+    """on_done / on_log: a raise is only logged (the stream is over)."""
     context = _streams.get(context_id)
+    if context is None or context._skipped & SKIP_BITS[name]:
+        return
     try:
-        return context.on_response_trailers(num_trailers)  # type: ignore[union-attr]
+        getattr(context, name)()
     except Exception:
-        return fail_stream(context, "on_response_trailers")
+        _log_exception(name)
 
 
 def on_done(context_id: int) -> int:
-    context = _streams.get(context_id)
-    if context is not None:
-        try:
-            context.on_done()
-        except Exception:
-            _log_exception("on_done")
+    _after_stream("on_done", context_id)
     return 1
 
 
 def on_log(context_id: int) -> None:
-    context = _streams.get(context_id)
-    if context is not None:
-        try:
-            context.on_log()
-        except Exception:
-            _log_exception("on_log")
+    _after_stream("on_log", context_id)
 
 
 def on_delete(context_id: int) -> None:

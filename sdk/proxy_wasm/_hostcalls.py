@@ -28,12 +28,15 @@ class _Unbound:
 
 
 abi: HostCalls
+#: NATIVE: True inside a compiled module, where ``abi`` is the C module and is never rebound.
 try:
     import _proxy_wasm_abi as abi  # type: ignore[import-not-found,no-redef]
 
     HostCallError = abi.HostCallError  # type: ignore[misc,assignment]  # noqa: F811
+    NATIVE = True
 except ImportError:
     abi = _Unbound()
+    NATIVE = False
 
 
 def bind(implementation: Any) -> None:

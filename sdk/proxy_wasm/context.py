@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 #: http_call token -> the context that made the call (see ``_dispatch.on_http_call_response``)
 CALLOUTS: dict[int, int] = {}
 
+#: Stream callbacks a stream can skip (``HttpContext.skip_callbacks``) and the runtime answers
+#: without entering Python when a filter class keeps the default.  Bit i stands for
+#: SKIPPABLE[i]; the C runtime (glue/abi_headermap.c) lists them in the same order.
+SKIPPABLE = ("on_request_body", "on_request_trailers", "on_response_body",
+             "on_response_trailers", "on_log", "on_done", "on_request_headers",
+             "on_response_headers")
+SKIP_BITS = {name: 1 << bit for bit, name in enumerate(SKIPPABLE)}
+SKIP_ALL = (1 << len(SKIPPABLE)) - 1
+
 
 class _Context:
     """What root and stream contexts share: outgoing HTTP calls."""
@@ -91,19 +100,57 @@ class RootContext(_Context):
         _hostcalls.abi.set_tick_period(period_ms)
 
 
-class HttpContext(_Context):
-    """One HTTP stream.  Created by the proxy for each request; ``root`` is its plugin."""
+class _PythonStreamBase:
+    """HttpContext's fields and ``skip_callbacks`` in Python, used outside a compiled module.
+    Inside one, ``_proxy_wasm_abi.StreamBase`` has them in C, so the runtime creates streams
+    and checks skipped callbacks without entering Python."""
 
+    _skipped = 0
+
+    def __init__(self, context_id: int, root: RootContext) -> None:
+        self.context_id = context_id
+        self.root = root
+
+    def skip_callbacks(self, *names: str) -> None:
+        """This stream needs none of the named callbacks any more (no names: none of
+        ``SKIPPABLE``); the proxy's calls then answer Continue without running Python.
+
+        Call it once a request's outcome is decided (e.g. at the end of
+        ``on_request_headers`` when nothing is left to do): every callback entered costs an
+        interpreter entry.  ``on_delete`` and ``on_http_call_response`` still run.
+        """
+        bits = SKIP_ALL if not names else 0
+        for name in names:
+            bit = SKIP_BITS.get(name) if isinstance(name, str) else None
+            if bit is None:
+                raise ValueError(
+                    f"skip_callbacks(): {name!r} is not a stream callback that can be skipped")
+            bits |= bit
+        self._skipped |= bits
+
+
+if TYPE_CHECKING:
+    _StreamBase = _PythonStreamBase
+else:
+    try:
+        from _proxy_wasm_abi import StreamBase as _StreamBase
+    except ImportError:
+        _StreamBase = _PythonStreamBase
+
+
+class HttpContext(_StreamBase, _Context):
+    """One HTTP stream.  Created by the proxy for each request (``HttpContext(context_id,
+    root)``; ``root`` is its plugin).  ``skip_callbacks()`` tells the proxy which later
+    callbacks this stream no longer needs (see ``_PythonStreamBase.skip_callbacks``)."""
+
+    context_id: int
+    root: RootContext
     request_headers: HeaderMap = REQUEST_HEADERS
     """Request headers; legal from ``on_request_headers`` on."""
     request_trailers: HeaderMap = REQUEST_TRAILERS
     response_headers: HeaderMap = RESPONSE_HEADERS
     """Response headers; legal from ``on_response_headers`` on."""
     response_trailers: HeaderMap = RESPONSE_TRAILERS
-
-    def __init__(self, context_id: int, root: RootContext) -> None:
-        self.context_id = context_id
-        self.root = root
 
     # ---- callbacks ------------------------------------------------------------------------
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:

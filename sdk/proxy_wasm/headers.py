@@ -51,6 +51,19 @@ class _PythonHeaderMapBase:
         """All (name, value) pairs in order, pseudo-headers (``:path``…) included."""
         return _hostcalls.abi.get_headers(self._map)
 
+    def get_many(self, *names: str) -> tuple[str | None, ...]:
+        """The value of each of ``names`` (the first, if repeated; None when absent), read
+        with one host call: cheaper than several ``get`` calls when a filter needs several
+        headers (one host call fetches the whole map)."""
+        found: list[str | None] = [None] * len(names)
+        wanted = [name.lower() for name in names]
+        for key, value in self.items():
+            key = key.lower()
+            for index, name in enumerate(wanted):
+                if found[index] is None and name == key:
+                    found[index] = value
+        return tuple(found)
+
 
 if TYPE_CHECKING:
     _HeaderMapBase = _PythonHeaderMapBase

@@ -36,3 +36,12 @@ def error(message: str) -> None:
 
 def critical(message: str) -> None:
     _hostcalls.abi.log(5, message)
+
+
+if _hostcalls.NATIVE:
+    # Inside a compiled module the host calls never change: C functions bound to their
+    # level, one Python frame less per line logged.
+    abi = _hostcalls.abi
+    trace, debug, info = abi.log_trace, abi.log_debug, abi.log_info  # type: ignore[attr-defined]
+    warn, error, critical = abi.log_warn, abi.log_error, abi.log_critical  # type: ignore[attr-defined]
+    del abi

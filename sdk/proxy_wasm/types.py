@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import enum
+import sys
 from enum import IntEnum
+
+if sys.platform == "wasi" and "__getattr__" in vars(enum.EnumType):
+    # Inside a compiled module: CPython 3.11's EnumType.__getattr__ (gone in 3.12; members are
+    # class attributes anyway) sends every ``Action.CONTINUE`` through a Python-level hook,
+    # ~1.7k Wasm instructions per look-up on the request path.
+    del enum.EnumType.__getattr__
 
 
 class Action(IntEnum):

@@ -1,11 +1,17 @@
-/* _proxy_wasm_abi.HeaderMapBase: the hot header-map methods of proxy_wasm.HeaderMap in C.
+/* The SDK's C base types: the per-request methods of proxy_wasm.HeaderMap and HttpContext.
  *
- * A filter reads and writes headers on every request; as Python methods each would cost an
- * interpreter entry on top of the host call.  The SDK's HeaderMap subclasses this type inside
- * a compiled module (and a plain-Python base with the same methods everywhere else); both
- * only forward to the host calls of abi_module.c, which hold the semantics.
+ * _proxy_wasm_abi.HeaderMapBase: a filter reads and writes headers on every request; as
+ * Python methods each would cost an interpreter entry on top of the host call.  The SDK's
+ * HeaderMap subclasses this type inside a compiled module (and a plain-Python base with the
+ * same methods everywhere else); both only forward to the host calls of abi_module.c, which
+ * hold the semantics.
+ *
+ * _proxy_wasm_abi.StreamBase: HttpContext's context_id, root and skipped-callback bits as C
+ * fields, so the runtime (exports.c) creates a stream context and checks which callbacks it
+ * still needs without attribute look-ups.
  */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "abi_internal.h" /* Python.h first: structmember.h needs it */
 
@@ -79,6 +85,79 @@ static PyObject *header_map_items(header_map_t *self, PyObject *unused) {
   return result;
 }
 
+/* Names match as Envoy's header maps do: ASCII case-insensitively. */
+static int same_name(const char *a, const char *b, size_t size) {
+  for (size_t i = 0; i < size; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z') x += 32;
+    if (y >= 'A' && y <= 'Z') y += 32;
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+/* Fill `result` (a tuple of None) with the first value of each of `views` found in the
+ * serialized pairs `data`. */
+static int pick_values(const char *data, size_t size, abi_view_t *views, PyObject *result) {
+  Py_ssize_t wanted = PyTuple_GET_SIZE(result);
+  uint32_t count = 0;
+  if (size >= 4) memcpy(&count, data, 4);
+  if (size < 4 || (size_t)count > (size - 4) / 8) return 0; /* nothing (or garbage): none */
+  const char *cursor = data + 4 + 8 * (size_t)count, *end = data + size;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t key_size, value_size;
+    memcpy(&key_size, data + 4 + 8 * (size_t)i, 4);
+    memcpy(&value_size, data + 8 + 8 * (size_t)i, 4);
+    if ((size_t)(end - cursor) < (size_t)key_size + value_size + 2) break;
+    const char *key = cursor, *value = cursor + key_size + 1;
+    cursor = value + value_size + 1;
+    for (Py_ssize_t j = 0; j < wanted; j++) {
+      if (PyTuple_GET_ITEM(result, j) != Py_None || views[j].size != (Py_ssize_t)key_size ||
+          !same_name(key, views[j].data, key_size))
+        continue;
+      PyObject *text = abi_text(value, value_size);
+      if (text == NULL) return -1;
+      Py_SETREF(((PyTupleObject *)result)->ob_item[j], text);
+    }
+  }
+  return 0;
+}
+
+/* The first value of each of `names` (None when absent) with one host call. */
+PyObject *abi_get_header_many(uint32_t map, PyObject *const *names, Py_ssize_t count) {
+  PyObject *result = PyTuple_New(count);
+  abi_view_t *views = PyMem_Calloc(count > 0 ? (size_t)count : 1, sizeof(abi_view_t));
+  Py_ssize_t viewed = 0;
+  char *data = NULL;
+  size_t size = 0;
+  if (result == NULL || views == NULL) goto fail;
+  for (Py_ssize_t j = 0; j < count; j++) PyTuple_SET_ITEM(result, j, Py_NewRef(Py_None));
+  for (; viewed < count; viewed++)
+    if (abi_view(names[viewed], &views[viewed]) < 0) goto fail;
+  proxy_status_t status = proxy_get_header_map_pairs(map, &data, &size);
+  if (status != PROXY_OK && status != PROXY_NOT_FOUND) {
+    abi_raise_status("get_headers", status);
+    goto fail;
+  }
+  if (status == PROXY_OK && pick_values(data, size, views, result) < 0) goto fail;
+  free(data);
+  for (Py_ssize_t j = 0; j < viewed; j++) abi_view_release(&views[j]);
+  PyMem_Free(views);
+  return result;
+fail:
+  free(data);
+  for (Py_ssize_t j = 0; j < viewed; j++) abi_view_release(&views[j]);
+  PyMem_Free(views);
+  Py_XDECREF(result);
+  if (!PyErr_Occurred()) PyErr_NoMemory();
+  return NULL;
+}
+
+static PyObject *header_map_get_many(header_map_t *self, PyObject *const *args,
+                                     Py_ssize_t nargs) {
+  return abi_get_header_many((uint32_t)self->map, args, nargs);
+}
+
 static PyMethodDef header_map_methods[] = {
     {"get", (PyCFunction)(void (*)(void))header_map_get, METH_FASTCALL,
      "get(name, default=None): the first value of name, or default"},
@@ -89,6 +168,8 @@ static PyMethodDef header_map_methods[] = {
     {"remove", (PyCFunction)(void (*)(void))header_map_remove, METH_FASTCALL,
      "remove(name): remove every value of name"},
     {"items", (PyCFunction)header_map_items, METH_NOARGS, "items(): all (name, value) pairs"},
+    {"get_many", (PyCFunction)(void (*)(void))header_map_get_many, METH_FASTCALL,
+     "get_many(*names): the first value of each name (None when absent), in one host call"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -109,7 +190,88 @@ static PyTypeObject header_map_type = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---- StreamBase ----------------------------------------------------------------------- */
+
+const char *const abi_skippable_names[ABI_SKIPPABLE_COUNT] = {
+    "on_request_body", "on_request_trailers", "on_response_body", "on_response_trailers",
+    "on_log", "on_done", "on_request_headers", "on_response_headers",
+};
+
+static int stream_init(abi_stream_t *self, PyObject *args, PyObject *kwargs) {
+  static char *names[] = {"context_id", "root", NULL};
+  unsigned int id;
+  PyObject *root;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IO", names, &id, &root)) return -1;
+  self->context_id = id;
+  Py_XSETREF(self->root, Py_NewRef(root));
+  return 0;
+}
+
+static int stream_traverse(abi_stream_t *self, visitproc visit, void *arg) {
+  Py_VISIT(self->root);
+  return 0;
+}
+
+static int stream_clear(abi_stream_t *self) {
+  Py_CLEAR(self->root);
+  return 0;
+}
+
+static void stream_dealloc(abi_stream_t *self) {
+  PyObject_GC_UnTrack(self);
+  Py_CLEAR(self->root);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *stream_skip_callbacks(abi_stream_t *self, PyObject *const *args,
+                                       Py_ssize_t nargs) {
+  uint32_t bits = nargs == 0 ? ABI_SKIP_ALL : 0;
+  for (Py_ssize_t i = 0; i < nargs; i++) {
+    int bit = -1;
+    for (int k = 0; PyUnicode_Check(args[i]) && k < ABI_SKIPPABLE_COUNT && bit < 0; k++)
+      if (PyUnicode_CompareWithASCIIString(args[i], abi_skippable_names[k]) == 0) bit = k;
+    if (bit < 0) {
+      PyErr_Format(PyExc_ValueError, "skip_callbacks(): %R is not a stream callback that can "
+                   "be skipped", args[i]);
+      return NULL;
+    }
+    bits |= 1u << bit;
+  }
+  self->skipped |= bits;
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef stream_methods[] = {
+    {"skip_callbacks", (PyCFunction)(void (*)(void))stream_skip_callbacks, METH_FASTCALL,
+     "skip_callbacks(*names): this stream needs none of these callbacks any more"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef stream_members[] = {
+    {"context_id", T_UINT, offsetof(abi_stream_t, context_id), 0, "the stream's context id"},
+    {"root", T_OBJECT_EX, offsetof(abi_stream_t, root), 0, "the plugin's root context"},
+    {"_skipped", T_UINT, offsetof(abi_stream_t, skipped), 0, "skipped callbacks (bits)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+PyTypeObject abi_stream_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_proxy_wasm_abi.StreamBase",
+    .tp_basicsize = sizeof(abi_stream_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C part of proxy_wasm.HttpContext: context_id, root, skipped callbacks.",
+    .tp_methods = stream_methods,
+    .tp_members = stream_members,
+    .tp_init = (initproc)stream_init,
+    .tp_traverse = (traverseproc)stream_traverse,
+    .tp_clear = (inquiry)stream_clear,
+    .tp_dealloc = (destructor)stream_dealloc,
+};
+
 int abi_add_header_map_type(PyObject *module) {
-  if (PyType_Ready(&header_map_type) < 0) return -1;
+  /* object's tp_new: a Python subclass's instances then get inline attribute values. */
+  abi_stream_type.tp_new = PyBaseObject_Type.tp_new;
+  if (PyType_Ready(&header_map_type) < 0 || PyType_Ready(&abi_stream_type) < 0) return -1;
+  if (PyModule_AddObjectRef(module, "StreamBase", (PyObject *)&abi_stream_type) < 0) return -1;
   return PyModule_AddObjectRef(module, "HeaderMapBase", (PyObject *)&header_map_type);
 }

@@ -38,8 +38,26 @@ PyObject *abi_add_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 PyObject *abi_replace_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_remove_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
-/* abi_headermap.c: adds the HeaderMapBase type to the module. */
+/* abi_headermap.c: the SDK's C base types, HeaderMapBase and StreamBase (proxy_wasm's
+ * HeaderMap and HttpContext subclass them inside a compiled module). */
 int abi_add_header_map_type(PyObject *module);
+PyObject *abi_get_header_many(uint32_t map, PyObject *const *names, Py_ssize_t count);
+
+/* A stream context's C part: exports.c creates and dispatches to contexts through it. */
+typedef struct {
+  PyObject_HEAD
+  uint32_t context_id;
+  PyObject *root;
+  /* Bits of stream callbacks this stream no longer needs, in the order of
+   * proxy_wasm._dispatch.SKIPPABLE (see HttpContext.skip_callbacks). */
+  uint32_t skipped;
+} abi_stream_t;
+
+extern PyTypeObject abi_stream_type;
+/* The SKIPPABLE callback names, in bit order, and a mask of all of them. */
+extern const char *const abi_skippable_names[];
+#define ABI_SKIPPABLE_COUNT 8
+#define ABI_SKIP_ALL ((1u << ABI_SKIPPABLE_COUNT) - 1)
 
 /* abi_shared.c: shared data, queues, http_call, metrics. */
 PyObject *abi_get_shared_data(PyObject *self, PyObject *arg);
@@ -53,5 +71,6 @@ PyObject *abi_define_metric(PyObject *self, PyObject *const *args, Py_ssize_t na
 PyObject *abi_increment_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_record_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_get_metric(PyObject *self, PyObject *arg);
+int abi_add_metric_type(PyObject *module); /* MetricBase, proxy_wasm.metrics' base class */
 
 #endif

@@ -23,6 +23,25 @@ static PyObject *abi_log(PyObject *self, PyObject *const *args, Py_ssize_t nargs
   Py_RETURN_NONE;
 }
 
+/* log_info(message) etc.: proxy_wasm.log's functions bound to their level (one call from
+ * Python, no interpreter frame). */
+static PyObject *log_at(uint32_t level, PyObject *arg) {
+  abi_view_t message;
+  if (abi_view(arg, &message) < 0) return NULL;
+  proxy_log(level, message.data, (size_t)message.size);
+  abi_view_release(&message);
+  Py_RETURN_NONE;
+}
+
+#define LOG_AT(name, level) \
+  static PyObject *abi_log_##name(PyObject *self, PyObject *arg) { return log_at(level, arg); }
+LOG_AT(trace, PROXY_LOG_TRACE)
+LOG_AT(debug, PROXY_LOG_DEBUG)
+LOG_AT(info, PROXY_LOG_INFO)
+LOG_AT(warn, PROXY_LOG_WARN)
+LOG_AT(error, PROXY_LOG_ERROR)
+LOG_AT(critical, PROXY_LOG_CRITICAL)
+
 static PyObject *abi_get_log_level(PyObject *self, PyObject *unused) {
   uint32_t level = 0;
   proxy_status_t status = proxy_get_log_level(&level);
@@ -246,6 +265,12 @@ static PyObject *abi_set_property(PyObject *self, PyObject *const *args, Py_ssiz
 
 static PyMethodDef abi_methods[] = {
     {"log", (PyCFunction)(void (*)(void))abi_log, METH_FASTCALL, "log(level, message)"},
+    {"log_trace", abi_log_trace, METH_O, "log_trace(message)"},
+    {"log_debug", abi_log_debug, METH_O, "log_debug(message)"},
+    {"log_info", abi_log_info, METH_O, "log_info(message)"},
+    {"log_warn", abi_log_warn, METH_O, "log_warn(message)"},
+    {"log_error", abi_log_error, METH_O, "log_error(message)"},
+    {"log_critical", abi_log_critical, METH_O, "log_critical(message)"},
     {"get_log_level", abi_get_log_level, METH_NOARGS, "get_log_level() -> int"},
     {"get_current_time_ns", abi_get_current_time_ns, METH_NOARGS, "wall clock, ns"},
     {"set_tick_period", abi_set_tick_period, METH_O, "set_tick_period(ms)"},
@@ -301,7 +326,7 @@ static struct PyModuleDef abi_module = {
 PyObject *PyInit__proxy_wasm_abi(void) {
   PyObject *module = PyModule_Create(&abi_module);
   if (module == NULL) return NULL;
-  if (abi_add_header_map_type(module) < 0) {
+  if (abi_add_header_map_type(module) < 0 || abi_add_metric_type(module) < 0) {
     Py_DECREF(module);
     return NULL;
   }

@@ -2,7 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "abi_internal.h"
+#include "abi_internal.h" /* Python.h first: structmember.h needs it */
+
+#include <structmember.h>
 
 /* ---- shared data and queues ---------------------------------------------------------- */
 
@@ -155,4 +157,95 @@ PyObject *abi_get_metric(PyObject *self, PyObject *arg) {
   proxy_status_t status = proxy_get_metric(id, &value);
   if (status != PROXY_OK) return abi_raise_status("get_metric", status);
   return PyLong_FromUnsignedLongLong(value);
+}
+
+/* ---- MetricBase: proxy_wasm.metrics' classes, their per-request methods in C ----------- */
+
+enum { METRIC_COUNTER = 0 };
+
+typedef struct {
+  PyObject_HEAD
+  PyObject *name;
+  uint32_t id;
+  int kind;
+} metric_t;
+
+/* MetricBase(name): define the metric of the subclass's KIND (at configure time). */
+static int metric_init(metric_t *self, PyObject *args, PyObject *kwargs) {
+  static char *names[] = {"name", NULL};
+  PyObject *name;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U", names, &name)) return -1;
+  PyObject *kind = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "KIND");
+  if (kind == NULL) return -1;
+  PyObject *call[2] = {kind, name};
+  PyObject *id = abi_define_metric(NULL, call, 2);
+  self->kind = (int)PyLong_AsLong(kind);
+  Py_DECREF(kind);
+  if (id == NULL) return -1;
+  self->id = (uint32_t)PyLong_AsUnsignedLong(id);
+  Py_DECREF(id);
+  if (PyErr_Occurred()) return -1;
+  Py_XSETREF(self->name, Py_NewRef(name));
+  return 0;
+}
+
+static void metric_dealloc(metric_t *self) {
+  Py_CLEAR(self->name);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* _increment(delta=1); a counter refuses to go down (as Counter.increment documents). */
+static PyObject *metric_increment(metric_t *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs > 1) {
+    PyErr_Format(PyExc_TypeError, "increment() takes at most 1 argument (%zd given)", nargs);
+    return NULL;
+  }
+  long long delta = nargs ? PyLong_AsLongLong(args[0]) : 1;
+  if (delta == -1 && PyErr_Occurred()) return NULL;
+  if (delta < 0 && self->kind == METRIC_COUNTER) {
+    PyErr_SetString(PyExc_ValueError, "a counter cannot go down; use a Gauge");
+    return NULL;
+  }
+  proxy_status_t status = proxy_increment_metric(self->id, (int64_t)delta);
+  if (status != PROXY_OK) return abi_raise_status("increment_metric", status);
+  Py_RETURN_NONE;
+}
+
+static PyObject *metric_record(metric_t *self, PyObject *arg) {
+  unsigned long long value = PyLong_AsUnsignedLongLong(arg);
+  if (value == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  proxy_status_t status = proxy_record_metric(self->id, (uint64_t)value);
+  if (status != PROXY_OK) return abi_raise_status("record_metric", status);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef metric_methods[] = {
+    {"_increment", (PyCFunction)(void (*)(void))metric_increment, METH_FASTCALL,
+     "_increment(delta=1)"},
+    {"_record", (PyCFunction)metric_record, METH_O, "_record(value)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef metric_members[] = {
+    {"name", T_OBJECT_EX, offsetof(metric_t, name), READONLY, "the metric's name"},
+    {"id", T_UINT, offsetof(metric_t, id), READONLY, "the host's id of the metric"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject metric_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_proxy_wasm_abi.MetricBase",
+    .tp_basicsize = sizeof(metric_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The host-call methods of proxy_wasm.metrics' classes, in C.",
+    .tp_methods = metric_methods,
+    .tp_members = metric_members,
+    .tp_init = (initproc)metric_init,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)metric_dealloc,
+};
+
+int abi_add_metric_type(PyObject *module) {
+  if (PyType_Ready(&metric_type) < 0) return -1;
+  return PyModule_AddObjectRef(module, "MetricBase", (PyObject *)&metric_type);
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_abi.h"
+#include "abi_internal.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
@@ -38,33 +38,30 @@ static PyObject *callbacks[CB_COUNT];
 
 /* Stream callbacks go straight to the context object's method: _dispatch._streams maps
  * context ids to contexts, and only a raised exception goes back to Python's
- * _dispatch.fail_stream (one interpreter entry per callback instead of two). */
-static PyObject *streams;     /* _dispatch._streams (a dict, never rebound) */
-static PyObject *fail_stream; /* _dispatch.fail_stream(context, where) -> action */
+ * _dispatch.fail_stream (or, for on_log/on_done, _dispatch._log_exception): one interpreter
+ * entry per callback.  This mirrors _dispatch's Python functions, which source mode uses. */
+static PyObject *streams;       /* _dispatch._streams (a dict, never rebound) */
+static PyObject *fail_stream;   /* _dispatch.fail_stream(context, where, error) -> action */
+static PyObject *log_exception; /* _dispatch._log_exception(where, error) */
 static PyObject *method_names[CB_COUNT];
 
-/* Stream contexts of a class that keeps HttpContext's __init__ and on_delete are created and
- * dropped here without entering the interpreter; this mirrors _dispatch.on_context_create /
- * on_delete (which source mode and every other case still use). */
+/* Stream contexts are created and dropped here without entering _dispatch: a class that keeps
+ * HttpContext's __init__ without running Python at all, any other by calling the class. */
 static PyObject *roots;      /* _dispatch._roots */
-static PyObject *http_class; /* the registered HttpContext subclass, or NULL: use Python */
+static PyObject *http_class; /* the registered HttpContext subclass (a StreamBase) */
+static int plain_init = 0;   /* http_class keeps HttpContext's __new__ and __init__ */
 static int python_deletes = 1;
-static PyObject *str_context_id, *str_root;
+static PyObject *str_context_creation;
 
-/* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE): the
- * default lets the stream continue, so the runtime answers without entering Python. */
+/* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE, as
+ * StreamBase.skipped per stream): the default lets the stream continue, so the runtime
+ * answers without entering Python. */
 enum { SKIP_REQUEST_BODY = 1, SKIP_REQUEST_TRAILERS = 2, SKIP_RESPONSE_BODY = 4,
        SKIP_RESPONSE_TRAILERS = 8, SKIP_LOG = 16, SKIP_DONE = 32, SKIP_REQUEST_HEADERS = 64,
        SKIP_RESPONSE_HEADERS = 128 };
 static unsigned long skip_mask = 0;
 
 static uint32_t action_of(PyObject *result, enum callback which);
-
-static PyObject *empty_args(void) {
-  static PyObject *empty = NULL;
-  if (empty == NULL) empty = PyTuple_New(0);
-  return empty;
-}
 
 static void log_python_error(const char *where) {
   /* The dispatcher handles filter exceptions itself; reaching here means the dispatcher
@@ -108,83 +105,150 @@ static uint32_t action_of(PyObject *result, enum callback which) {
   return value;
 }
 
-/* Call context.<callback>(size, flag) for stream `id`; `flag` is end_of_stream as a bool,
- * or NULL for the two-argument trailer callbacks. */
-static uint32_t stream_dispatch(enum callback which, uint32_t id, uint32_t size, PyObject *flag) {
-  PyObject *key = PyLong_FromUnsignedLong(id);
-  if (key == NULL) { log_python_error(callback_names[which]); return 0; }
-  PyObject *context = PyDict_GetItemWithError(streams, key); /* borrowed */
-  Py_DECREF(key);
-  if (context == NULL) {
-    if (PyErr_Occurred()) log_python_error(callback_names[which]);
-    return 0; /* a stream the filter never saw created: let it continue */
-  }
-  Py_INCREF(context);
-  PyObject *count = PyLong_FromUnsignedLong(size);
-  PyObject *result = NULL;
-  if (count != NULL) {
-    PyObject *args[3] = {context, count, flag};
-    size_t nargs = flag != NULL ? 3 : 2;
-    result = PyObject_VectorcallMethod(method_names[which], args, nargs, NULL);
-    Py_DECREF(count);
-  }
-  if (result == NULL) {
-    /* Hand the exception (with its traceback) to the policy function. */
-    PyObject *type, *error, *traceback;
-    PyErr_Fetch(&type, &error, &traceback);
-    PyErr_NormalizeException(&type, &error, &traceback);
-    if (traceback != NULL && error != NULL) PyException_SetTraceback(error, traceback);
+/* The exception being raised, with its traceback attached (a new reference; cleared). */
+static PyObject *fetch_error(void) {
+  PyObject *type, *error, *traceback;
+  PyErr_Fetch(&type, &error, &traceback);
+  PyErr_NormalizeException(&type, &error, &traceback);
+  if (traceback != NULL && error != NULL) PyException_SetTraceback(error, traceback);
+  Py_XDECREF(type);
+  Py_XDECREF(traceback);
+  return error;
+}
+
+/* The policy for a callback of `context` that raised: fail_stream for the stream callbacks,
+ * a logged traceback only for on_log/on_done (as _dispatch does).  Returns the action. */
+static uint32_t after_error(enum callback which, PyObject *context, uint32_t fallback) {
+  PyObject *error = fetch_error();
+  PyObject *result;
+  if (which == CB_LOG || which == CB_DONE) {
+    PyObject *args[2] = {method_names[which], error ? error : Py_None};
+    result = PyObject_Vectorcall(log_exception, args, 2, NULL);
+    Py_XDECREF(result);
+    result = result ? PyLong_FromUnsignedLong(fallback) : NULL;
+  } else {
     PyObject *args[3] = {context, method_names[which], error ? error : Py_None};
     result = PyObject_Vectorcall(fail_stream, args, 3, NULL);
-    Py_XDECREF(type);
-    Py_XDECREF(error);
-    Py_XDECREF(traceback);
   }
-  Py_DECREF(context);
+  Py_XDECREF(error);
   if (result == NULL) {
     log_python_error(callback_names[which]);
-    return 0;
+    return fallback;
   }
   return action_of(result, which);
 }
 
+/* The stream whose callback ran last: a stream's callbacks mostly come one after another,
+ * so this saves an int object and a dict look-up per callback.  A strong reference, dropped
+ * when that stream is deleted. */
+static uint32_t last_id = 0;
+static PyObject *last_context = NULL;
+
+static void forget_last(uint32_t id) {
+  if (last_context != NULL && last_id == id) Py_CLEAR(last_context);
+}
+
+/* The context of stream `id` (borrowed), or NULL when there is none. */
+static PyObject *stream_context(uint32_t id, enum callback which) {
+  if (last_context != NULL && last_id == id) return last_context;
+  PyObject *key = PyLong_FromUnsignedLong(id);
+  if (key == NULL) { log_python_error(callback_names[which]); return NULL; }
+  PyObject *context = PyDict_GetItemWithError(streams, key); /* borrowed */
+  Py_DECREF(key);
+  if (context == NULL) {
+    if (PyErr_Occurred()) log_python_error(callback_names[which]);
+    return NULL;
+  }
+  Py_XSETREF(last_context, Py_NewRef(context));
+  last_id = id;
+  return context;
+}
+
+/* Call context.<callback>(*args) for stream `id` (nargs 0 to 2 of `size`, `flag`), unless
+ * the stream skipped it (`bit`); `fallback` is the answer then and for a missing stream. */
+static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, size_t nargs,
+                                uint32_t size, PyObject *flag, uint32_t fallback) {
+  PyObject *context = stream_context(id, which);
+  if (context == NULL) return fallback; /* a stream the filter never saw created: continue */
+  if (((abi_stream_t *)context)->skipped & bit) return fallback;
+  Py_INCREF(context);
+  PyObject *count = nargs > 0 ? PyLong_FromUnsignedLong(size) : NULL;
+  PyObject *result = NULL;
+  if (nargs == 0 || count != NULL) {
+    PyObject *args[3] = {context, count, flag};
+    result = PyObject_VectorcallMethod(method_names[which], args, 1 + nargs, NULL);
+    Py_XDECREF(count);
+  }
+  uint32_t action = result != NULL ? action_of(result, which)
+                                   : after_error(which, context, fallback);
+  Py_DECREF(context);
+  return which == CB_DONE ? fallback : action;
+}
+
 static int load_fast_paths(PyObject *dispatcher) {
   roots = PyObject_GetAttrString(dispatcher, "_roots");
-  PyObject *plain_init = PyObject_GetAttrString(dispatcher, "_plain_init");
+  PyObject *plain = PyObject_GetAttrString(dispatcher, "_plain_init");
   PyObject *calls_on_delete = PyObject_GetAttrString(dispatcher, "_calls_on_delete");
   PyObject *active = PyObject_GetAttrString(dispatcher, "_active");
-  str_context_id = PyUnicode_InternFromString("context_id");
-  str_root = PyUnicode_InternFromString("root");
-  int ok = roots && plain_init && calls_on_delete && active && str_context_id && str_root &&
+  str_context_creation = PyUnicode_InternFromString("context creation");
+  int ok = roots && plain && calls_on_delete && active && str_context_creation &&
            PyDict_Check(roots);
-  if (ok && PyObject_IsTrue(plain_init)) {
+  if (ok) {
     http_class = PyObject_GetAttrString(active, "http");
-    ok = http_class != NULL && PyType_Check(http_class);
+    ok = http_class != NULL && PyType_Check(http_class) &&
+         PyType_IsSubtype((PyTypeObject *)http_class, &abi_stream_type);
   }
-  if (ok) python_deletes = PyObject_IsTrue(calls_on_delete);
-  Py_XDECREF(plain_init);
+  if (ok) {
+    plain_init = PyObject_IsTrue(plain);
+    python_deletes = PyObject_IsTrue(calls_on_delete);
+  }
+  Py_XDECREF(plain);
   Py_XDECREF(calls_on_delete);
   Py_XDECREF(active);
   if (!ok && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "unexpected _dispatch state");
   return ok ? 0 : -1;
 }
 
-/* Create stream context `id` under root `parent` in C; 0 if done, -1 to let Python do it. */
-static int create_stream_fast(uint32_t id, uint32_t parent) {
-  if (http_class == NULL || parent == 0) return -1;
+/* A new context of the filter's class: without Python when it keeps HttpContext's __init__. */
+static PyObject *new_stream(PyObject *key, uint32_t id, PyObject *root) {
+  if (!plain_init) {
+    PyObject *args[2] = {key, root};
+    return PyObject_Vectorcall(http_class, args, 2, NULL);
+  }
+  static PyObject *no_args = NULL;
+  if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL) return NULL;
+  PyObject *context = ((PyTypeObject *)http_class)->tp_new((PyTypeObject *)http_class,
+                                                           no_args, NULL);
+  if (context != NULL) {
+    ((abi_stream_t *)context)->context_id = id;
+    ((abi_stream_t *)context)->root = Py_NewRef(root);
+  }
+  return context;
+}
+
+/* Create stream context `id` under root `parent`; 0 if done, -1 to let Python do it. */
+static int create_stream(uint32_t id, uint32_t parent) {
+  if (parent == 0) return -1;
   PyObject *parent_key = PyLong_FromUnsignedLong(parent);
   PyObject *root = parent_key ? PyDict_GetItemWithError(roots, parent_key) : NULL;
   Py_XDECREF(parent_key);
   if (root == NULL) { PyErr_Clear(); return -1; } /* Python logs the missing root */
   PyObject *key = PyLong_FromUnsignedLong(id);
-  PyObject *context =
-      key ? PyBaseObject_Type.tp_new((PyTypeObject *)http_class, empty_args(), NULL) : NULL;
-  int failed = context == NULL || PyObject_SetAttr(context, str_context_id, key) < 0 ||
-               PyObject_SetAttr(context, str_root, root) < 0 ||
-               PyDict_SetItem(streams, key, context) < 0;
+  if (key == NULL) { PyErr_Clear(); return -1; }
+  PyObject *context = new_stream(key, id, root);
+  if (context != NULL && PyDict_SetItem(streams, key, context) == 0) {
+    Py_XSETREF(last_context, Py_NewRef(context)); /* its callbacks come next */
+    last_id = id;
+  } else {
+    PyObject *error = fetch_error(); /* as _dispatch.on_context_create: log, no stream */
+    PyObject *args[2] = {str_context_creation, error ? error : Py_None};
+    PyObject *result = PyObject_Vectorcall(log_exception, args, 2, NULL);
+    if (result == NULL) log_python_error("on_context_create");
+    Py_XDECREF(result);
+    Py_XDECREF(error);
+  }
   Py_XDECREF(context);
-  Py_XDECREF(key);
-  if (failed) { PyErr_Clear(); return -1; }
+  Py_DECREF(key);
   return 0;
 }
 
@@ -239,7 +303,9 @@ static int load_filter(void) {
   if (load_fast_paths(dispatcher) < 0) { Py_DECREF(dispatcher); return -1; }
   streams = PyObject_GetAttrString(dispatcher, "_streams");
   fail_stream = PyObject_GetAttrString(dispatcher, "fail_stream");
-  if (streams == NULL || fail_stream == NULL || !PyDict_Check(streams)) {
+  log_exception = PyObject_GetAttrString(dispatcher, "_log_exception");
+  if (streams == NULL || fail_stream == NULL || log_exception == NULL ||
+      !PyDict_Check(streams)) {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a dict");
     Py_DECREF(dispatcher);
     return -1;
@@ -310,7 +376,7 @@ static void ensure_runtime_started(void) {
 
 EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent) {
   ensure_runtime_started();
-  if (create_stream_fast(id, parent) == 0) return;
+  if (create_stream(id, parent) == 0) return;
   dispatch(CB_CONTEXT_CREATE, 2, id, parent, 0, 0, 0);
 }
 
@@ -325,12 +391,12 @@ EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t s
 #define STREAM_CALLBACK3(export, which, skip)                                             \
   EXPORT(export) uint32_t export(uint32_t id, uint32_t size, uint32_t end_of_stream) {     \
     if (skip_mask & (skip)) return 0;                                                      \
-    return stream_dispatch(which, id, size, end_of_stream ? Py_True : Py_False);           \
+    return stream_dispatch(which, skip, id, 2, size, end_of_stream ? Py_True : Py_False, 0); \
   }
 #define STREAM_CALLBACK2(export, which, skip)                                             \
   EXPORT(export) uint32_t export(uint32_t id, uint32_t size) {                             \
     if (skip_mask & (skip)) return 0;                                                      \
-    return stream_dispatch(which, id, size, NULL);                                         \
+    return stream_dispatch(which, skip, id, 1, size, NULL, 0);                             \
   }
 
 STREAM_CALLBACK3(proxy_on_request_headers, CB_REQUEST_HEADERS, SKIP_REQUEST_HEADERS)
@@ -340,17 +406,19 @@ STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS, SKIP_RESPONSE_H
 STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY, SKIP_RESPONSE_BODY)
 STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE_TRAILERS)
 
+/* on_done answers 1 (the stream may be destroyed) whatever the filter does. */
 EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
   if (skip_mask & SKIP_DONE) return 1;
-  return dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
+  return stream_dispatch(CB_DONE, SKIP_DONE, id, 0, 0, NULL, 1);
 }
 
 EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
   if (skip_mask & SKIP_LOG) return;
-  dispatch(CB_LOG, 1, id, 0, 0, 0, 0);
+  stream_dispatch(CB_LOG, SKIP_LOG, id, 0, 0, NULL, 0);
 }
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  forget_last(id);
   if (!python_deletes) {
     PyObject *key = PyLong_FromUnsignedLong(id);
     int removed = key != NULL && PyDict_DelItem(streams, key) == 0;
