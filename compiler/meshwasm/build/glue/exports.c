@@ -118,7 +118,8 @@ static PyObject *fetch_error(void) {
 
 /* The policy for a callback of `context` that raised: fail_stream for the stream callbacks,
  * a logged traceback only for on_log/on_done (as _dispatch does).  Returns the action. */
-static uint32_t after_error(enum callback which, PyObject *context, uint32_t fallback) {
+static uint32_t after_error(enum callback which, PyObject *context, uint32_t fallback,
+                            int *handled) {
   PyObject *error = fetch_error();
   PyObject *result;
   if (which == CB_LOG || which == CB_DONE) {
@@ -131,11 +132,31 @@ static uint32_t after_error(enum callback which, PyObject *context, uint32_t fal
     result = PyObject_Vectorcall(fail_stream, args, 3, NULL);
   }
   Py_XDECREF(error);
+  *handled = result != NULL;
   if (result == NULL) {
     log_python_error(callback_names[which]);
     return fallback;
   }
   return action_of(result, which);
+}
+
+/* Removed code (build/prune.py, build/trim.py) reached: each stub calls
+ * meshwasm_compiler_unavailable, which counts here.  Normally the RuntimeError it raises
+ * reaches the filter's policy in Python; when it was swallowed on the way, or the policy's
+ * own Python hit removed code too, the policy is applied here, without Python. */
+static unsigned stub_hits = 0;
+static int policy_fail_open = 0;
+static uint32_t policy_error_status = 500;
+
+static uint32_t fail_without_python(enum callback which, uint32_t fallback) {
+  static const char message[] =
+      "meshwasm: this request reached code removed from the module (by --trim-to, or "
+      "compiling source at request time); failing it by the filter's policy";
+  PyErr_Clear();
+  proxy_log(PROXY_LOG_ERROR, message, sizeof(message) - 1);
+  if (policy_fail_open || which == CB_LOG || which == CB_DONE) return fallback;
+  proxy_send_local_response(policy_error_status, NULL, 0, NULL, 0, NULL, 0, -1);
+  return 1; /* pause: the local reply ends the stream */
 }
 
 /* The stream whose callback ran last: a stream's callbacks mostly come one after another,
@@ -172,6 +193,7 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
   if (context == NULL) return fallback; /* a stream the filter never saw created: continue */
   if (((abi_stream_t *)context)->skipped & bit) return fallback;
   Py_INCREF(context);
+  unsigned hits = stub_hits;
   PyObject *count = nargs > 0 ? PyLong_FromUnsignedLong(size) : NULL;
   PyObject *result = NULL;
   if (nargs == 0 || count != NULL) {
@@ -179,8 +201,11 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
     result = PyObject_VectorcallMethod(method_names[which], args, 1 + nargs, NULL);
     Py_XDECREF(count);
   }
+  int handled = 1;
   uint32_t action = result != NULL ? action_of(result, which)
-                                   : after_error(which, context, fallback);
+                                   : after_error(which, context, fallback, &handled);
+  if (stub_hits != hits && (result != NULL || !handled))
+    action = fail_without_python(which, fallback);
   Py_DECREF(context);
   return which == CB_DONE ? fallback : action;
 }
@@ -197,6 +222,17 @@ static int load_fast_paths(PyObject *dispatcher) {
     http_class = PyObject_GetAttrString(active, "http");
     ok = http_class != NULL && PyType_Check(http_class) &&
          PyType_IsSubtype((PyTypeObject *)http_class, &abi_stream_type);
+  }
+  if (ok) {
+    PyObject *fail_open = PyObject_GetAttrString(active, "fail_open");
+    PyObject *error_status = PyObject_GetAttrString(active, "error_status");
+    ok = fail_open != NULL && error_status != NULL;
+    if (ok) {
+      policy_fail_open = PyObject_IsTrue(fail_open);
+      policy_error_status = (uint32_t)PyLong_AsUnsignedLong(error_status);
+    }
+    Py_XDECREF(fail_open);
+    Py_XDECREF(error_status);
   }
   if (ok) {
     plain_init = PyObject_IsTrue(plain);
@@ -340,9 +376,9 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
     return 2;
   }
   unavailable_message = PyUnicode_FromString(
-      "this code is not available inside the module: compiling Python source (compile/exec/"
-      "eval of a string) is not, since all code is compiled at build time; and with "
-      "`meshwasm build --trim-to`, neither is code the traffic never ran");
+      "compiling Python source (compile/exec/eval of a string), and with `meshwasm build "
+      "--trim-to` code the traffic never ran, is not available inside a meshwasm module; "
+      "all code is compiled at build time");
   if (unavailable_message == NULL) { log_python_error("initialization"); return 2; }
   PyGC_Collect();
   drop_imported_frozen_code();
@@ -355,6 +391,7 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
  * it; the prune stage removes the export.  The message is made at start-up and nothing here
  * may call a function that could itself be a stub: raising must not recurse. */
 EXPORT(meshwasm_compiler_unavailable) void meshwasm_compiler_unavailable(void) {
+  stub_hits++;
   if (raising_unavailable || unavailable_message == NULL || PyErr_Occurred()) return;
   raising_unavailable = 1;
   PyErr_SetObject(PyExc_RuntimeError, unavailable_message);
