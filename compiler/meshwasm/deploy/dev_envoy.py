@@ -96,11 +96,16 @@ class DevEnvoy:
         while time.monotonic() < deadline:
             if self.envoy.process.poll() is not None:
                 raise EnvoyError(f"Envoy exited during reload:\n{self.envoy.log_tail()}")
-            if self.envoy.gauge(_LDS_REJECTED) > rejected:
-                raise EnvoyError(f"Envoy rejected the new module (still serving the previous "
-                                 f"one):\n{self.envoy.log_tail(15)}")
-            if self.envoy.gauge(_LDS_SUCCESS) > accepted and self.envoy.gauge(_WARMING) == 0:
-                return time.monotonic() - started
+            try:
+                if self.envoy.gauge(_LDS_REJECTED) > rejected:
+                    raise EnvoyError(f"Envoy rejected the new module (still serving the "
+                                     f"previous one):\n{self.envoy.log_tail(15)}")
+                if self.envoy.gauge(_LDS_SUCCESS) > accepted and self.envoy.gauge(_WARMING) == 0:
+                    return time.monotonic() - started
+            except OSError:
+                # The admin endpoint shares Envoy's main thread with the listener update,
+                # which compiles the new module (seconds on a loaded machine): not yet.
+                pass
             time.sleep(0.01)
         raise EnvoyError(f"Envoy did not apply the new module within {timeout:g}s:\n"
                          f"{self.envoy.log_tail(15)}")
