@@ -122,6 +122,7 @@ class Variant:
 @dataclass(frozen=True)
 class Modules:
     hello: Path
+    hello_trimmed: Path  # opt-in `--trim-to` its own traffic: shown beside, not a target
     c_filter: Path
     filters: dict[str, Path]
     baseline: Path | None
@@ -131,7 +132,9 @@ def build_modules(work: Path, phases: set[str]) -> Modules:
     filters = {name: build_filter(PROJECT / "filters" / name / "filter.py",
                                   work / f"{name}.wasm").output for name in SHIPPED}
     needs_baseline = bool(phases & {"startup", "memory"})
-    return Modules(build_filter(HELLO, work / "hello.wasm").output,
+    trimmed = build_filter(HELLO, work / "hello_trimmed.wasm",
+                           trim_to=[HELLO.parent / "traffic.yaml"]).output
+    return Modules(build_filter(HELLO, work / "hello.wasm").output, trimmed,
                    compile_raw_c_filter(C_FILTER, work / "hello_c.wasm"), filters,
                    baseline_hello() if needs_baseline else None)
 
@@ -155,6 +158,8 @@ def hello_variants(upstream_port: int, modules: Modules, traffic: int) -> list[V
     if modules.baseline is not None:
         variants.append(variant("baseline", f"hello @{COMMIT} (baseline)", modules.baseline))
     variants.append(variant("hello", "hello", modules.hello))
+    variants.append(variant("hello_trimmed", "hello --trim-to its traffic (opt-in)",
+                            modules.hello_trimmed))
     return variants
 
 
@@ -363,7 +368,8 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="meshwasm-lean-") as scratch:
         modules = build_modules(Path(scratch), phases)
-        named = {"hello": modules.hello, **modules.filters}
+        named = {"hello": modules.hello, "hello_trimmed": modules.hello_trimmed,
+                 **modules.filters}
         if modules.baseline is not None:
             named["baseline"] = modules.baseline
         figures["sizes"] = {name: module_sizes(path) for name, path in named.items()}
