@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 from meshwasm.build.pipeline import write_atomically
-from meshwasm.build.toolchain import cache_root, sha256_file
+from meshwasm.build.toolchain import cache_root
+from meshwasm.build.toolchain.source import sha256_file
 
 PROJECT = Path(__file__).resolve().parent.parent
 COMMIT = "a4d8249"
