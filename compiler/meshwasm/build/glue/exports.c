@@ -155,8 +155,11 @@ static uint32_t fail_without_python(enum callback which, uint32_t fallback) {
   PyErr_Clear();
   proxy_log(PROXY_LOG_ERROR, message, sizeof(message) - 1);
   if (policy_fail_open || which == CB_LOG || which == CB_DONE) return fallback;
-  proxy_send_local_response(policy_error_status, NULL, 0, NULL, 0, NULL, 0, -1);
-  return 1; /* pause: the local reply ends the stream */
+  /* Pause only when the local reply was taken (it ends the stream); a paused stream with no
+   * reply would hang until the idle timeout. */
+  if (proxy_send_local_response(policy_error_status, NULL, 0, NULL, 0, NULL, 0, -1) != 0)
+    return fallback;
+  return 1;
 }
 
 /* The stream whose callback ran last: a stream's callbacks mostly come one after another,
