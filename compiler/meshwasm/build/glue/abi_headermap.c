@@ -126,7 +126,8 @@ static int pick_values(const char *data, size_t size, abi_view_t *views, PyObjec
 /* The first value of each of `names` (None when absent) with one host call. */
 PyObject *abi_get_header_many(uint32_t map, PyObject *const *names, Py_ssize_t count) {
   PyObject *result = PyTuple_New(count);
-  abi_view_t *views = PyMem_Calloc(count > 0 ? (size_t)count : 1, sizeof(abi_view_t));
+  abi_view_t few[8]; /* the usual case: no allocation for the views */
+  abi_view_t *views = count <= 8 ? few : PyMem_Calloc((size_t)count, sizeof(abi_view_t));
   Py_ssize_t viewed = 0;
   char *data = NULL;
   size_t size = 0;
@@ -142,12 +143,12 @@ PyObject *abi_get_header_many(uint32_t map, PyObject *const *names, Py_ssize_t c
   if (status == PROXY_OK && pick_values(data, size, views, result) < 0) goto fail;
   free(data);
   for (Py_ssize_t j = 0; j < viewed; j++) abi_view_release(&views[j]);
-  PyMem_Free(views);
+  if (views != few) PyMem_Free(views);
   return result;
 fail:
   free(data);
   for (Py_ssize_t j = 0; j < viewed; j++) abi_view_release(&views[j]);
-  PyMem_Free(views);
+  if (views != few) PyMem_Free(views);
   Py_XDECREF(result);
   if (!PyErr_Occurred()) PyErr_NoMemory();
   return NULL;
