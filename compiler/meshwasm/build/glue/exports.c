@@ -44,6 +44,9 @@ static PyObject *streams;       /* _dispatch._streams (a dict, never rebound) */
 static PyObject *fail_stream;   /* _dispatch.fail_stream(context, where, error) -> action */
 static PyObject *log_exception; /* _dispatch._log_exception(where, error) */
 static PyObject *method_names[CB_COUNT];
+/* The filter class's own functions for the stream callbacks (NULL: look the method up per
+ * call, e.g. a staticmethod): calling one skips the per-call method look-up. */
+static PyObject *stream_functions[CB_COUNT];
 
 /* Stream contexts are created and dropped here without entering _dispatch: a class that keeps
  * HttpContext's __init__ without running Python at all, any other by calling the class. */
@@ -176,7 +179,10 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
   PyObject *result = NULL;
   if (nargs == 0 || count != NULL) {
     PyObject *args[3] = {context, count, flag};
-    result = PyObject_VectorcallMethod(method_names[which], args, 1 + nargs, NULL);
+    PyObject *function = stream_functions[which];
+    result = function != NULL ? PyObject_Vectorcall(function, args, 1 + nargs, NULL)
+                              : PyObject_VectorcallMethod(method_names[which], args, 1 + nargs,
+                                                          NULL);
     Py_XDECREF(count);
   }
   uint32_t action = result != NULL ? action_of(result, which)
@@ -201,6 +207,12 @@ static int load_fast_paths(PyObject *dispatcher) {
   if (ok) {
     plain_init = PyObject_IsTrue(plain);
     python_deletes = PyObject_IsTrue(calls_on_delete);
+    for (int i = CB_REQUEST_HEADERS; i <= CB_LOG; i++) {
+      PyObject *function = PyObject_GetAttr(http_class, method_names[i]);
+      if (function != NULL && PyFunction_Check(function)) stream_functions[i] = function;
+      else Py_XDECREF(function);
+      PyErr_Clear();
+    }
   }
   Py_XDECREF(plain);
   Py_XDECREF(calls_on_delete);
