@@ -58,6 +58,13 @@ typedef struct {
 } abi_stream_t;
 
 extern PyTypeObject abi_stream_type;
+
+/* StreamTable (abi_headermap.c): context id -> context.  get: borrowed or NULL (no
+ * exception); set: 0 or -1; pop: the context (a new reference) or NULL (no exception). */
+extern PyTypeObject abi_table_type;
+PyObject *abi_table_get(PyObject *table, uint32_t id);
+int abi_table_set(PyObject *table, uint32_t id, PyObject *context);
+PyObject *abi_table_pop(PyObject *table, uint32_t id);
 /* The SKIPPABLE callback names, in bit order, and a mask of all of them. */
 extern const char *const abi_skippable_names[];
 #define ABI_SKIPPABLE_COUNT 8

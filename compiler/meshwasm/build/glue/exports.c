@@ -40,7 +40,7 @@ static PyObject *callbacks[CB_COUNT];
  * context ids to contexts, and only a raised exception goes back to Python's
  * _dispatch.fail_stream (or, for on_log/on_done, _dispatch._log_exception): one interpreter
  * entry per callback.  This mirrors _dispatch's Python functions, which source mode uses. */
-static PyObject *streams;       /* _dispatch._streams (a dict, never rebound) */
+static PyObject *streams;       /* _dispatch._streams (a StreamTable, never rebound) */
 static PyObject *fail_stream;   /* _dispatch.fail_stream(context, where, error) -> action */
 static PyObject *log_exception; /* _dispatch._log_exception(where, error) */
 static PyObject *method_names[CB_COUNT];
@@ -154,14 +154,8 @@ static void forget_last(uint32_t id) {
 /* The context of stream `id` (borrowed), or NULL when there is none. */
 static PyObject *stream_context(uint32_t id, enum callback which) {
   if (last_context != NULL && last_id == id) return last_context;
-  PyObject *key = PyLong_FromUnsignedLong(id);
-  if (key == NULL) { log_python_error(callback_names[which]); return NULL; }
-  PyObject *context = PyDict_GetItemWithError(streams, key); /* borrowed */
-  Py_DECREF(key);
-  if (context == NULL) {
-    if (PyErr_Occurred()) log_python_error(callback_names[which]);
-    return NULL;
-  }
+  PyObject *context = abi_table_get(streams, id); /* borrowed */
+  if (context == NULL) return NULL;
   Py_XSETREF(last_context, Py_NewRef(context));
   last_id = id;
   return context;
@@ -222,10 +216,14 @@ static int load_fast_paths(PyObject *dispatcher) {
 }
 
 /* A new context of the filter's class: without Python when it keeps HttpContext's __init__. */
-static PyObject *new_stream(PyObject *key, uint32_t id, PyObject *root) {
+static PyObject *new_stream(uint32_t id, PyObject *root) {
   if (!plain_init) {
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    if (key == NULL) return NULL;
     PyObject *args[2] = {key, root};
-    return PyObject_Vectorcall(http_class, args, 2, NULL);
+    PyObject *context = PyObject_Vectorcall(http_class, args, 2, NULL);
+    Py_DECREF(key);
+    return context;
   }
   static PyObject *no_args = NULL;
   if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL) return NULL;
@@ -238,17 +236,29 @@ static PyObject *new_stream(PyObject *key, uint32_t id, PyObject *root) {
   return context;
 }
 
+/* The root context `id` (borrowed), or NULL; the last one found is kept (there is one per
+ * plugin, so nearly always the same). */
+static uint32_t last_root_id = 0;
+static PyObject *last_root = NULL;
+
+static PyObject *root_context(uint32_t id) {
+  if (last_root != NULL && last_root_id == id) return last_root;
+  PyObject *key = PyLong_FromUnsignedLong(id);
+  PyObject *root = key ? PyDict_GetItemWithError(roots, key) : NULL;
+  Py_XDECREF(key);
+  if (root == NULL) { PyErr_Clear(); return NULL; }
+  Py_XSETREF(last_root, Py_NewRef(root));
+  last_root_id = id;
+  return root;
+}
+
 /* Create stream context `id` under root `parent`; 0 if done, -1 to let Python do it. */
 static int create_stream(uint32_t id, uint32_t parent) {
   if (parent == 0) return -1;
-  PyObject *parent_key = PyLong_FromUnsignedLong(parent);
-  PyObject *root = parent_key ? PyDict_GetItemWithError(roots, parent_key) : NULL;
-  Py_XDECREF(parent_key);
-  if (root == NULL) { PyErr_Clear(); return -1; } /* Python logs the missing root */
-  PyObject *key = PyLong_FromUnsignedLong(id);
-  if (key == NULL) { PyErr_Clear(); return -1; }
-  PyObject *context = new_stream(key, id, root);
-  if (context != NULL && PyDict_SetItem(streams, key, context) == 0) {
+  PyObject *root = root_context(parent);
+  if (root == NULL) return -1; /* Python logs the missing root */
+  PyObject *context = new_stream(id, root);
+  if (context != NULL && abi_table_set(streams, id, context) == 0) {
     Py_XSETREF(last_context, Py_NewRef(context)); /* its callbacks come next */
     last_id = id;
   } else {
@@ -260,7 +270,6 @@ static int create_stream(uint32_t id, uint32_t parent) {
     Py_XDECREF(error);
   }
   Py_XDECREF(context);
-  Py_DECREF(key);
   return 0;
 }
 
@@ -317,8 +326,9 @@ static int load_filter(void) {
   fail_stream = PyObject_GetAttrString(dispatcher, "fail_stream");
   log_exception = PyObject_GetAttrString(dispatcher, "_log_exception");
   if (streams == NULL || fail_stream == NULL || log_exception == NULL ||
-      !PyDict_Check(streams)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a dict");
+      !PyObject_TypeCheck(streams, &abi_table_type)) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a StreamTable");
     Py_DECREF(dispatcher);
     return -1;
   }
@@ -406,12 +416,11 @@ EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
   forget_last(id);
+  if (last_root != NULL && last_root_id == id) Py_CLEAR(last_root);
   if (!python_deletes) {
-    PyObject *key = PyLong_FromUnsignedLong(id);
-    int removed = key != NULL && PyDict_DelItem(streams, key) == 0;
-    Py_XDECREF(key);
-    if (removed) return;
-    PyErr_Clear(); /* not a stream (a root context): Python handles it */
+    PyObject *context = abi_table_pop(streams, id);
+    if (context != NULL) { Py_DECREF(context); return; }
+    /* not a stream (a root context): Python handles it */
   }
   dispatch(CB_DELETE, 1, id, 0, 0, 0, 0);
 }
