@@ -348,6 +348,10 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
   return 0;
 }
 
+/* The stream callbacks the filter does not override (bits of _dispatch.SKIPPABLE): read by
+ * the build after start-up, which then drops their exports (build/callbacks.py). */
+EXPORT(meshwasm_skip_mask) uint32_t meshwasm_skip_mask(void) { return (uint32_t)skip_mask; }
+
 /* Pruned functions (the parser and compiler, see build/prune.py) call this instead of
  * running: compiling Python source is not possible inside the module after start-up.
  * Exported only so the linker keeps it; the prune stage removes the export. */
