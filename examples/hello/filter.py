@@ -8,13 +8,14 @@
 from proxy_wasm import Action, HttpContext, log, register
 
 DENIED_PREFIX = "/admin"
+DENIED_SUBTREE = DENIED_PREFIX + "/"
 
 
 class Hello(HttpContext):
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         path = self.request_headers.get(":path", "")
         log.info(f"hello saw {path}")
-        if path == DENIED_PREFIX or path.startswith(DENIED_PREFIX + "/"):
+        if path == DENIED_PREFIX or path.startswith(DENIED_SUBTREE):
             self.send_local_response(403, b"forbidden by hello\n",
                                      headers=[("x-denied-by", "hello")])
             return Action.PAUSE

@@ -148,21 +148,21 @@ class JwtStream(HttpContext):
         if config is None:
             return Action.CONTINUE
         request = self.request_headers
-        read = config.read_headers
-        headers = dict(zip(read, request.get_many(*read)))  # one host call
-        path = headers[":path"] or "/"
+        values = list(request.get_many(*config.read_headers))  # one host call
+        index = config.header_index
+        path = values[0] or "/"  # read_headers[0] is :path
         rule = config.rule_for(path)
         if rule is None:
             return Action.CONTINUE
         if rule.provider is None:  # skip: Envoy still removes what a token would have set
-            _remove_present(request, headers, config.sanitized)
+            _remove_present(request, values, index, config.sanitized)
             return Action.CONTINUE
         provider = self.provider = rule.provider
         self.audiences, self.claims = rule.audiences, rule.claims
         # a client must not be able to pose as a claim
-        _remove_present(request, headers, provider.sanitized)
-        self.pending = extract(headers, path, provider.from_headers, provider.from_params,
-                               provider.from_cookies)
+        _remove_present(request, values, index, provider.sanitized)
+        self.pending = extract(values, index, path, provider.from_headers,
+                               provider.from_params, provider.from_cookies)
         if not self.pending:
             if rule.requirement == "optional":
                 return Action.CONTINUE
@@ -177,9 +177,10 @@ class JwtStream(HttpContext):
         pending = self.pending
         while pending:
             found = pending[-1]
-            if len(found.token) > provider.max_token_bytes:
+            token = found[0]
+            if len(token) > provider.max_token_bytes:
                 return self.refuse(Failure(TOO_LARGE))
-            outcome = self.root.verifier.check(provider, found.token, clock.now_ns() // 10**9,
+            outcome = self.root.verifier.check(provider, token, clock.now_ns() // 10**9,
                                                self.audiences)
             if outcome is NEEDS_KEYS:
                 if self.waited or not self.root.wait_for_keys(provider, self):
@@ -227,14 +228,16 @@ class JwtStream(HttpContext):
         return Action.PAUSE
 
 
-def _remove_present(request: HeaderMap, headers: dict[str, str | None],
+def _remove_present(request: HeaderMap, values: list[str | None], index: dict[str, int],
                     names: list[str]) -> None:
     """Remove ``names`` (lower case) from the request, calling the host only for those
-    ``headers`` (the values read) has; they read as absent afterwards."""
+    present in ``values`` (the headers read, see ``extract``); they read as absent
+    afterwards."""
     for name in names:
-        if headers.get(name) is not None:
+        at = index[name]
+        if values[at] is not None:
             request.remove(name)
-            headers[name] = None
+            values[at] = None
 
 
 #: Envoy's jwt_authn cuts the path in the realm to this many bytes.

@@ -82,11 +82,12 @@ class Provider:
 class Rule:
     """Requests whose path starts with ``prefix``; ``provider`` None means skip."""
 
-    __slots__ = ("prefix", "requirement", "provider", "audiences", "claims")
+    __slots__ = ("prefix", "size", "requirement", "provider", "audiences", "claims")
 
     def __init__(self, prefix: str, requirement: str, provider: Provider | None,
                  audiences: list[str] | None, claims: dict[str, list[str]]) -> None:
         self.prefix, self.requirement, self.provider = prefix, requirement, provider
+        self.size = len(prefix)
         self.audiences, self.claims = audiences, claims
 
 
@@ -109,11 +110,12 @@ class Config:
                 read.append("cookie")
         read += self.sanitized
         self.read_headers = tuple(dict.fromkeys(read))
+        self.header_index = {name: at for at, name in enumerate(self.read_headers)}
 
     def rule_for(self, path: str) -> Rule | None:
         """The first rule whose prefix starts ``path`` (query included, as Envoy's match)."""
         for rule in self.rules:
-            if path.startswith(rule.prefix):
+            if path[:rule.size] == rule.prefix:  # (startswith parses its arguments: slower)
                 return rule
         return None
 

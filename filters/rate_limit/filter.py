@@ -28,10 +28,9 @@ class Counters:
         self.enforced = metrics.Counter(base + "enforced")
         self.evictions = metrics.Counter(base + "evictions")
         self.conflicts = metrics.Counter(base + "cas_conflicts")
-        #: (ok, rate_limited) of each of ``settings.limits``, in the same order
-        self.per_limit = [(metrics.Counter(f"{base}limit.{limit.name}.ok"),
-                           metrics.Counter(f"{base}limit.{limit.name}.rate_limited"))
-                          for limit in settings.limits]
+        for limit in settings.limits:  # (on the limit: no look-up per request)
+            limit.counters = (metrics.Counter(f"{base}limit.{limit.name}.ok"),
+                              metrics.Counter(f"{base}limit.{limit.name}.rate_limited"))
 
 
 class Root(RootContext):
@@ -123,7 +122,7 @@ class RateLimit(HttpContext):
             headers = ()
         first: Drawn | None = None
         matched = False
-        for limit, (ok_counter, limited_counter) in zip(settings.limits, counters.per_limit):
+        for limit in settings.limits:
             # (the common kind inline: a function call per limit is a visible cost)
             value = headers[limit.header_index] if limit.kind == "header" \
                 else _key_value(limit, headers)
@@ -136,6 +135,7 @@ class RateLimit(HttpContext):
                 left, evicted = limit.ring.take(limit.bucket, value, now)
                 if evicted:
                     counters.evictions.increment()
+            ok_counter, limited_counter = limit.counters
             if left < 0:
                 limited_counter.increment()
                 return limit.bucket, left

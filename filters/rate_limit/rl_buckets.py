@@ -38,7 +38,9 @@ from proxy_wasm import shared_data
 
 PROBES = 4
 CAS_RETRIES = 32
+ATTEMPTS = range(CAS_RETRIES)  # (built once: iterating it is cheaper than calling range)
 NS_PER_SECOND = 1_000_000_000
+MAX_REMEMBERED = 4096  # values whose encoding and home slot a Ring keeps
 
 
 class Bucket:
@@ -120,7 +122,7 @@ class Conflict(Exception):
 def take_fixed(key: str, bucket: Bucket, now_ns: int) -> int:
     """One token from the bucket stored at ``key`` (created by ``prepare_fixed``); returns
     the level left (``Outcome.left``)."""
-    for _ in range(CAS_RETRIES):
+    for _ in ATTEMPTS:
         value, cas = shared_data.get(key)
         stored = int(value, 16) if value else None
         new_e, left = take(bucket, stored, now_ns)
@@ -138,12 +140,14 @@ def prepare_fixed(key: str) -> None:
 class Ring:
     """The bounded set of buckets of one keyed limit (see the module docstring)."""
 
-    __slots__ = ("prefix", "size", "keys")
+    __slots__ = ("prefix", "size", "keys", "_homes")
 
     def __init__(self, prefix: str, size: int) -> None:
         self.prefix = prefix
         self.size = size
         self.keys = [f"{prefix}{index}" for index in range(size)]  # built once, not per request
+        # value -> (its bytes, its home slot): a client comes back, and hashing is not free
+        self._homes: dict[str, tuple[bytes, int]] = {}
 
     def prepare(self) -> None:
         """Create every slot (so later writes are all compare-and-swap).  In ``on_configure``."""
@@ -153,9 +157,11 @@ class Ring:
     def take(self, bucket: Bucket, value: str, now_ns: int) -> tuple[int, bool]:
         """One token from ``value``'s bucket: the level left (``Outcome.left``) and whether a
         slot was taken over."""
-        wanted = value.encode("utf-8", "surrogateescape")
-        home = binascii.crc32(wanted) % self.size
-        for _ in range(CAS_RETRIES):
+        known = self._homes.get(value)
+        if known is None:
+            known = self._home(value)
+        wanted, home = known
+        for _ in ATTEMPTS:
             # The home slot serving ``wanted`` (or free) is the usual case: no probing.
             key = self.keys[home]
             found, cas = shared_data.get(key)
@@ -175,6 +181,14 @@ class Ring:
             if shared_data.set(key, b"%x %s" % (new_e, wanted), cas):
                 return left, evicted
         raise Conflict(f"{self.prefix}{home}")
+
+    def _home(self, value: str) -> tuple[bytes, int]:
+        homes = self._homes
+        if len(homes) >= MAX_REMEMBERED:
+            homes.clear()
+        wanted = value.encode("utf-8", "surrogateescape")
+        known = homes[value] = wanted, binascii.crc32(wanted) % self.size
+        return known
 
     def _probe(self, bucket: Bucket, wanted: bytes, home: int, home_cas: int, home_e: int,
                now_ns: int) -> tuple[str, int | None, int, bool]:

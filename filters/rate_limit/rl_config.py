@@ -32,7 +32,8 @@ def bucket(field: str, spec: dict) -> Bucket:
 class Limit:
     """One configured limit: which requests it applies to, how they are keyed, its bucket."""
 
-    __slots__ = ("name", "kind", "argument", "bucket", "store", "ring", "header_index")
+    __slots__ = ("name", "kind", "argument", "bucket", "store", "ring", "header_index",
+                 "counters")
 
     def __init__(self, name: str, kind: str, argument: str, token_bucket: Bucket,
                  store: str, ring_size: int) -> None:

@@ -17,6 +17,10 @@ from .types import Action, BufferType, LogLevel
 
 _roots: dict[int, RootContext] = {}
 _streams: dict[int, HttpContext] = {}
+if _hostcalls.NATIVE:
+    # Inside a module, a C table with the dict methods used here: the runtime adds, finds and
+    # drops streams in it without an int object per call or a dict resize every few requests.
+    _streams = _hostcalls.abi.StreamTable()  # type: ignore[attr-defined]
 _active: Registration | None = None
 # Per-request shortcuts, decided once in check_registered: a stream class that keeps
 # HttpContext's __init__ / on_delete needs no Python call for them (each call into the

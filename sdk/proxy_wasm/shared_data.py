@@ -29,6 +29,7 @@ def set(key: str, value: bytes, cas: int = 0) -> bool:  # noqa: A001 - mirrors t
 
 
 if _hostcalls.NATIVE:
-    # Inside a compiled module the host calls never change: the C function itself, one
-    # Python frame less per read.
-    get = _hostcalls.abi.get_shared_data  # noqa: F811
+    # Inside a compiled module the host calls never change: C functions, one Python frame
+    # less per call (shared_data_get and try_set_shared_data are the functions above).
+    get = _hostcalls.abi.shared_data_get  # type: ignore[attr-defined]  # noqa: F811
+    set = _hostcalls.abi.try_set_shared_data  # type: ignore[attr-defined]  # noqa: A001,F811

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import wasmtime
 
-from meshwasm.build import wasmbin
+from meshwasm.build import callbacks, wasmbin
 from meshwasm.build.errors import BuildError
 
 INIT_EXPORT = "meshwasm_initialize"
@@ -52,6 +52,8 @@ class InitRun:
     globals: dict[int, int]  # defined-global index -> value
     log: list[str] = field(default_factory=list)
     host_calls: list[str] = field(default_factory=list)
+    #: callback exports the filter leaves to the runtime's default (see build/callbacks.py)
+    unused_callbacks: list[str] = field(default_factory=list)
 
 
 def _instrument(sections: list[wasmbin.Section]) -> bytes:
@@ -136,7 +138,9 @@ def run_initialization(module_bytes: bytes) -> InitRun:
             item = exports[name]
             assert isinstance(item, wasmtime.Global)
             values[int(name[len(_GLOBAL_EXPORT_PREFIX):])] = int(item.value(store))
-    return InitRun(bytes(data), values, log, host_calls)
+    mask = exports.get(callbacks.MASK_EXPORT)
+    unused = callbacks.unused(int(mask(store))) if isinstance(mask, wasmtime.Func) else []
+    return InitRun(bytes(data), values, log, host_calls, unused)
 
 
 def _data_segments(memory: bytes) -> list[bytes]:
@@ -196,6 +200,9 @@ def apply_snapshot(module_bytes: bytes, run: InitRun) -> bytes:
 
 
 def snapshot(module_bytes: bytes) -> tuple[bytes, list[str]]:
-    """Pre-initialize ``module_bytes``; returns the new module and what start-up logged."""
+    """Pre-initialize ``module_bytes``; returns the new module and what start-up logged.
+    The exports of callbacks the filter does not override are dropped (build/callbacks.py)."""
     run = run_initialization(module_bytes)
-    return apply_snapshot(module_bytes, run), run.log
+    initialized = apply_snapshot(module_bytes, run)
+    dropped = {*run.unused_callbacks, callbacks.MASK_EXPORT}
+    return callbacks.drop_exports(initialized, dropped), run.log

@@ -1,6 +1,7 @@
-"""Per-stream skipped callbacks, headers read with one host call, metrics and log lines:
-the SDK calls whose compiled form is C (StreamBase, HeaderMapBase.get_many, MetricBase, the
-log_* functions) must behave as their Python form in source mode."""
+"""Per-stream skipped callbacks, headers read with one host call, metrics and log lines, a
+stream class with its own ``__init__`` and ``on_delete``: the SDK and runtime parts whose
+compiled form is C (StreamBase, StreamTable, HeaderMapBase.get_many, MetricBase, the log_*
+functions) must behave as their Python form in source mode."""
 
 from proxy_wasm import Action, HttpContext, RootContext, log, metrics, register
 
@@ -10,11 +11,20 @@ class Root(RootContext):
         self.seen = metrics.Counter("skipping.seen")
         self.level = metrics.Gauge("skipping.level")
         self.sizes = metrics.Histogram("skipping.sizes")
+        self.created = metrics.Counter("skipping.created")
+        self.deleted = metrics.Counter("skipping.deleted")
         return True
 
 
 class Skipping(HttpContext):
     root: Root
+
+    def __init__(self, context_id: int, root: RootContext) -> None:
+        super().__init__(context_id, root)
+        self.root.created.increment()
+
+    def on_delete(self) -> None:
+        self.root.deleted.increment()
 
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         mode, user, missing = self.request_headers.get_many("x-mode", "X-User", "x-missing")

@@ -49,6 +49,18 @@ int abi_view(PyObject *object, abi_view_t *view) {
 void abi_view_release(abi_view_t *view) { Py_CLEAR(view->owner); }
 
 
+PyObject *abi_one_argument(const char *function, const char *name, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames) {
+  Py_ssize_t positional = PyVectorcall_NARGS(nargs);
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (positional == 1 && nkw == 0) return args[0];
+  if (positional == 0 && nkw == 1 &&
+      PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), name) == 0)
+    return args[0];
+  PyErr_Format(PyExc_TypeError, "%s() takes one argument (%s)", function, name);
+  return NULL;
+}
+
 int abi_arg_u32(PyObject *object, uint32_t *out) {
   unsigned long value = PyLong_AsUnsignedLong(object);
   if (value == (unsigned long)-1 && PyErr_Occurred()) return -1;

@@ -9,6 +9,10 @@
  * _proxy_wasm_abi.StreamBase: HttpContext's context_id, root and skipped-callback bits as C
  * fields, so the runtime (exports.c) creates a stream context and checks which callbacks it
  * still needs without attribute look-ups.
+ *
+ * _proxy_wasm_abi.StreamTable: _dispatch._streams inside a module, context id -> context.  A
+ * dict there cost an int object per look-up and a resize every few requests (each request
+ * adds a new id and removes it); this open-addressing table does neither.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -126,7 +130,8 @@ static int pick_values(const char *data, size_t size, abi_view_t *views, PyObjec
 /* The first value of each of `names` (None when absent) with one host call. */
 PyObject *abi_get_header_many(uint32_t map, PyObject *const *names, Py_ssize_t count) {
   PyObject *result = PyTuple_New(count);
-  abi_view_t *views = PyMem_Calloc(count > 0 ? (size_t)count : 1, sizeof(abi_view_t));
+  abi_view_t few[8]; /* the usual case: no allocation for the views */
+  abi_view_t *views = count <= 8 ? few : PyMem_Calloc((size_t)count, sizeof(abi_view_t));
   Py_ssize_t viewed = 0;
   char *data = NULL;
   size_t size = 0;
@@ -142,12 +147,12 @@ PyObject *abi_get_header_many(uint32_t map, PyObject *const *names, Py_ssize_t c
   if (status == PROXY_OK && pick_values(data, size, views, result) < 0) goto fail;
   free(data);
   for (Py_ssize_t j = 0; j < viewed; j++) abi_view_release(&views[j]);
-  PyMem_Free(views);
+  if (views != few) PyMem_Free(views);
   return result;
 fail:
   free(data);
   for (Py_ssize_t j = 0; j < viewed; j++) abi_view_release(&views[j]);
-  PyMem_Free(views);
+  if (views != few) PyMem_Free(views);
   Py_XDECREF(result);
   if (!PyErr_Occurred()) PyErr_NoMemory();
   return NULL;
@@ -268,10 +273,216 @@ PyTypeObject abi_stream_type = {
     .tp_dealloc = (destructor)stream_dealloc,
 };
 
+/* ---- StreamTable ---------------------------------------------------------------------- */
+
+/* A slot is empty (context NULL, id 0), a tombstone (context NULL, id != 0) or used. */
+typedef struct {
+  uint32_t id;
+  PyObject *context;
+} table_slot_t;
+
+typedef struct {
+  PyObject_HEAD
+  table_slot_t *slots;
+  size_t capacity; /* a power of two */
+  size_t used, tombstones;
+} stream_table_t;
+
+enum { TABLE_MIN_CAPACITY = 64 };
+
+static size_t table_home(const stream_table_t *table, uint32_t id) {
+  return (size_t)(id * 2654435761u) & (table->capacity - 1); /* Knuth's multiplicative hash */
+}
+
+/* The slot holding `id`, or NULL. */
+static table_slot_t *table_find(stream_table_t *table, uint32_t id) {
+  if (table->capacity == 0 || id == 0) return NULL;
+  for (size_t at = table_home(table, id);; at = (at + 1) & (table->capacity - 1)) {
+    table_slot_t *slot = &table->slots[at];
+    if (slot->context == NULL && slot->id == 0) return NULL;
+    if (slot->context != NULL && slot->id == id) return slot;
+  }
+}
+
+static int table_resize(stream_table_t *table, size_t capacity) {
+  table_slot_t *slots = PyMem_Calloc(capacity, sizeof(table_slot_t));
+  if (slots == NULL) { PyErr_NoMemory(); return -1; }
+  table_slot_t *old = table->slots;
+  size_t old_capacity = table->capacity;
+  table->slots = slots;
+  table->capacity = capacity;
+  table->tombstones = 0;
+  for (size_t i = 0; i < old_capacity; i++) {
+    if (old[i].context == NULL) continue;
+    size_t at = table_home(table, old[i].id);
+    while (slots[at].context != NULL) at = (at + 1) & (capacity - 1);
+    slots[at] = old[i];
+  }
+  PyMem_Free(old);
+  return 0;
+}
+
+PyObject *abi_table_get(PyObject *table, uint32_t id) {
+  table_slot_t *slot = table_find((stream_table_t *)table, id);
+  return slot ? slot->context : NULL;
+}
+
+int abi_table_set(PyObject *object, uint32_t id, PyObject *context) {
+  stream_table_t *table = (stream_table_t *)object;
+  table_slot_t *slot = table_find(table, id);
+  if (slot != NULL) {
+    Py_SETREF(slot->context, Py_NewRef(context));
+    return 0;
+  }
+  if (id == 0) {
+    PyErr_SetString(PyExc_KeyError, "context id 0");
+    return -1;
+  }
+  if ((table->used + table->tombstones + 1) * 4 > table->capacity * 3) {
+    size_t capacity = TABLE_MIN_CAPACITY;
+    while (capacity < (table->used + 1) * 4) capacity *= 2;
+    if (table_resize(table, capacity) < 0) return -1;
+  }
+  size_t at = table_home(table, id);
+  while (table->slots[at].context != NULL) at = (at + 1) & (table->capacity - 1);
+  if (table->slots[at].id != 0) table->tombstones--; /* reusing a tombstone */
+  table->slots[at].id = id;
+  table->slots[at].context = Py_NewRef(context);
+  table->used++;
+  return 0;
+}
+
+PyObject *abi_table_pop(PyObject *object, uint32_t id) {
+  stream_table_t *table = (stream_table_t *)object;
+  table_slot_t *slot = table_find(table, id);
+  if (slot == NULL) return NULL;
+  PyObject *context = slot->context;
+  slot->context = NULL; /* a tombstone: id stays non-zero */
+  table->used--;
+  table->tombstones++;
+  return context;
+}
+
+/* A Python int key as an id; -1 (no exception) when it cannot be one. */
+static int table_key(PyObject *key, uint32_t *id) {
+  if (!PyLong_Check(key)) return -1;
+  unsigned long value = PyLong_AsUnsignedLong(key);
+  if (PyErr_Occurred()) { PyErr_Clear(); return -1; }
+  if (value == 0 || value > 0xFFFFFFFFul) return -1;
+  *id = (uint32_t)value;
+  return 0;
+}
+
+static Py_ssize_t table_length(stream_table_t *table) { return (Py_ssize_t)table->used; }
+
+static PyObject *table_subscript(stream_table_t *table, PyObject *key) {
+  uint32_t id;
+  PyObject *context = table_key(key, &id) == 0 ? abi_table_get((PyObject *)table, id) : NULL;
+  if (context == NULL) { PyErr_SetObject(PyExc_KeyError, key); return NULL; }
+  return Py_NewRef(context);
+}
+
+static int table_assign(stream_table_t *table, PyObject *key, PyObject *value) {
+  uint32_t id;
+  if (table_key(key, &id) < 0) {
+    if (value != NULL) {
+      PyErr_SetString(PyExc_TypeError, "StreamTable keys are context ids (1 to 2**32-1)");
+      return -1;
+    }
+    PyErr_SetObject(PyExc_KeyError, key);
+    return -1;
+  }
+  if (value != NULL) return abi_table_set((PyObject *)table, id, value);
+  PyObject *context = abi_table_pop((PyObject *)table, id);
+  if (context == NULL) { PyErr_SetObject(PyExc_KeyError, key); return -1; }
+  Py_DECREF(context);
+  return 0;
+}
+
+static int table_contains(stream_table_t *table, PyObject *key) {
+  uint32_t id;
+  return table_key(key, &id) == 0 && abi_table_get((PyObject *)table, id) != NULL;
+}
+
+static PyObject *table_get(stream_table_t *table, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "get() takes 1 or 2 arguments (%zd given)", nargs);
+    return NULL;
+  }
+  uint32_t id;
+  PyObject *context = table_key(args[0], &id) == 0 ? abi_table_get((PyObject *)table, id) : NULL;
+  return Py_NewRef(context ? context : nargs == 2 ? args[1] : Py_None);
+}
+
+static PyObject *table_pop(stream_table_t *table, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "pop() takes 1 or 2 arguments (%zd given)", nargs);
+    return NULL;
+  }
+  uint32_t id;
+  PyObject *context = table_key(args[0], &id) == 0 ? abi_table_pop((PyObject *)table, id) : NULL;
+  if (context != NULL) return context;
+  if (nargs == 2) return Py_NewRef(args[1]);
+  PyErr_SetObject(PyExc_KeyError, args[0]);
+  return NULL;
+}
+
+static int table_traverse(stream_table_t *table, visitproc visit, void *arg) {
+  for (size_t i = 0; i < table->capacity; i++) Py_VISIT(table->slots[i].context);
+  return 0;
+}
+
+static int table_clear(stream_table_t *table) {
+  for (size_t i = 0; i < table->capacity; i++) Py_CLEAR(table->slots[i].context);
+  table->used = 0;
+  return 0;
+}
+
+static void table_dealloc(stream_table_t *table) {
+  PyObject_GC_UnTrack(table);
+  table_clear(table);
+  PyMem_Free(table->slots);
+  Py_TYPE(table)->tp_free((PyObject *)table);
+}
+
+static PyMethodDef table_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))table_get, METH_FASTCALL,
+     "get(id, default=None)"},
+    {"pop", (PyCFunction)(void (*)(void))table_pop, METH_FASTCALL, "pop(id[, default])"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMappingMethods table_mapping = {
+    .mp_length = (lenfunc)table_length,
+    .mp_subscript = (binaryfunc)table_subscript,
+    .mp_ass_subscript = (objobjargproc)table_assign,
+};
+
+static PySequenceMethods table_sequence = {.sq_contains = (objobjproc)table_contains};
+
+PyTypeObject abi_table_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_proxy_wasm_abi.StreamTable",
+    .tp_basicsize = sizeof(stream_table_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "context id -> stream context (what _dispatch._streams is inside a module)",
+    .tp_methods = table_methods,
+    .tp_as_mapping = &table_mapping,
+    .tp_as_sequence = &table_sequence,
+    .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)table_traverse,
+    .tp_clear = (inquiry)table_clear,
+    .tp_dealloc = (destructor)table_dealloc,
+};
+
 int abi_add_header_map_type(PyObject *module) {
   /* object's tp_new: a Python subclass's instances then get inline attribute values. */
   abi_stream_type.tp_new = PyBaseObject_Type.tp_new;
-  if (PyType_Ready(&header_map_type) < 0 || PyType_Ready(&abi_stream_type) < 0) return -1;
-  if (PyModule_AddObjectRef(module, "StreamBase", (PyObject *)&abi_stream_type) < 0) return -1;
+  if (PyType_Ready(&header_map_type) < 0 || PyType_Ready(&abi_stream_type) < 0 ||
+      PyType_Ready(&abi_table_type) < 0)
+    return -1;
+  if (PyModule_AddObjectRef(module, "StreamBase", (PyObject *)&abi_stream_type) < 0 ||
+      PyModule_AddObjectRef(module, "StreamTable", (PyObject *)&abi_table_type) < 0)
+    return -1;
   return PyModule_AddObjectRef(module, "HeaderMapBase", (PyObject *)&header_map_type);
 }

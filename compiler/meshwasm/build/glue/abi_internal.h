@@ -28,6 +28,10 @@ PyObject *abi_text(const char *data, size_t size);
 int abi_view(PyObject *object, abi_view_t *view);
 void abi_view_release(abi_view_t *view);
 int abi_arg_u32(PyObject *object, uint32_t *out);
+/* The single argument of a METH_FASTCALL|METH_KEYWORDS function f(name) (borrowed), given
+ * by position or by name; NULL with TypeError otherwise. */
+PyObject *abi_one_argument(const char *function, const char *name, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames);
 char *abi_serialize_pairs(PyObject *pairs, size_t *out_size);
 PyObject *abi_deserialize_pairs(const char *data, size_t size);
 
@@ -54,6 +58,13 @@ typedef struct {
 } abi_stream_t;
 
 extern PyTypeObject abi_stream_type;
+
+/* StreamTable (abi_headermap.c): context id -> context.  get: borrowed or NULL (no
+ * exception); set: 0 or -1; pop: the context (a new reference) or NULL (no exception). */
+extern PyTypeObject abi_table_type;
+PyObject *abi_table_get(PyObject *table, uint32_t id);
+int abi_table_set(PyObject *table, uint32_t id, PyObject *context);
+PyObject *abi_table_pop(PyObject *table, uint32_t id);
 /* The SKIPPABLE callback names, in bit order, and a mask of all of them. */
 extern const char *const abi_skippable_names[];
 #define ABI_SKIPPABLE_COUNT 8
@@ -62,6 +73,10 @@ extern const char *const abi_skippable_names[];
 /* abi_shared.c: shared data, queues, http_call, metrics. */
 PyObject *abi_get_shared_data(PyObject *self, PyObject *arg);
 PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_shared_data_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames);
+PyObject *abi_try_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames);
 PyObject *abi_register_queue(PyObject *self, PyObject *arg);
 PyObject *abi_resolve_queue(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_enqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -33,8 +33,12 @@ static PyObject *log_at(uint32_t level, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
-#define LOG_AT(name, level) \
-  static PyObject *abi_log_##name(PyObject *self, PyObject *arg) { return log_at(level, arg); }
+#define LOG_AT(name, level)                                                                \
+  static PyObject *abi_log_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs,  \
+                                  PyObject *kwnames) {                                     \
+    PyObject *message = abi_one_argument(#name, "message", args, nargs, kwnames);          \
+    return message ? log_at(level, message) : NULL;                                        \
+  }
 LOG_AT(trace, PROXY_LOG_TRACE)
 LOG_AT(debug, PROXY_LOG_DEBUG)
 LOG_AT(info, PROXY_LOG_INFO)
@@ -265,12 +269,18 @@ static PyObject *abi_set_property(PyObject *self, PyObject *const *args, Py_ssiz
 
 static PyMethodDef abi_methods[] = {
     {"log", (PyCFunction)(void (*)(void))abi_log, METH_FASTCALL, "log(level, message)"},
-    {"log_trace", abi_log_trace, METH_O, "log_trace(message)"},
-    {"log_debug", abi_log_debug, METH_O, "log_debug(message)"},
-    {"log_info", abi_log_info, METH_O, "log_info(message)"},
-    {"log_warn", abi_log_warn, METH_O, "log_warn(message)"},
-    {"log_error", abi_log_error, METH_O, "log_error(message)"},
-    {"log_critical", abi_log_critical, METH_O, "log_critical(message)"},
+    {"log_trace", (PyCFunction)(void (*)(void))abi_log_trace, METH_FASTCALL | METH_KEYWORDS,
+     "log_trace(message)"},
+    {"log_debug", (PyCFunction)(void (*)(void))abi_log_debug, METH_FASTCALL | METH_KEYWORDS,
+     "log_debug(message)"},
+    {"log_info", (PyCFunction)(void (*)(void))abi_log_info, METH_FASTCALL | METH_KEYWORDS,
+     "log_info(message)"},
+    {"log_warn", (PyCFunction)(void (*)(void))abi_log_warn, METH_FASTCALL | METH_KEYWORDS,
+     "log_warn(message)"},
+    {"log_error", (PyCFunction)(void (*)(void))abi_log_error, METH_FASTCALL | METH_KEYWORDS,
+     "log_error(message)"},
+    {"log_critical", (PyCFunction)(void (*)(void))abi_log_critical, METH_FASTCALL | METH_KEYWORDS,
+     "log_critical(message)"},
     {"get_log_level", abi_get_log_level, METH_NOARGS, "get_log_level() -> int"},
     {"get_current_time_ns", abi_get_current_time_ns, METH_NOARGS, "wall clock, ns"},
     {"set_tick_period", abi_set_tick_period, METH_O, "set_tick_period(ms)"},
@@ -299,8 +309,13 @@ static PyMethodDef abi_methods[] = {
      "set_property(path, value)"},
     {"get_shared_data", abi_get_shared_data, METH_O,
      "get_shared_data(key) -> (bytes | None, cas)"},
+    {"shared_data_get", (PyCFunction)(void (*)(void))abi_shared_data_get,
+     METH_FASTCALL | METH_KEYWORDS, "shared_data_get(key): proxy_wasm.shared_data.get in C"},
     {"set_shared_data", (PyCFunction)(void (*)(void))abi_set_shared_data, METH_FASTCALL,
      "set_shared_data(key, value, cas)"},
+    {"try_set_shared_data", (PyCFunction)(void (*)(void))abi_try_set_shared_data,
+     METH_FASTCALL | METH_KEYWORDS,
+     "try_set_shared_data(key, value, cas=0) -> False on a CAS conflict"},
     {"register_queue", abi_register_queue, METH_O, "register_queue(name) -> id"},
     {"resolve_queue", (PyCFunction)(void (*)(void))abi_resolve_queue, METH_FASTCALL,
      "resolve_queue(vm_id, name) -> id | None"},

@@ -25,6 +25,13 @@ PyObject *abi_get_shared_data(PyObject *self, PyObject *arg) {
   return result;
 }
 
+/* proxy_wasm.shared_data.get(key) in C (the key by position or by name). */
+PyObject *abi_shared_data_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+  PyObject *key = abi_one_argument("get", "key", args, nargs, kwnames);
+  return key ? abi_get_shared_data(self, key) : NULL;
+}
+
 PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   CHECK_NARGS("set_shared_data", 3);
   abi_view_t key, value;
@@ -37,6 +44,48 @@ PyObject *abi_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t 
   abi_view_release(&value);
   if (status != PROXY_OK) return abi_raise_status("set_shared_data", status);
   Py_RETURN_NONE;
+}
+
+/* The arguments of set(key, value, cas=0), by position or name, into `slots` (cas may stay
+ * NULL); -1 with TypeError when they do not fit. */
+static int set_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                         PyObject *slots[3]) {
+  static const char *const names[3] = {"key", "value", "cas"};
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  slots[0] = slots[1] = slots[2] = NULL;
+  if (nargs > 3) goto bad;
+  for (Py_ssize_t i = 0; i < nargs; i++) slots[i] = args[i];
+  for (Py_ssize_t i = 0; i < nkw; i++) {
+    int at = -1;
+    for (int k = 0; k < 3 && at < 0; k++)
+      if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), names[k]) == 0) at = k;
+    if (at < 0 || slots[at] != NULL) goto bad;
+    slots[at] = args[nargs + i];
+  }
+  if (slots[0] != NULL && slots[1] != NULL) return 0;
+bad:
+  PyErr_SetString(PyExc_TypeError, "set() takes (key, value, cas=0)");
+  return -1;
+}
+
+/* try_set_shared_data(key, value, cas=0) -> bool: proxy_wasm.shared_data.set in C (False on
+ * a compare-and-swap conflict, HostCallError on any other failure). */
+PyObject *abi_try_set_shared_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+  PyObject *slots[3];
+  abi_view_t key, value;
+  uint32_t cas = 0;
+  if (set_arguments(args, PyVectorcall_NARGS(nargs), kwnames, slots) < 0) return NULL;
+  if ((slots[2] != NULL && abi_arg_u32(slots[2], &cas) < 0) || abi_view(slots[0], &key) < 0)
+    return NULL;
+  if (abi_view(slots[1], &value) < 0) { abi_view_release(&key); return NULL; }
+  proxy_status_t status = proxy_set_shared_data(key.data, (size_t)key.size, value.data,
+                                                (size_t)value.size, cas);
+  abi_view_release(&key);
+  abi_view_release(&value);
+  if (status == PROXY_CAS_MISMATCH) Py_RETURN_FALSE;
+  if (status != PROXY_OK) return abi_raise_status("set_shared_data", status);
+  Py_RETURN_TRUE;
 }
 
 PyObject *abi_register_queue(PyObject *self, PyObject *arg) {
@@ -195,12 +244,14 @@ static void metric_dealloc(metric_t *self) {
 }
 
 /* _increment(delta=1); a counter refuses to go down (as Counter.increment documents). */
-static PyObject *metric_increment(metric_t *self, PyObject *const *args, Py_ssize_t nargs) {
-  if (nargs > 1) {
-    PyErr_Format(PyExc_TypeError, "increment() takes at most 1 argument (%zd given)", nargs);
-    return NULL;
+static PyObject *metric_increment(metric_t *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+  PyObject *delta_object = NULL;
+  if (PyVectorcall_NARGS(nargs) != 0 || kwnames != NULL) {
+    delta_object = abi_one_argument("increment", "delta", args, nargs, kwnames);
+    if (delta_object == NULL) return NULL;
   }
-  long long delta = nargs ? PyLong_AsLongLong(args[0]) : 1;
+  long long delta = delta_object ? PyLong_AsLongLong(delta_object) : 1;
   if (delta == -1 && PyErr_Occurred()) return NULL;
   if (delta < 0 && self->kind == METRIC_COUNTER) {
     PyErr_SetString(PyExc_ValueError, "a counter cannot go down; use a Gauge");
@@ -211,7 +262,10 @@ static PyObject *metric_increment(metric_t *self, PyObject *const *args, Py_ssiz
   Py_RETURN_NONE;
 }
 
-static PyObject *metric_record(metric_t *self, PyObject *arg) {
+static PyObject *metric_record(metric_t *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+  PyObject *arg = abi_one_argument("record", "value", args, nargs, kwnames);
+  if (arg == NULL) return NULL;
   unsigned long long value = PyLong_AsUnsignedLongLong(arg);
   if (value == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
   proxy_status_t status = proxy_record_metric(self->id, (uint64_t)value);
@@ -220,9 +274,10 @@ static PyObject *metric_record(metric_t *self, PyObject *arg) {
 }
 
 static PyMethodDef metric_methods[] = {
-    {"_increment", (PyCFunction)(void (*)(void))metric_increment, METH_FASTCALL,
-     "_increment(delta=1)"},
-    {"_record", (PyCFunction)metric_record, METH_O, "_record(value)"},
+    {"_increment", (PyCFunction)(void (*)(void))metric_increment,
+     METH_FASTCALL | METH_KEYWORDS, "_increment(delta=1)"},
+    {"_record", (PyCFunction)(void (*)(void))metric_record, METH_FASTCALL | METH_KEYWORDS,
+     "_record(value)"},
     {NULL, NULL, 0, NULL},
 };
 

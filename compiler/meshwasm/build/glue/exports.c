@@ -40,10 +40,13 @@ static PyObject *callbacks[CB_COUNT];
  * context ids to contexts, and only a raised exception goes back to Python's
  * _dispatch.fail_stream (or, for on_log/on_done, _dispatch._log_exception): one interpreter
  * entry per callback.  This mirrors _dispatch's Python functions, which source mode uses. */
-static PyObject *streams;       /* _dispatch._streams (a dict, never rebound) */
+static PyObject *streams;       /* _dispatch._streams (a StreamTable, never rebound) */
 static PyObject *fail_stream;   /* _dispatch.fail_stream(context, where, error) -> action */
 static PyObject *log_exception; /* _dispatch._log_exception(where, error) */
 static PyObject *method_names[CB_COUNT];
+/* The filter class's own functions for the stream callbacks (NULL: look the method up per
+ * call, e.g. a staticmethod): calling one skips the per-call method look-up. */
+static PyObject *stream_functions[CB_COUNT];
 
 /* Stream contexts are created and dropped here without entering _dispatch: a class that keeps
  * HttpContext's __init__ without running Python at all, any other by calling the class. */
@@ -175,14 +178,8 @@ static void forget_last(uint32_t id) {
 /* The context of stream `id` (borrowed), or NULL when there is none. */
 static PyObject *stream_context(uint32_t id, enum callback which) {
   if (last_context != NULL && last_id == id) return last_context;
-  PyObject *key = PyLong_FromUnsignedLong(id);
-  if (key == NULL) { log_python_error(callback_names[which]); return NULL; }
-  PyObject *context = PyDict_GetItemWithError(streams, key); /* borrowed */
-  Py_DECREF(key);
-  if (context == NULL) {
-    if (PyErr_Occurred()) log_python_error(callback_names[which]);
-    return NULL;
-  }
+  PyObject *context = abi_table_get(streams, id); /* borrowed */
+  if (context == NULL) return NULL;
   Py_XSETREF(last_context, Py_NewRef(context));
   last_id = id;
   return context;
@@ -201,7 +198,10 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
   PyObject *result = NULL;
   if (nargs == 0 || count != NULL) {
     PyObject *args[3] = {context, count, flag};
-    result = PyObject_VectorcallMethod(method_names[which], args, 1 + nargs, NULL);
+    PyObject *function = stream_functions[which];
+    result = function != NULL ? PyObject_Vectorcall(function, args, 1 + nargs, NULL)
+                              : PyObject_VectorcallMethod(method_names[which], args, 1 + nargs,
+                                                          NULL);
     Py_XDECREF(count);
   }
   int handled = 1;
@@ -240,6 +240,12 @@ static int load_fast_paths(PyObject *dispatcher) {
   if (ok) {
     plain_init = PyObject_IsTrue(plain);
     python_deletes = PyObject_IsTrue(calls_on_delete);
+    for (int i = CB_REQUEST_HEADERS; i <= CB_LOG; i++) {
+      PyObject *function = PyObject_GetAttr(http_class, method_names[i]);
+      if (function != NULL && PyFunction_Check(function)) stream_functions[i] = function;
+      else Py_XDECREF(function);
+      PyErr_Clear();
+    }
   }
   Py_XDECREF(plain);
   Py_XDECREF(calls_on_delete);
@@ -249,10 +255,14 @@ static int load_fast_paths(PyObject *dispatcher) {
 }
 
 /* A new context of the filter's class: without Python when it keeps HttpContext's __init__. */
-static PyObject *new_stream(PyObject *key, uint32_t id, PyObject *root) {
+static PyObject *new_stream(uint32_t id, PyObject *root) {
   if (!plain_init) {
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    if (key == NULL) return NULL;
     PyObject *args[2] = {key, root};
-    return PyObject_Vectorcall(http_class, args, 2, NULL);
+    PyObject *context = PyObject_Vectorcall(http_class, args, 2, NULL);
+    Py_DECREF(key);
+    return context;
   }
   static PyObject *no_args = NULL;
   if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL) return NULL;
@@ -265,17 +275,29 @@ static PyObject *new_stream(PyObject *key, uint32_t id, PyObject *root) {
   return context;
 }
 
+/* The root context `id` (borrowed), or NULL; the last one found is kept (there is one per
+ * plugin, so nearly always the same). */
+static uint32_t last_root_id = 0;
+static PyObject *last_root = NULL;
+
+static PyObject *root_context(uint32_t id) {
+  if (last_root != NULL && last_root_id == id) return last_root;
+  PyObject *key = PyLong_FromUnsignedLong(id);
+  PyObject *root = key ? PyDict_GetItemWithError(roots, key) : NULL;
+  Py_XDECREF(key);
+  if (root == NULL) { PyErr_Clear(); return NULL; }
+  Py_XSETREF(last_root, Py_NewRef(root));
+  last_root_id = id;
+  return root;
+}
+
 /* Create stream context `id` under root `parent`; 0 if done, -1 to let Python do it. */
 static int create_stream(uint32_t id, uint32_t parent) {
   if (parent == 0) return -1;
-  PyObject *parent_key = PyLong_FromUnsignedLong(parent);
-  PyObject *root = parent_key ? PyDict_GetItemWithError(roots, parent_key) : NULL;
-  Py_XDECREF(parent_key);
-  if (root == NULL) { PyErr_Clear(); return -1; } /* Python logs the missing root */
-  PyObject *key = PyLong_FromUnsignedLong(id);
-  if (key == NULL) { PyErr_Clear(); return -1; }
-  PyObject *context = new_stream(key, id, root);
-  if (context != NULL && PyDict_SetItem(streams, key, context) == 0) {
+  PyObject *root = root_context(parent);
+  if (root == NULL) return -1; /* Python logs the missing root */
+  PyObject *context = new_stream(id, root);
+  if (context != NULL && abi_table_set(streams, id, context) == 0) {
     Py_XSETREF(last_context, Py_NewRef(context)); /* its callbacks come next */
     last_id = id;
   } else {
@@ -287,7 +309,6 @@ static int create_stream(uint32_t id, uint32_t parent) {
     Py_XDECREF(error);
   }
   Py_XDECREF(context);
-  Py_DECREF(key);
   return 0;
 }
 
@@ -344,8 +365,9 @@ static int load_filter(void) {
   fail_stream = PyObject_GetAttrString(dispatcher, "fail_stream");
   log_exception = PyObject_GetAttrString(dispatcher, "_log_exception");
   if (streams == NULL || fail_stream == NULL || log_exception == NULL ||
-      !PyDict_Check(streams)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a dict");
+      !PyObject_TypeCheck(streams, &abi_table_type)) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a StreamTable");
     Py_DECREF(dispatcher);
     return -1;
   }
@@ -388,6 +410,10 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
   meshwasm_flush_stdio();
   return 0;
 }
+
+/* The stream callbacks the filter does not override (bits of _dispatch.SKIPPABLE): read by
+ * the build after start-up, which then drops their exports (build/callbacks.py). */
+EXPORT(meshwasm_skip_mask) uint32_t meshwasm_skip_mask(void) { return (uint32_t)skip_mask; }
 
 /* Pruned functions (the parser and compiler, see build/prune.py) and functions trimmed by
  * --trim-to (build/trim.py) call this instead of running.  Exported only so the linker keeps
@@ -459,12 +485,11 @@ EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
   forget_last(id);
+  if (last_root != NULL && last_root_id == id) Py_CLEAR(last_root);
   if (!python_deletes) {
-    PyObject *key = PyLong_FromUnsignedLong(id);
-    int removed = key != NULL && PyDict_DelItem(streams, key) == 0;
-    Py_XDECREF(key);
-    if (removed) return;
-    PyErr_Clear(); /* not a stream (a root context): Python handles it */
+    PyObject *context = abi_table_pop(streams, id);
+    if (context != NULL) { Py_DECREF(context); return; }
+    /* not a stream (a root context): Python handles it */
   }
   dispatch(CB_DELETE, 1, id, 0, 0, 0, 0);
 }
