@@ -36,6 +36,17 @@ static const char *const callback_names[CB_COUNT] = {
 
 static PyObject *callbacks[CB_COUNT];
 
+/* Removed code (build/prune.py, build/trim.py) reached: each stub calls
+ * meshwasm_compiler_unavailable, which counts here.  Normally the RuntimeError it raises
+ * reaches the filter's policy in Python; when it was swallowed on the way, or the policy's
+ * own Python hit removed code too, the policy is applied here, without Python. */
+static unsigned stub_hits = 0;
+static unsigned stub_hits_mark = 0; /* stub_hits when the current callback began */
+/* Code that loops until a removed function answers differently would spin forever on the
+ * stubs' zero: past this many hits in one callback the VM traps instead, which Envoy turns
+ * into the plugin's failure policy (fail_open, FAIL_RELOAD) without a stuck worker. */
+#define STUB_HITS_BEFORE_TRAP 10000u
+
 /* Stream callbacks go straight to the context object's method: _dispatch._streams maps
  * context ids to contexts, and only a raised exception goes back to Python's
  * _dispatch.fail_stream (or, for on_log/on_done, _dispatch._log_exception): one interpreter
@@ -79,6 +90,7 @@ static uint32_t dispatch(enum callback which, int nargs, uint32_t a, uint32_t b,
                          uint32_t d, uint32_t e) {
   PyObject *callable = callbacks[which];
   if (callable == NULL) return 0;
+  stub_hits_mark = stub_hits;
   uint32_t values[5] = {a, b, c, d, e};
   PyObject *args[5];
   for (int i = 0; i < nargs; i++) {
@@ -143,11 +155,6 @@ static uint32_t after_error(enum callback which, PyObject *context, uint32_t fal
   return action_of(result, which);
 }
 
-/* Removed code (build/prune.py, build/trim.py) reached: each stub calls
- * meshwasm_compiler_unavailable, which counts here.  Normally the RuntimeError it raises
- * reaches the filter's policy in Python; when it was swallowed on the way, or the policy's
- * own Python hit removed code too, the policy is applied here, without Python. */
-static unsigned stub_hits = 0;
 static int policy_fail_open = 0;
 static uint32_t policy_error_status = 500;
 
@@ -193,7 +200,7 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
   if (context == NULL) return fallback; /* a stream the filter never saw created: continue */
   if (((abi_stream_t *)context)->skipped & bit) return fallback;
   Py_INCREF(context);
-  unsigned hits = stub_hits;
+  unsigned hits = stub_hits_mark = stub_hits;
   PyObject *count = nargs > 0 ? PyLong_FromUnsignedLong(size) : NULL;
   PyObject *result = NULL;
   if (nargs == 0 || count != NULL) {
@@ -420,7 +427,12 @@ EXPORT(meshwasm_skip_mask) uint32_t meshwasm_skip_mask(void) { return (uint32_t)
  * it; the prune stage removes the export.  The message is made at start-up and nothing here
  * may call a function that could itself be a stub: raising must not recurse. */
 EXPORT(meshwasm_compiler_unavailable) void meshwasm_compiler_unavailable(void) {
-  stub_hits++;
+  if (++stub_hits - stub_hits_mark > STUB_HITS_BEFORE_TRAP) {
+    static const char message[] =
+        "meshwasm: removed code was reached over and over in one callback; stopping the VM";
+    proxy_log(PROXY_LOG_CRITICAL, message, sizeof(message) - 1);
+    __builtin_trap();
+  }
   if (raising_unavailable || unavailable_message == NULL || PyErr_Occurred()) return;
   raising_unavailable = 1;
   PyErr_SetObject(PyExc_RuntimeError, unavailable_message);
