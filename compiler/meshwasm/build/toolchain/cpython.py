@@ -117,7 +117,9 @@ def _build(tarball: Path, scratch: Path, progress: Progress) -> Path:
         environment.pop(name, None)
     build_triple = subprocess.run([str(source / "config.guess")], capture_output=True,
                                   text=True, check=True).stdout.strip()
-    configure = [str(source / "configure"), "--host=wasm32-unknown-wasi",
+    # A relative path: configure records it as VPATH, which getpath.o keeps as a string, so
+    # an absolute one would make two builds of the same inputs differ.
+    configure = ["../../configure", "--host=wasm32-unknown-wasi",
                  f"--build={build_triple}", f"--with-build-python={sys.executable}",
                  *CONFIGURE_ARGS]
     # About one output line per "checking " in the script: a good enough total for a bar.
