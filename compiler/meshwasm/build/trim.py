@@ -26,6 +26,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from meshwasm.build import wasmbin
+from meshwasm.build.wasmcode import body_ranges
 from meshwasm.build.errors import BuildError
 from meshwasm.build.prune import MapFunction, function_results, map_functions, stub_body
 
@@ -54,17 +55,6 @@ class TrimReport:
                 f"functions ran, {self.stubbed} never-run functions became stubs (opt-in)")
 
 
-def _bodies(code_payload: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each body's contents (after its size) in the code section."""
-    reader = wasmbin.Reader(code_payload)
-    ranges = []
-    for _ in range(reader.u32()):
-        size = reader.u32()
-        ranges.append((reader.offset, reader.offset + size))
-        reader.offset += size
-    return ranges
-
-
 def _after_locals(body: bytes) -> int:
     reader = wasmbin.Reader(body)
     for _ in range(reader.u32()):
@@ -80,7 +70,7 @@ def instrument(module: bytes) -> bytes:
     for section in sections:
         if section.id == wasmbin.SECTION_CODE:
             bodies = []
-            for index, (start, end) in enumerate(_bodies(section.payload)):
+            for index, (start, end) in enumerate(body_ranges(section.payload)):
                 body = section.payload[start:end]
                 split = _after_locals(body)
                 mark = (b"\x41" + wasmbin.encode_s64(COVERAGE_BASE + index)  # i32.const addr
@@ -98,7 +88,7 @@ def functions_run(module: bytes, traffic_paths: list[Path]) -> set[int]:
     from meshwasm.harness.replay import start_workers
     from meshwasm.replay.traffic import load_traffic
 
-    count = len(_bodies(next(s for s in wasmbin.parse_sections(module)
+    count = len(body_ranges(next(s for s in wasmbin.parse_sections(module)
                              if s.id == wasmbin.SECTION_CODE).payload))
     if COVERAGE_BASE + count > 512 * 1024:
         raise BuildError("too many functions to trim by traffic")
@@ -131,7 +121,7 @@ def trim(module: bytes, link_map: str, traffic_paths: list[Path],
     out, stubbed = [], 0
     for section in sections:
         if section.id == wasmbin.SECTION_CODE:
-            ranges = _bodies(section.payload)
+            ranges = body_ranges(section.payload)
             if len(ranges) != len(origin):
                 raise BuildError("the link map does not match the module; cannot trim")
             bodies = []

@@ -198,8 +198,7 @@ def _install(source: Path, build_dir: Path, staging: Path, progress: Progress) -
     for path in sorted((source / "Lib").rglob("*")):
         relative = path.relative_to(source / "Lib").as_posix()
         if (not path.is_file() or "__pycache__" in relative
-                or (relative + "/").startswith(STDLIB_SKIP)
-                or any(relative.startswith(skip) for skip in STDLIB_SKIP)):
+                or relative.startswith(STDLIB_SKIP)):
             continue
         (stdlib / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, stdlib / relative)
