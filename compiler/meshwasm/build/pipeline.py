@@ -1,7 +1,7 @@
 """``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
 
-analyze -> freeze -> link -> snapshot -> prune -> reachability -> stamp -> atomic write.  The whole result is cached
-by the hash of every input (sources of all bundled modules, the glue, the toolchain pins),
+analyze -> freeze -> link -> snapshot -> prune -> (trim, opt-in) -> reachability -> stamp ->
+atomic write.  The whole result is cached by the hash of every input (sources of all bundled modules, the glue, the toolchain pins),
 so rebuilding an unchanged filter is a copy, and two builds of the same inputs give the
 same bytes.
 """
@@ -23,9 +23,9 @@ from meshwasm.build import freeze, link, prune, reachability, snapshot, stamp, t
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
-from meshwasm.build.zig import zig_version
 from meshwasm.build.progress import Progress, Silent
 from meshwasm.build.toolchain import WasiPython, cache_root, wasi_python
+from meshwasm.build.zig import zig_version
 
 SDK_DIR = Path(proxy_wasm.__file__).resolve().parent
 
