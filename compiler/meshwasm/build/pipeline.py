@@ -1,9 +1,9 @@
 """``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
 
 analyze -> freeze -> link -> snapshot -> prune -> (trim, opt-in) -> reachability -> stamp ->
-atomic write.  The whole result is cached by the hash of every input (sources of all bundled modules, the glue, the toolchain pins),
-so rebuilding an unchanged filter is a copy, and two builds of the same inputs give the
-same bytes.
+atomic write.  The whole result is cached by the hash of every input (sources of all bundled
+modules, the glue, the toolchain pins), so rebuilding an unchanged filter is a copy, and two
+builds of the same inputs give the same bytes.
 """
 
 from __future__ import annotations
