@@ -109,4 +109,8 @@ def render_frozen_c(closure: Closure, bytecode: dict[str, Path]) -> str:
     parts.extend(table)
     parts.append("  {NULL, NULL},\n};\n")
     parts.append(f'const char meshwasm_filter_module[] = "{closure.filter_module}";')
+    parts.append("/* CPython's own frozen modules the filter's code imports: imported at build time. */")
+    parts.append("const char *const meshwasm_preload_modules[] = {")
+    parts.extend(f'  "{name}",' for name in sorted(closure.cpython_frozen))
+    parts.append("  NULL,\n};")
     return "\n".join(parts) + "\n"

@@ -75,6 +75,9 @@ class Closure:
     filter_module: str
     sources: dict[str, SourceModule] = field(default_factory=dict)
     builtins: set[str] = field(default_factory=set)
+    #: modules of CPYTHON_FROZEN that some import names: the module imports them while it is
+    #: built, because CPython's own frozen copies are dropped after the snapshot (deepfreeze.py)
+    cpython_frozen: set[str] = field(default_factory=set)
 
 
 def _is_import_guard(handler: ast.ExceptHandler) -> bool:
@@ -256,6 +259,9 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
             if name not in closure.sources and _imports_resolve(resolver, name, resolvable)]
         for site in sites:
             found = resolver.resolve(site.name)
+            if found == "frozen":
+                closure.cpython_frozen.add(ALIASES.get(site.name, site.name))
+                continue
             if site.lazy and module.origin == "stdlib":
                 # The stdlib imports rarely used helpers lazily; following those would bundle
                 # half of it.  Its lazy imports of C modules are linked, though (hashlib
@@ -270,8 +276,6 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
             origin = (module.path, site.line) if user_code else asked_at
             if found == "builtin":
                 closure.builtins.add(site.name)
-            elif found == "frozen":
-                continue
             elif isinstance(found, SourceModule):
                 pending.append((found, origin))
             elif not site.optional:

@@ -1,7 +1,7 @@
 """``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
 
-analyze -> freeze -> link -> snapshot -> prune -> (trim, opt-in) -> reachability -> stamp ->
-atomic write.  The whole result is cached by the hash of every input (sources of all bundled
+analyze -> freeze -> link -> snapshot (dead deep-frozen objects dropped) -> prune ->
+(trim, opt-in) -> reachability -> stamp -> atomic write.  The whole result is cached by the hash of every input (sources of all bundled
 modules, the glue, the toolchain pins), so rebuilding an unchanged filter is a copy, and two
 builds of the same inputs give the same bytes.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import proxy_wasm
 
 from meshwasm import __version__
-from meshwasm.build import freeze, link, prune, reachability, snapshot, stamp, trim
+from meshwasm.build import deepfreeze, freeze, link, prune, reachability, snapshot, stamp, trim
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -119,13 +119,17 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
 
     progress.step("starting Python at build time (snapshot)")
     mark = time.perf_counter()
-    initialized, startup_log = snapshot.snapshot(linked)
+    run = snapshot.run_initialization(linked)
+    # Zero bytes are left out of the module's data: clear what no live object needs.
+    run.memory, dead_frozen = deepfreeze.drop_dead_objects(run.memory, link_map)
+    initialized = snapshot.initialized_module(linked, run)
     timings["snapshot"] = time.perf_counter() - mark
 
     progress.step("removing code the module cannot call")
     mark = time.perf_counter()
     unavailable = prune.unavailable_function(initialized)
-    initialized = prune.prune(link_map, initialized, freeze.builtin_modules(closure))
+    getters = frozenset((deepfreeze.DEEPFREEZE_OBJECT, name) for name in dead_frozen.getters)
+    initialized = prune.prune(link_map, initialized, freeze.builtin_modules(closure), getters)
     timings["prune"] = time.perf_counter() - mark
 
     trimmed = None
@@ -150,9 +154,10 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
         "modules": sorted(closure.sources),
         "builtins": freeze.builtin_modules(closure),
         "reachability": reduction.summary(),
+        "deepfreeze": dead_frozen.summary(),
         **({"trimmed": trimmed.summary()} if trimmed else {}),
     })
     write_atomically(cached, data)
     write_atomically(output, data)
     timings["total"] = time.perf_counter() - started
-    return BuildResult(output, len(data), False, closure, timings, startup_log, reduction)
+    return BuildResult(output, len(data), False, closure, timings, run.log, reduction)

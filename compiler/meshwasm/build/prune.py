@@ -121,12 +121,14 @@ class PruneError(RuntimeError):
     """The link map does not describe the module (a linker change?): nothing is pruned."""
 
 
-def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
+def prune(link_map: str, snapshotted: bytes, builtins: list[str],
+          functions: frozenset[tuple[str, str]] = frozenset()) -> bytes:
     """``snapshotted`` with the bodies of prunable functions replaced by stubs.
 
     ``link_map`` is the linker's map of the module before the snapshot (which leaves the
-    code section as it was linked).
+    code section as it was linked).  ``functions`` names more (object, symbol) pairs to stub.
     """
+    functions = PRUNABLE_FUNCTIONS | functions
     objects = prunable_objects(builtins)
     origin = map_functions(link_map)
     sections = wasmbin.parse_sections(snapshotted)
@@ -149,7 +151,7 @@ def prune(link_map: str, snapshotted: bytes, builtins: list[str]) -> bytes:
                 size = reader.u32()
                 reader.offset += size
                 if (origin[index].object in objects
-                        or (origin[index].object, origin[index].symbol) in PRUNABLE_FUNCTIONS):
+                        or (origin[index].object, origin[index].symbol) in functions):
                     bodies.append(stub_body(results[index], unavailable, void_reports=False))
                 else:
                     bodies.append(section.payload[start:reader.offset])

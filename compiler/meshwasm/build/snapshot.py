@@ -23,8 +23,12 @@ INIT_EXPORT = "meshwasm_initialize"
 WASI_REACTOR_INIT = "_initialize"
 _GLOBAL_EXPORT_PREFIX = "__meshwasm_snapshot_global_"
 PAGE_SIZE = 65536
-# Zero runs shorter than this stay inside a data segment: fewer segments, same bytes.
-_MIN_ZERO_GAP = 64
+# A data segment's header costs about 8 bytes, so a zero run longer than 16 bytes is cheaper
+# left out (Python objects are full of NULL fields and allocator slack: on hello this halves
+# the zeros the data section carries).  Segments stay below V8's limit of 100,000 per module
+# (kV8MaxWasmDataSegments) with room to spare: past _MAX_SEGMENTS the gap doubles.
+_MIN_ZERO_GAP = 16
+_MAX_SEGMENTS = 50_000
 _VALUE_OPCODES = {0x7F: 0x41, 0x7E: 0x42}  # i32 -> i32.const, i64 -> i64.const
 
 
@@ -143,13 +147,15 @@ def run_initialization(module_bytes: bytes) -> InitRun:
     return InitRun(bytes(data), values, log, host_calls, unused)
 
 
-def _data_segments(memory: bytes) -> list[bytes]:
+def _data_segments(memory: bytes, min_gap: int = _MIN_ZERO_GAP) -> list[bytes]:
     """Active data segments covering every non-zero byte of ``memory``."""
     segments = []
     position = 0
-    for gap in re.finditer(rb"\x00{%d,}" % _MIN_ZERO_GAP, memory):
+    for gap in re.finditer(rb"\x00{%d,}" % min_gap, memory):
         if gap.start() > position:
             segments.append(_segment(position, memory[position:gap.start()]))
+            if len(segments) > _MAX_SEGMENTS:
+                return _data_segments(memory, min_gap * 2)
         position = gap.end()
     if position < len(memory):
         tail = memory[position:].rstrip(b"\x00")
@@ -199,10 +205,9 @@ def apply_snapshot(module_bytes: bytes, run: InitRun) -> bytes:
     return wasmbin.encode_module(out)
 
 
-def snapshot(module_bytes: bytes) -> tuple[bytes, list[str]]:
-    """Pre-initialize ``module_bytes``; returns the new module and what start-up logged.
-    The exports of callbacks the filter does not override are dropped (build/callbacks.py)."""
-    run = run_initialization(module_bytes)
+def initialized_module(module_bytes: bytes, run: InitRun) -> bytes:
+    """``module_bytes`` starting from ``run``'s state, without the exports of callbacks the
+    filter does not override (build/callbacks.py)."""
     initialized = apply_snapshot(module_bytes, run)
     dropped = {*run.unused_callbacks, callbacks.MASK_EXPORT}
-    return callbacks.drop_exports(initialized, dropped), run.log
+    return callbacks.drop_exports(initialized, dropped)

@@ -16,6 +16,11 @@
 /* Provided by the generated frozen.c. */
 extern const struct _frozen meshwasm_frozen_modules[];
 extern const char meshwasm_filter_module[];
+extern const char *const meshwasm_preload_modules[];
+/* CPython's own tables of frozen modules (Python/frozen.c). */
+extern const struct _frozen *_PyImport_FrozenBootstrap;
+extern const struct _frozen *_PyImport_FrozenStdlib;
+extern const struct _frozen *_PyImport_FrozenTest;
 /* Provided by wasi_shim.c. */
 extern int meshwasm_runtime_started;
 void meshwasm_flush_stdio(void);
@@ -350,6 +355,11 @@ static int start_python(void) {
 }
 
 static int load_filter(void) {
+  for (const char *const *name = meshwasm_preload_modules; *name; name++) {
+    PyObject *module = PyImport_ImportModule(*name);
+    if (module == NULL) return -1;
+    Py_DECREF(module);
+  }
   PyObject *dispatcher = PyImport_ImportModule("proxy_wasm._dispatch");
   if (dispatcher == NULL) return -1;
   PyObject *filter = PyImport_ImportModule(meshwasm_filter_module);
@@ -391,6 +401,18 @@ static int raising_unavailable;
  * bytes are not stored in the module's data (snapshot.py): dropping it makes every built
  * module smaller.  A later import of the same name (after `del sys.modules[name]`) finds the
  * entry excluded and raises ImportError, as for any frozen module CPython leaves out. */
+/* CPython's own frozen modules (os, site, importlib's bootstrap…) are deep-frozen objects in
+ * static data; after the snapshot the build drops those nothing live refers to
+ * (build/deepfreeze.py).  The ones the filter's code imports were imported at start-up
+ * (meshwasm_preload_modules), so CPython's tables are not needed any more: emptied, a later
+ * import of one of their names raises ImportError instead of reaching dropped code. */
+static const struct _frozen no_frozen_modules[] = {{NULL, NULL, 0, 0, NULL}};
+static void drop_cpython_frozen_tables(void) {
+  _PyImport_FrozenBootstrap = no_frozen_modules;
+  _PyImport_FrozenStdlib = no_frozen_modules;
+  _PyImport_FrozenTest = no_frozen_modules;
+}
+
 static void drop_imported_frozen_code(void) {
   PyObject *modules = PyImport_GetModuleDict();
   for (struct _frozen *entry = (struct _frozen *)meshwasm_frozen_modules; entry->name; entry++) {
@@ -414,6 +436,7 @@ EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
   if (unavailable_message == NULL) { log_python_error("initialization"); return 2; }
   PyGC_Collect();
   drop_imported_frozen_code();
+  drop_cpython_frozen_tables();
   meshwasm_flush_stdio();
   return 0;
 }
