@@ -54,17 +54,25 @@ class Dropped:
                 f"{len(self.getters)} frozen modules no longer importable")
 
 
+_SECTION_LINE = re.compile(r"^ *\S+ +\S+ +\S+ ([A-Z]+(?:\(.*\))?)$", re.MULTILINE)
+
+
 def data_symbols(link_map: str, object_name: str = DEEPFREEZE_OBJECT) -> list[DataSymbol]:
     """The data symbols ``object_name`` contributed, per the linker's map, by address."""
+    sections = list(_SECTION_LINE.finditer(link_map))
     symbols = []
-    section = None
-    for line in link_map.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and re.fullmatch(r"[A-Z]+(\(.*\))?", parts[3]):
-            section = parts[3]
-        elif section == "DATA" and len(parts) == 4 and ":(" in parts[3]:
+    for header, following in zip(sections, sections[1:] + [None]):
+        if header.group(1) != "DATA":
+            continue
+        body = link_map[header.end():following.start() if following else len(link_map)]
+        for line in body.splitlines():
+            if object_name not in line:
+                continue
+            parts = line.split()
+            if len(parts) != 4 or ":(" not in parts[3]:
+                continue
             source, _, input_section = parts[3].partition(":(")
-            if not source.endswith(f"({object_name})") and not source.endswith(f"/{object_name}"):
+            if not source.endswith((f"({object_name})", f"/{object_name}")):
                 continue
             size = int(parts[2], 16)
             if size:
@@ -94,7 +102,7 @@ def live_symbols(memory: bytes, symbols: list[DataSymbol]) -> set[int]:
                 for offset in (0, _GC_HEADER) if offset < symbol.size}
 
     live: set[int] = set()
-    pending = [index_of[value] for value in roots if low <= value < high and value in index_of]
+    pending = [index_of[value] for value in index_of.keys() & set(roots)]
     while pending:
         index = pending.pop()
         if index in live:
