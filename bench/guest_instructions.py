@@ -35,6 +35,7 @@ import wasmtime
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm.build.zig import compile_raw_c_filter
+from meshwasm.harness.foreign import call_foreign_function
 
 PROJECT = Path(__file__).resolve().parent.parent
 REQUEST = {":path": b"/products", ":method": b"GET", ":authority": b"example.com",
@@ -108,7 +109,17 @@ class StandInHost:
             "proxy_set_shared_data": self._set_shared,
             "proxy_get_property": self._get_property,
             "proxy_define_metric": self._define_metric,
+            "proxy_call_foreign_function": self._call_foreign_function,
         }
+
+    def _call_foreign_function(self, caller: Any, name: int, name_size: int, argument: int,
+                               argument_size: int, out: int, out_size: int) -> int:
+        """As Envoy: ``verify_signature`` runs in the proxy (its time is not guest work)."""
+        status, result = call_foreign_function(self._read(caller, name, name_size),
+                                               self._read(caller, argument, argument_size))
+        if status == OK:
+            self._give(caller, result, out, out_size)
+        return status
 
     def _get_header(self, caller: Any, map_type: int, key: int, key_size: int, out: int,
                     out_size: int) -> int:

@@ -17,6 +17,8 @@ from _operator import _compare_digest as compare_digest
 from _sha256 import sha256
 from _sha512 import sha384, sha512
 
+from proxy_wasm import foreign
+
 HASHES = {"256": sha256, "384": sha384, "512": sha512}
 
 # DER DigestInfo prefixes of RFC 8017 section 9.2, note 1.
@@ -67,6 +69,7 @@ class RsaKey:
         self.n = n
         self.e = e
         self.size = (n.bit_length() + 7) // 8
+        self.der = _rsa_public_key_der(n, e)  # for the proxy's own verify_signature
         # RS256/384/512: the PKCS#1 v1.5 block but the digest, as an int (filled per check)
         self._pkcs1: dict[str, int] = {}
         for bits, prefix in _DIGEST_INFO.items():
@@ -96,6 +99,11 @@ class RsaKey:
         s = int.from_bytes(signature, "big")
         if s >= self.n:
             return False
+        # The proxy's crypto library when it offers one (Envoy: BoringSSL, ~10x faster than
+        # pow() in the module); the same check in Python otherwise.
+        verdict = foreign.verify_signature(f"sha{bits}", self.der, signature, message)
+        if verdict is not None:
+            return verdict
         digest = int.from_bytes(HASHES[bits](message).digest(), "big")
         return pow(s, self.e, self.n) == block | digest
 
@@ -226,3 +234,24 @@ class EcKey:
             return False
         z_inv = pow(z, -1, P)
         return x * z_inv * z_inv % P % N == r
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _der_integer(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))  # leading 0: positive
+
+
+_RSA_ENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")  # AlgorithmIdentifier
+
+
+def _rsa_public_key_der(n: int, e: int) -> bytes:
+    """SubjectPublicKeyInfo (RFC 5280) of an RSA public key, DER-encoded."""
+    key = _der(0x30, _der_integer(n) + _der_integer(e))
+    return _der(0x30, _RSA_ENCRYPTION + _der(0x03, b"\x00" + key))

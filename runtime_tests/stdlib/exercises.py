@@ -114,6 +114,25 @@ def _math() -> Result:
             "bytes": (2**200 + 12345).to_bytes(26, "big").hex()}
 
 
+def _modular_pow() -> Result:
+    """pow(b, e, m): a built module takes Montgomery's path for odd moduli of 256 bits or more
+    (glue/modpow.c) and CPython's otherwise; the numbers must be CPython's either way."""
+    generator = random.Random(8)
+    answers = []
+    for bits in (255, 256, 257, 511, 1024, 2048, 3072, 4096):
+        modulus = generator.getrandbits(bits) | (1 << (bits - 1)) | 1
+        for base in (0, 1, 2, modulus - 1, modulus, modulus + 5, generator.getrandbits(bits),
+                     generator.getrandbits(bits + 70), -generator.getrandbits(bits)):
+            for exponent in (0, 1, 2, 3, 65537, generator.getrandbits(bits), 2**64 + 1):
+                answers.append(pow(base, exponent, modulus) % 1000003)
+        answers.append(pow(modulus - 2, -1, modulus))  # a modular inverse: CPython's path
+        answers.append(pow(7, 12345, modulus + 1))  # an even modulus: CPython's path
+        answers.append(pow(True, 5, modulus))
+    return {"count": len(answers), "digest": hashlib.sha256(repr(answers).encode()).hexdigest(),
+            "rsa": hex(pow(generator.getrandbits(2040), 65537,
+                           generator.getrandbits(2048) | (1 << 2047) | 1))[:40]}
+
+
 def _fractions() -> Result:
     value = fractions.Fraction(3, 7) + fractions.Fraction("1.25")
     return {"value": str(value), "limit": str(fractions.Fraction(math.pi).limit_denominator(1000))}
@@ -261,5 +280,5 @@ EXERCISES: dict[str, Callable[[], Result]] = {
     "hashlib": _hashlib, "hmac": _hmac, "decimal": _decimal, "statistics": _statistics,
     "math": _math, "fractions": _fractions, "datetime": _datetime, "json": _json, "re": _re,
     "encodings": _encodings, "collections": _collections, "types": _types, "text": _text,
-    "web": _web, "random": _random,
+    "web": _web, "random": _random, "modular_pow": _modular_pow,
 }

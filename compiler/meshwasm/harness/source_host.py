@@ -20,6 +20,7 @@ model decides which context a call acts on).
 from __future__ import annotations
 
 from meshwasm.harness import abi
+from meshwasm.harness.foreign import call_foreign_function
 from meshwasm.harness.host import Host
 from meshwasm.harness.properties import get_property, set_property
 
@@ -201,6 +202,14 @@ class SourceHostCalls:
             return None
         self._check("dequeue", status)
         return data
+
+    def call_foreign_function(self, name: str, argument: bytes) -> bytes | None:
+        status, result = call_foreign_function(_bytes(name, "call_foreign_function"),
+                                               _bytes(argument, "call_foreign_function"))
+        if status == abi.NOT_FOUND:
+            return None
+        self._check("call_foreign_function", status)
+        return result
 
     def http_call(self, cluster: str, headers: Pairs, body: bytes, trailers: Pairs,
                   timeout_ms: int) -> int:

@@ -82,6 +82,7 @@ PyObject *abi_resolve_queue(PyObject *self, PyObject *const *args, Py_ssize_t na
 PyObject *abi_enqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_dequeue(PyObject *self, PyObject *arg);
 PyObject *abi_http_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_call_foreign_function(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_define_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_increment_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *abi_record_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -321,6 +321,8 @@ static PyMethodDef abi_methods[] = {
      "resolve_queue(vm_id, name) -> id | None"},
     {"enqueue", (PyCFunction)(void (*)(void))abi_enqueue, METH_FASTCALL, "enqueue(id, data)"},
     {"dequeue", abi_dequeue, METH_O, "dequeue(id) -> bytes | None"},
+    {"call_foreign_function", (PyCFunction)(void (*)(void))abi_call_foreign_function,
+     METH_FASTCALL, "call_foreign_function(name, argument) -> bytes | None"},
     {"http_call", (PyCFunction)(void (*)(void))abi_http_call, METH_FASTCALL,
      "http_call(upstream, headers, body, trailers, timeout_ms) -> token"},
     {"define_metric", (PyCFunction)(void (*)(void))abi_define_metric, METH_FASTCALL,

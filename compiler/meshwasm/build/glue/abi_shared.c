@@ -163,6 +163,31 @@ PyObject *abi_http_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
   return PyLong_FromUnsignedLong(token);
 }
 
+/* ---- foreign functions ----------------------------------------------------------------- */
+
+/* call_foreign_function(name, argument) -> bytes, or None when the proxy has no such
+ * function (Envoy answers NotFound for a name it does not register). */
+PyObject *abi_call_foreign_function(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  CHECK_NARGS("call_foreign_function", 2);
+  abi_view_t name, argument;
+  if (abi_view(args[0], &name) < 0) return NULL;
+  if (abi_view(args[1], &argument) < 0) { abi_view_release(&name); return NULL; }
+  char *result = NULL;
+  size_t size = 0;
+  proxy_status_t status = proxy_call_foreign_function(
+      name.data, (size_t)name.size, argument.data, (size_t)argument.size, &result, &size);
+  abi_view_release(&name);
+  abi_view_release(&argument);
+  if (status == PROXY_NOT_FOUND) { free(result); Py_RETURN_NONE; }
+  if (status != PROXY_OK) {
+    free(result);
+    return abi_raise_status("call_foreign_function", status);
+  }
+  PyObject *answer = PyBytes_FromStringAndSize(result ? result : "", (Py_ssize_t)size);
+  free(result);
+  return answer;
+}
+
 /* ---- metrics --------------------------------------------------------------------------- */
 
 PyObject *abi_define_metric(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {

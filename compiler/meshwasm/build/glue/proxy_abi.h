@@ -92,6 +92,11 @@ proxy_status_t proxy_enqueue_shared_queue(uint32_t token, const char *data, size
 PROXY_IMPORT(proxy_dequeue_shared_queue)
 proxy_status_t proxy_dequeue_shared_queue(uint32_t token, char **data, size_t *size);
 
+PROXY_IMPORT(proxy_call_foreign_function)
+proxy_status_t proxy_call_foreign_function(const char *name, size_t name_size,
+                                           const char *argument, size_t argument_size,
+                                           char **result, size_t *result_size);
+
 PROXY_IMPORT(proxy_http_call)
 proxy_status_t proxy_http_call(const char *upstream, size_t upstream_size, const char *headers,
                                size_t headers_size, const char *body, size_t body_size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from meshwasm.harness import abi
+from meshwasm.harness.foreign import call_foreign_function
 from meshwasm.harness.headers import decode_pairs, encode_pairs
 from meshwasm.harness.host import Host
 from meshwasm.harness.properties import get_property, set_property
@@ -274,8 +275,16 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
     def proxy_close_stream(stream_type: int) -> int:
         return active().close_stream(stream_type)
 
-    def proxy_call_foreign_function(*_args: int) -> int:
-        return abi.NOT_FOUND  # Envoy answers NotFound for a name it does not register
+    def proxy_call_foreign_function(name_ptr: int, name_size: int, argument_ptr: int,
+                                    argument_size: int, result_ptr_ptr: int,
+                                    result_size_ptr: int) -> int:
+        name, argument = read(name_ptr, name_size), read(argument_ptr, argument_size)
+        if name is None or argument is None:
+            return _BAD_MEMORY
+        status, result = call_foreign_function(name, argument)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.copy_out(result, result_ptr_ptr, result_size_ptr) else _BAD_MEMORY
 
     functions: dict[str, Callable[..., int | None]] = {
         name: _unimplemented for name in SIGNATURES

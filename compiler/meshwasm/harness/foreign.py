@@ -1,0 +1,129 @@
+"""Foreign functions (``proxy_call_foreign_function``) as Envoy 1.40 registers them.
+
+Envoy answers NotFound for a name it does not register.  Of the ones it does, the harness
+offers ``verify_signature``: a public-key signature check done by the proxy's own crypto
+library instead of the module's interpreter (Envoy uses BoringSSL; the harness uses
+``cryptography``).  Its argument and result are protobuf messages (Envoy's
+``source/extensions/common/wasm/ext/verify_signature.proto``):
+
+- ``VerifySignatureArguments``: 1 ``hash_function`` (string, e.g. "sha256"), 2 ``public_key``
+  (bytes, DER SubjectPublicKeyInfo), 3 ``signature`` (bytes), 4 ``text`` (bytes), 5
+  ``public_key_pem`` (string, newer Envoys);
+- ``VerifySignatureResult``: 1 ``result`` (bool), 2 ``error`` (string).
+
+A malformed message or a key that does not load answers BadArgument, as Envoy does; a wrong
+signature is a successful call whose result is false with an error text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from meshwasm.harness import abi
+
+ForeignFunction = Callable[[bytes], tuple[int, bytes]]
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+}
+
+
+class ProtobufError(ValueError):
+    """The bytes are not a protobuf message of the expected shape."""
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise ProtobufError("truncated varint")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, position
+
+
+def decode_fields(message: bytes) -> dict[int, bytes | int]:
+    """Field number -> value (last one wins, as in protobuf) for varint and
+    length-delimited fields; other wire types are refused."""
+    fields: dict[int, bytes | int] = {}
+    position = 0
+    while position < len(message):
+        key, position = _varint(message, position)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            fields[number], position = _varint(message, position)
+        elif wire_type == 2:
+            size, position = _varint(message, position)
+            if position + size > len(message):
+                raise ProtobufError("truncated field")
+            fields[number] = message[position:position + size]
+            position += size
+        else:
+            raise ProtobufError(f"unexpected wire type {wire_type}")
+    return fields
+
+
+def encode_field(number: int, value: bytes | bool) -> bytes:
+    """One varint (bool) or length-delimited (bytes) field."""
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+    if isinstance(value, bool):
+        return varint(number << 3) + varint(int(value))
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def _load_key(fields: dict[int, bytes | int]) -> object:
+    der, pem = fields.get(2, b""), fields.get(5, b"")
+    if not isinstance(der, bytes) or not isinstance(pem, bytes) or bool(der) == bool(pem):
+        raise ValueError("exactly one of public_key and public_key_pem")
+    return (serialization.load_der_public_key(der) if der
+            else serialization.load_pem_public_key(pem))
+
+
+def verify_signature(argument: bytes) -> tuple[int, bytes]:
+    try:
+        fields = decode_fields(argument)
+        key = _load_key(fields)
+        hash_name, signature, text = fields.get(1, b""), fields.get(3, b""), fields.get(4, b"")
+        if not all(isinstance(item, bytes) for item in (hash_name, signature, text)):
+            raise ValueError("a field has the wrong type")
+    except (ProtobufError, ValueError, UnsupportedAlgorithm):
+        return abi.BAD_ARGUMENT, b""
+    assert isinstance(hash_name, bytes) and isinstance(signature, bytes) and isinstance(text, bytes)
+    algorithm = _HASHES.get(hash_name.decode("ascii", "replace"))
+    if algorithm is None:
+        return abi.OK, encode_field(2, b"unknown hash function")
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, text, padding.PKCS1v15(), algorithm())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, text, ec.ECDSA(algorithm()))
+        else:
+            return abi.OK, encode_field(2, b"unsupported key type")
+    except InvalidSignature:
+        return abi.OK, encode_field(2, b"Failed to verify digest. Error code: 0")
+    return abi.OK, encode_field(1, True)
+
+
+FOREIGN_FUNCTIONS: dict[str, ForeignFunction] = {"verify_signature": verify_signature}
+
+
+def call_foreign_function(name: bytes, argument: bytes) -> tuple[int, bytes]:
+    """(status, result) of the foreign function ``name``; NotFound when there is none."""
+    function = FOREIGN_FUNCTIONS.get(name.decode("utf-8", "replace"))
+    if function is None:
+        return abi.NOT_FOUND, b""
+    return function(argument)
