@@ -115,8 +115,8 @@ def _math() -> Result:
 
 
 def _modular_pow() -> Result:
-    """pow(b, e, m): a built module takes Montgomery's path for odd moduli of 256 bits or more
-    (glue/modpow.c) and CPython's otherwise; the numbers must be CPython's either way."""
+    """pow(b, e, m) on the sizes RSA uses, odd and even moduli, inverses: the module's
+    CPython (30-bit digits, built by meshwasm) must give the host's numbers."""
     generator = random.Random(8)
     answers = []
     for bits in (255, 256, 257, 511, 1024, 2048, 3072, 4096):
