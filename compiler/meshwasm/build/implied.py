@@ -4,7 +4,8 @@ CPython imports some modules on demand, by name: a codec when ``str.encode("utf-
 ``codecs.lookup(name)`` first asks for it (``encodings.utf_16_le``), and ``_strptime`` when
 ``datetime.strptime``/``time.strptime`` is first called.  In source mode those come from the
 disk; a built module only has what was frozen in.  So the filter's own code is searched for
-what asks for them: string constants that name a codec, and the attribute ``strptime``.
+what asks for them: string constants that name a codec, a regular expression's named
+character (``\\N{...}``: re's parser imports ``unicodedata``), and the attribute ``strptime``.
 A codec chosen at run time (from a header, say) cannot be seen: it must be named somewhere
 in the filter's code as a string for its module to be bundled.  The standard library's
 own strings are not searched (``encodings.aliases`` names every codec); its on-demand
@@ -23,6 +24,8 @@ import re
 STDLIB_IMPLIED: dict[str, list[tuple[str, int]]] = {
     "encodings.idna": [("encodings.punycode", 0)],  # ToASCII encodes labels with "punycode"
 }
+# A pattern with a named character (`\N{EM DASH}`) makes re's parser import unicodedata.
+_NAMED_CHARACTER = "\\N{"
 # Attribute names whose first call imports a module by name.
 ATTRIBUTE_IMPORTS: dict[str, str] = {"strptime": "_strptime"}
 _CODEC_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_.\- ]{1,39}")
@@ -46,6 +49,8 @@ def implied_imports(tree: ast.Module) -> list[tuple[str, int]]:
                 module = codec_module(node.value)
                 if module:
                     found.append((module, node.lineno))
+            if _NAMED_CHARACTER in node.value:
+                found.append(("unicodedata", node.lineno))
         elif isinstance(node, ast.Attribute) and node.attr in ATTRIBUTE_IMPORTS:
             found.append((ATTRIBUTE_IMPORTS[node.attr], node.lineno))
     return found

@@ -22,6 +22,14 @@ CPYTHON_FROZEN: frozenset[str] = frozenset({
     "site", "stat",
 })
 
+# C modules the stdlib imports only inside functions, for a feature the filter's own code has
+# to ask for; their tables are large, so they are linked only when that code imports them or
+# uses the feature (see implied.py).
+LINKED_ON_DEMAND: dict[str, str] = {
+    # re's parser imports it for `\N{NAME}` escapes; its tables are ~1 MB of data
+    "unicodedata": "a regular expression with \\N{...} in the filter's code",
+}
+
 # Modules that install themselves under another name (os sets sys.modules["os.path"]).
 ALIASES: dict[str, str] = {"os.path": "posixpath"}
 
@@ -68,6 +76,9 @@ class ImportSite:
     line: int
     optional: bool
     lazy: bool = False  # inside a function: runs when called, maybe never
+    #: inside an ``except`` handler: the imports of the ``try`` body it stands in for (empty
+    #: when that body imports nothing, e.g. hashlib's ``except ValueError: import logging``)
+    fallback_for: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -98,6 +109,8 @@ class _ImportCollector(ast.NodeVisitor):
         self.sites: list[ImportSite] = []
         self._guard_depth = 0
         self._function_depth = 0
+        self._fallback_for: tuple[str, ...] | None = None
+        self._name_sites: set[int] = set()  # `from m import name` sites (maybe not modules)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._function_depth += 1
@@ -121,15 +134,23 @@ class _ImportCollector(ast.NodeVisitor):
     def visit_Try(self, node: ast.Try) -> None:
         guarded = any(_is_import_guard(h) for h in node.handlers)
         self._guard_depth += guarded
+        before = len(self.sites)
         for statement in node.body:
             self.visit(statement)
         self._guard_depth -= guarded
-        for part in (*node.handlers, *node.orelse, *node.finalbody):
+        tried = tuple(site.name for index, site in enumerate(self.sites[before:], before)
+                      if index not in self._name_sites)
+        outer = self._fallback_for
+        self._fallback_for = tried
+        for handler in node.handlers:
+            self.visit(handler)
+        self._fallback_for = outer
+        for part in (*node.orelse, *node.finalbody):
             self.visit(part)
 
     def _add(self, name: str, line: int, optional: bool = False) -> None:
         self.sites.append(ImportSite(name, line, optional or self._guard_depth > 0,
-                                     self._function_depth > 0))
+                                     self._function_depth > 0, self._fallback_for))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -152,6 +173,8 @@ class _ImportCollector(ast.NodeVisitor):
         for alias in node.names:
             if alias.name != "*":
                 # `from package import name`: name may be a submodule; optional either way.
+                if node.module:  # (`from . import name` names a module)
+                    self._name_sites.add(len(self.sites))
                 self._add(f"{base}.{alias.name}" if base else alias.name, node.lineno, True)
 
 
@@ -262,11 +285,20 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
             if found == "frozen":
                 closure.cpython_frozen.add(ALIASES.get(site.name, site.name))
                 continue
+            if (module.origin == "stdlib" and not site.lazy and site.fallback_for is not None
+                    and all(resolver.resolve(name) is not None for name in site.fallback_for)):
+                # A stdlib module's top-level `except` branch stands in for a `try` whose
+                # imports all resolve here, and so are bundled (random's `from hashlib
+                # import sha512` behind _sha512, hashlib's `import logging` to report a
+                # missing hash): it does not run.  If it ran after all, that is while the
+                # module is built, and the snapshot fails naming the missing module.
+                continue
             if site.lazy and module.origin == "stdlib":
                 # The stdlib imports rarely used helpers lazily; following those would bundle
                 # half of it.  Its lazy imports of C modules are linked, though (hashlib
-                # imports _sha256 inside a function, at import time).
-                if found == "builtin":
+                # imports _sha256 inside a function, at import time), but for a few large
+                # ones only the filter's own code can ask for (LINKED_ON_DEMAND).
+                if found == "builtin" and site.name not in LINKED_ON_DEMAND:
                     closure.builtins.add(site.name)
                 continue
             if user_code and site.name in UNSUPPORTED_IN_PROXY and not site.optional:

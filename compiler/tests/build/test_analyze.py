@@ -94,3 +94,39 @@ def test_local_modules_beside_the_filter_are_bundled(tmp_path: Path, stdlib: Pat
 def test_file_name_must_not_shadow_the_stdlib(tmp_path: Path, stdlib: Path) -> None:
     path = write_filter(tmp_path, HEADER + FOOTER, name="enum.py")
     assert "shadows" in error_for(path, stdlib).message
+
+
+def _stdlib_module(stdlib: Path, name: str, text: str) -> None:
+    (stdlib / f"{name}.py").write_text(text)
+
+
+def test_a_stdlib_fallback_import_is_followed_only_when_its_try_cannot_import(
+        tmp_path: Path, stdlib: Path) -> None:
+    # random's pattern: the C module resolves, so the except branch never runs
+    _stdlib_module(stdlib, "lean", "try:\n    from _struct import pack\n"
+                                   "except ImportError:\n    import heavy_fallback\n")
+    # a C module this CPython does not have: the fallback is what runs
+    _stdlib_module(stdlib, "needs_fallback", "try:\n    import _not_built\n"
+                                             "except ImportError:\n    import pure_fallback\n")
+    # hashlib's pattern: an error path that imports, with no import in the try
+    _stdlib_module(stdlib, "error_path", "try:\n    x = 1\nexcept ValueError:\n"
+                                         "    import logging_like\n")
+    for name in ("heavy_fallback", "pure_fallback", "logging_like"):
+        _stdlib_module(stdlib, name, "")
+    path = write_filter(tmp_path, HEADER + "import lean, needs_fallback, error_path\n" + FOOTER)
+    closure = analyze(path, SDK_DIR, stdlib, BUILTINS)
+    assert "pure_fallback" in closure.sources
+    assert "heavy_fallback" not in closure.sources
+    assert "logging_like" not in closure.sources
+
+
+def test_unicodedata_is_linked_for_re_only_when_the_filter_names_a_character(
+        tmp_path: Path, stdlib: Path) -> None:
+    # re's parser imports unicodedata inside a function, for \N{...} escapes only
+    _stdlib_module(stdlib, "re", "def _escape():\n    import unicodedata\n")
+    builtins = BUILTINS | {"unicodedata"}
+    plain = write_filter(tmp_path, HEADER + "import re\nWORD = re.compile(r'\\w+')\n" + FOOTER)
+    assert "unicodedata" not in analyze(plain, SDK_DIR, stdlib, builtins).builtins
+    named = write_filter(tmp_path, HEADER + "import re\nDASH = re.compile(r'\\N{EM DASH}')\n"
+                         + FOOTER, name="named.py")
+    assert "unicodedata" in analyze(named, SDK_DIR, stdlib, builtins).builtins
