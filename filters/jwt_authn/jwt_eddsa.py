@@ -16,6 +16,8 @@ D = -121665 * pow(121666, -1, P) % P
 SQRT_M1 = pow(2, (P - 1) // 4, P)
 SIGNATURE_BYTES = 64
 KEY_BYTES = 32
+#: bits of each scalar per step of the joint ladder (a table of 4^WINDOW points per key: 64)
+WINDOW = 3
 
 ExtendedPoint = tuple  # (X, Y, Z, T)
 _NEUTRAL = (0, 1, 1, 0)
@@ -95,11 +97,18 @@ class Ed25519Key:
         self.raw = raw
         x, y, z, t = point
         minus_a = ((-x) % P, y, z, (-t) % P)
-        # the joint ladder's table: B, -A and B - A
-        self._table = (_NEUTRAL, BASE, minus_a, _add(BASE, minus_a))
+        # the joint ladder's table: index i + size * j holds i B - j A
+        size = 1 << WINDOW
+        multiples_b, multiples_a = [_NEUTRAL], [_NEUTRAL]
+        for _ in range(1, size):
+            multiples_b.append(_add(multiples_b[-1], BASE))
+            multiples_a.append(_add(multiples_a[-1], minus_a))
+        self._table = tuple(_add(multiples_b[i], multiples_a[j])
+                            for j in range(size) for i in range(size))
 
     def verify(self, message: bytes, signature: bytes) -> bool:
-        """Whether ``signature`` (R || S, 64 bytes) signs ``message``."""
+        """Whether ``signature`` (R || S, 64 bytes) signs ``message``: [S]B - [k]A, computed
+        in one ladder over both scalars, must encode to R."""
         if len(signature) != SIGNATURE_BYTES:
             return False
         s = int.from_bytes(signature[32:], "little")
@@ -108,10 +117,13 @@ class Ed25519Key:
         r_bytes = signature[:32]
         k = int.from_bytes(sha512(r_bytes + self.raw + message).digest(), "little") % L
         table = self._table
+        mask = (1 << WINDOW) - 1
+        steps = (max(s.bit_length(), k.bit_length()) + WINDOW - 1) // WINDOW
         acc = _NEUTRAL
-        for bit in range(max(s.bit_length(), k.bit_length()) - 1, -1, -1):
-            acc = _double(acc)
-            index = ((s >> bit) & 1) | (((k >> bit) & 1) << 1)
+        for shift in range(WINDOW * (steps - 1), -1, -WINDOW):
+            for _ in range(WINDOW):
+                acc = _double(acc)
+            index = ((s >> shift) & mask) | (((k >> shift) & mask) << WINDOW)
             if index:
                 acc = _add(acc, table[index])
         return encode_point(acc) == r_bytes
