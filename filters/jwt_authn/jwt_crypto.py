@@ -1,6 +1,7 @@
 """Signature checks for JWS, in pure Python (stdlib only): HMAC, RSA PKCS#1 v1.5, RSA-PSS and
-ECDSA on P-256, P-384 and P-521 (EdDSA is in ``jwt_eddsa``).  Every function is safe to call with hostile input: it returns False, never
-raises, for a signature of the wrong size or shape.
+ECDSA on P-256, P-384 and P-521 (EdDSA is in ``jwt_eddsa``).  Every function is safe to call
+with hostile input: it returns False, never raises, for a signature of the wrong size or
+shape.
 
 Keys are prepared once (``RsaKey``, ``EcKey``, ``HmacKey``) when a JWKS is loaded, so a
 verification does only the arithmetic it must.
@@ -250,7 +251,8 @@ def _add_affine(first: Point, x2: int, y2: int, p: int) -> Point:
     return (x3, y3, z1 * h % p)
 
 
-#: bits of each scalar taken per step of the joint ladder (a table of 4^WINDOW points per key: 64)
+#: bits of each scalar per step of the joint ladder (a table of 4^WINDOW points per
+#: key, made when the key is loaded)
 WINDOW = 3
 
 

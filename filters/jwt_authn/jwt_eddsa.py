@@ -16,7 +16,8 @@ D = -121665 * pow(121666, -1, P) % P
 SQRT_M1 = pow(2, (P - 1) // 4, P)
 SIGNATURE_BYTES = 64
 KEY_BYTES = 32
-#: bits of each scalar per step of the joint ladder (a table of 4^WINDOW points per key: 64)
+#: bits of each scalar per step of the joint ladder (a table of 4^WINDOW points per
+#: key, made when the key is loaded)
 WINDOW = 3
 
 ExtendedPoint = tuple  # (X, Y, Z, T)

@@ -165,7 +165,8 @@ def json_shapes(keys: KeySet) -> Group:
     requests += [
         ("one = after the signature", _bearer(f"{head}.{body}.{signature}=")),
         ("== inside the payload", _bearer(f"{head}.{body}==.{signature}")),
-        ("= in the middle of the signature", _bearer(f"{head}.{body}.{signature[:8]}={signature[8:]}")),
+        ("= in the middle of the signature",
+         _bearer(f"{head}.{body}.{signature[:8]}={signature[8:]}")),
         ("three = after the header", _bearer(f"{head}===.{body}.{signature}")),
     ]
     config = {"providers": {"p": provider(keys.jwks())}, "rules": [{"prefix": "/"}]}
