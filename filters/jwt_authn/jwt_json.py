@@ -1,6 +1,7 @@
 """JSON as Envoy's JWT library reads it (protobuf's JSON parser into a ``Struct``): a key
-twice in one object is an error, ``NaN``/``Infinity`` are not JSON, objects and lists nest
-at most ``MAX_DEPTH`` deep, and a comma before a closing ``]`` or ``}`` is tolerated.
+twice in one object is an error, ``NaN``/``Infinity`` are not JSON, nor is a ``\\u``
+escape of half a surrogate pair (protobuf strings are UTF-8), objects and lists nest at
+most ``MAX_DEPTH`` deep, and a comma before a closing ``]`` or ``}`` is tolerated.
 
 ``loads(text)`` raises ``ValueError`` (or ``RecursionError`` for absurd nesting).
 """
@@ -73,6 +74,24 @@ def _too_deep(value: object) -> bool:
     return False
 
 
+def _has_lone_surrogate(value: object) -> bool:
+    """Whether a string in ``value`` (a key too) holds half a surrogate pair."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+    return False
+
+
 def loads(text: str) -> object:
     """Parse ``text`` as Envoy's JWT library does."""
     try:
@@ -87,4 +106,7 @@ def loads(text: str) -> object:
     if text.count("[") + text.count("{") > MAX_DEPTH and isinstance(value, (dict, list)) \
             and _too_deep(value):
         raise ValueError(f"nested deeper than {MAX_DEPTH}")
+    # (only a \\u escape can make a surrogate: the text itself came from UTF-8)
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise ValueError("half a surrogate pair")
     return value

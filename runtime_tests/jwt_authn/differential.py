@@ -158,6 +158,19 @@ def json_shapes(keys: KeySet) -> Group:
         "duplicate key in a nested object": {"alg": "RS256", "kid": "rsa1",
                                              "payload_json": claims[:-1]
                                              + ',"x":{"a":1,"a":2}}'},
+        "sub escaped as half a surrogate pair": {
+            "alg": "RS256", "kid": "rsa1",
+            "payload_json": claims[:-1].replace('"sub":"alice"', '"sub":"a\\ud800"') + "}"},
+        "sub escaped as a low surrogate alone": {
+            "alg": "RS256", "kid": "rsa1",
+            "payload_json": claims[:-1].replace('"sub":"alice"', '"sub":"\\udce9"') + "}"},
+        "sub escaped as a whole surrogate pair": {
+            "alg": "RS256", "kid": "rsa1",
+            "payload_json": claims[:-1].replace('"sub":"alice"', '"sub":"\\ud83d\\ude00"')
+            + "}"},
+        "kid escaped as half a surrogate pair": {
+            "alg": "RS256", "kid": "rsa1", "claims": GOOD,
+            "header_json": '{"alg":"RS256","kid":"\\ud800"}'},
     }
     requests = list(_tokens(keys, specs))
     token = make_token(keys, {"alg": "RS256", "kid": "rsa1", "claims": GOOD})
