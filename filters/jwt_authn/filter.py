@@ -13,7 +13,7 @@ from proxy_wasm import Action, HeaderMap, HttpContext, RootContext, _hostcalls, 
 from proxy_wasm import properties
 from proxy_wasm import register
 
-from jwt_config import Config, ConfigError, Provider, load
+from jwt_config import Config, ConfigError, Provider, load, report_skipped
 from jwt_extract import Found, extract, strip
 from jwt_jwks import JwksError, parse_jwks
 from jwt_token import CLAIMS, JWKS_FETCH, MISSING, TOO_LARGE, Failure
@@ -124,6 +124,7 @@ def install_keys(context: JwtRoot, provider: Provider, num_headers: int,
     except JwksError as error:
         log.warn(f"jwt_authn: provider {provider.name}: {error}")
         return False
+    report_skipped(jwks)
     provider.jwks = jwks
     provider.jwks_fetched_ms = clock.now_ms()
     context.verifier.forget()

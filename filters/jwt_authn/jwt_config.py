@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from proxy_wasm import config_schema, resources
+from proxy_wasm import config_schema, log, resources
 
 from jwt_jwks import Jwks, JwksError, parse_jwks
 from jwt_token import normal_audience
@@ -56,6 +56,7 @@ class Provider:
                     self.jwks = parse_jwks(local["inline_string"], f"{where}.inline_string")
             except JwksError as error:
                 raise ConfigError([str(error)]) from None
+            report_skipped(self.jwks)
         else:
             self.remote = RemoteJwks(spec["remote_jwks"])
         headers = [(entry["name"].lower(), entry.get("value_prefix", ""))
@@ -81,6 +82,12 @@ class Provider:
         self.clock_skew_s: int = spec.get("clock_skew_seconds", 60)
         #: None: no limit but Envoy's own on the request headers, as in Envoy's filter
         self.max_token_bytes: int | None = spec.get("max_token_bytes")
+
+
+def report_skipped(jwks: Jwks) -> None:
+    """Log the keys of ``jwks`` that were left out, and why (legal in any callback)."""
+    for reason in jwks.skipped:
+        log.warn(f"jwt_authn: key skipped: {reason}")
 
 
 def normal_audiences(audiences: list[str]) -> list[str]:

@@ -1,9 +1,10 @@
 """JSON Web Key Sets: parse once into ready keys, then pick the keys a token may use.
 
 Key selection follows Envoy's jwt_authn (jwt_verify_lib): a key is a candidate when its
-``kid`` (if both sides have one) and ``alg`` (if the key names one) match the token's, and its
-type fits the algorithm family.  No candidate: "kid or alg" mismatch; candidates that all fail:
-verification fails.
+``kid`` (if both sides have one) and ``alg`` (if the key names one) match the token's; a
+candidate verifies only if its type fits the algorithm family.  No candidate: "kid or alg"
+mismatch; candidates that all fail: verification fails.  Besides JWKS, the X.509 form
+(``{"<kid>": "<PEM certificate>"}``) Envoy's library reads is taken (RSA keys).
 """
 
 from __future__ import annotations
