@@ -12,11 +12,14 @@ from __future__ import annotations
 # hmac.compare_digest is this function when OpenSSL is absent (as inside the module): a
 # comparison whose time does not depend on where the inputs differ.
 from _operator import _compare_digest as compare_digest
+from _functools import partial  # (functools itself drags more modules into the build)
 
 # The builtin hash modules, not hashlib (hashlib and hmac drag logging into the module, and
 # hashlib finds these only through an optional import a compiled filter does not bundle).
 from _sha256 import sha256
 from _sha512 import sha384, sha512
+
+from jwt_ladder import SIZE, joint_ladder
 
 HASHES = {"256": sha256, "384": sha384, "512": sha512}
 
@@ -193,7 +196,7 @@ Point = tuple  # (X, Y, Z) Jacobian; Z == 0 is the point at infinity
 _INFINITY = (1, 1, 0)
 
 
-def _double(point: Point, p: int) -> Point:
+def _double(p: int, point: Point) -> Point:
     x1, y1, z1 = point
     if z1 == 0 or y1 == 0:
         return _INFINITY
@@ -207,42 +210,18 @@ def _double(point: Point, p: int) -> Point:
     return (x3, y3, z3)
 
 
-def _add(first: Point, second: Point, p: int) -> Point:
+def _add_affine(p: int, first: Point, second: tuple[int, int]) -> Point:
+    """``first`` + ``second``, the second point affine (Z = 1: the mixed addition, five
+    multiplications fewer than two Jacobian points need)."""
     x1, y1, z1 = first
-    x2, y2, z2 = second
-    if z1 == 0:
-        return second
-    if z2 == 0:
-        return first
-    z1z1 = z1 * z1 % p
-    z2z2 = z2 * z2 % p
-    u1 = x1 * z2z2 % p
-    u2 = x2 * z1z1 % p
-    s1 = y1 * z2 * z2z2 % p
-    s2 = y2 * z1 * z1z1 % p
-    h = (u2 - u1) % p
-    r = (s2 - s1) % p
-    if h == 0:
-        return _double(first, p) if r == 0 else _INFINITY
-    hh = h * h % p
-    hhh = h * hh % p
-    v = u1 * hh % p
-    x3 = (r * r - hhh - 2 * v) % p
-    y3 = (r * (v - x3) - s1 * hhh) % p
-    z3 = z1 * z2 * h % p
-    return (x3, y3, z3)
-
-
-def _add_affine(first: Point, x2: int, y2: int, p: int) -> Point:
-    """``first`` + (x2, y2), the second point affine (Z = 1): five multiplications fewer."""
-    x1, y1, z1 = first
+    x2, y2 = second
     if z1 == 0:
         return (x2, y2, 1)
     z1z1 = z1 * z1 % p
     h = (x2 * z1z1 - x1) % p
     r = (y2 * z1 * z1z1 - y1) % p
     if h == 0:
-        return _double(first, p) if r == 0 else _INFINITY
+        return _double(p, first) if r == 0 else _INFINITY
     hh = h * h % p
     hhh = h * hh % p
     v = x1 * hh % p
@@ -251,16 +230,17 @@ def _add_affine(first: Point, x2: int, y2: int, p: int) -> Point:
     return (x3, y3, z1 * h % p)
 
 
-#: bits of each scalar per step of the joint ladder (a table of 4^WINDOW points per
-#: key, made when the key is loaded)
-WINDOW = 3
+def _affine(p: int, point: Point) -> tuple[int, int] | None:
+    x, y, z = point
+    if z == 0:
+        return None
+    z_inv = pow(z, -1, p)
+    return (x * z_inv * z_inv % p, y * z_inv * z_inv * z_inv % p)
 
 
 class EcKey:
-    """A public key Q on ``curve``.  Verification computes u1 G + u2 Q in one ladder over
-    both scalars, ``WINDOW`` bits of each per step, adding i G + j Q from a table made once
-    per key (affine, so the additions are mixed).  (It handles public values only: like
-    BoringSSL's, it is not constant-time.)"""
+    """A public key Q on ``curve``.  Verification computes u1 G + u2 Q with ``joint_ladder``
+    from a table of i G + j Q made once per key (affine, so the additions are mixed)."""
 
     kty = "EC"
 
@@ -268,23 +248,17 @@ class EcKey:
         if not curve.on_curve(x, y):
             raise ValueError(f"EC key is not a point on {curve.name}")
         self.x, self.y, self.curve = x, y, curve
-        p, size = curve.p, 1 << WINDOW
-        g, q = (curve.gx, curve.gy, 1), (x, y, 1)
-        multiples_g = [_INFINITY, g]
-        multiples_q = [_INFINITY, q]
-        for _ in range(2, size):
-            multiples_g.append(_add(multiples_g[-1], g, p))
-            multiples_q.append(_add(multiples_q[-1], q, p))
-        table: list[tuple[int, int] | None] = []
-        for j in range(size):  # index i + size * j holds i G + j Q, affine (None: infinity)
-            for i in range(size):
-                px, py, pz = _add(multiples_g[i], multiples_q[j], p)
-                if pz == 0:
-                    table.append(None)
-                else:
-                    z_inv = pow(pz, -1, p)
-                    table.append((px * z_inv * z_inv % p, py * z_inv * z_inv * z_inv % p))
-        self._table = tuple(table)
+        p = curve.p
+        multiples_g, multiples_q = [_INFINITY], [_INFINITY]
+        for _ in range(1, SIZE):
+            multiples_g.append(_add_affine(p, multiples_g[-1], (curve.gx, curve.gy)))
+            multiples_q.append(_add_affine(p, multiples_q[-1], (x, y)))
+        affine_q = [_affine(p, point) for point in multiples_q]
+        self._table = tuple(
+            _affine(p, multiples_g[i] if q is None else _add_affine(p, multiples_g[i], q))
+            for q in affine_q for i in range(SIZE))
+        self._double = partial(_double, p)
+        self._add = partial(_add_affine, p)
 
     def verify(self, bits: str, message: bytes, signature: bytes) -> bool:
         """ES256/384/512 with SHA-``bits``: ``signature`` is r || s, each as long as a
@@ -303,18 +277,8 @@ class EcKey:
         if excess > 0:  # FIPS 186-4 6.4: the leftmost bits of the digest, as many as n has
             e >>= excess
         w = pow(s, -1, n)
-        u1, u2 = e * w % n, r * w % n
-        table = self._table
-        mask = (1 << WINDOW) - 1
-        steps = (max(u1.bit_length(), u2.bit_length()) + WINDOW - 1) // WINDOW
-        acc = _INFINITY
-        for shift in range(WINDOW * (steps - 1), -1, -WINDOW):
-            for _ in range(WINDOW):
-                acc = _double(acc, p)
-            entry = table[((u1 >> shift) & mask) | (((u2 >> shift) & mask) << WINDOW)]
-            if entry is not None:
-                acc = _add_affine(acc, entry[0], entry[1], p)
-        x, _, z = acc
+        x, _, z = joint_ladder(e * w % n, r * w % n, self._table, _INFINITY, self._double,
+                               self._add)
         if z == 0:
             return False
         z_inv = pow(z, -1, p)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from _sha512 import sha512
 
+from jwt_ladder import SIZE, joint_ladder
+
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493  # order of the base point
 D = -121665 * pow(121666, -1, P) % P
 SQRT_M1 = pow(2, (P - 1) // 4, P)
 SIGNATURE_BYTES = 64
 KEY_BYTES = 32
-#: bits of each scalar per step of the joint ladder (a table of 4^WINDOW points per
-#: key, made when the key is loaded)
-WINDOW = 3
 
 ExtendedPoint = tuple  # (X, Y, Z, T)
 _NEUTRAL = (0, 1, 1, 0)
@@ -81,9 +80,14 @@ def encode_point(point: ExtendedPoint) -> bytes:
     return (y | ((x & 1) << 255)).to_bytes(KEY_BYTES, "little")
 
 
-_BASE_Y = 4 * pow(5, -1, P) % P
-BASE = decode_point(_BASE_Y.to_bytes(KEY_BYTES, "little"))
-assert BASE is not None
+def _base_point() -> ExtendedPoint:
+    """B: y = 4/5, x even (RFC 8032 section 5.1)."""
+    point = decode_point((4 * pow(5, -1, P) % P).to_bytes(KEY_BYTES, "little"))
+    assert point is not None
+    return point
+
+
+BASE = _base_point()
 
 
 class Ed25519Key:
@@ -98,14 +102,15 @@ class Ed25519Key:
         self.raw = raw
         x, y, z, t = point
         minus_a = ((-x) % P, y, z, (-t) % P)
-        # the joint ladder's table: index i + size * j holds i B - j A
-        size = 1 << WINDOW
+        # joint_ladder's table: i B - j A (the neutral point, at 0, skipped as None)
         multiples_b, multiples_a = [_NEUTRAL], [_NEUTRAL]
-        for _ in range(1, size):
+        for _ in range(1, SIZE):
             multiples_b.append(_add(multiples_b[-1], BASE))
             multiples_a.append(_add(multiples_a[-1], minus_a))
-        self._table = tuple(_add(multiples_b[i], multiples_a[j])
-                            for j in range(size) for i in range(size))
+        table: list[ExtendedPoint | None] = [_add(multiples_b[i], multiples_a[j])
+                                             for j in range(SIZE) for i in range(SIZE)]
+        table[0] = None
+        self._table = tuple(table)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (R || S, 64 bytes) signs ``message``: [S]B - [k]A, computed
@@ -117,14 +122,5 @@ class Ed25519Key:
             return False
         r_bytes = signature[:32]
         k = int.from_bytes(sha512(r_bytes + self.raw + message).digest(), "little") % L
-        table = self._table
-        mask = (1 << WINDOW) - 1
-        steps = (max(s.bit_length(), k.bit_length()) + WINDOW - 1) // WINDOW
-        acc = _NEUTRAL
-        for shift in range(WINDOW * (steps - 1), -1, -WINDOW):
-            for _ in range(WINDOW):
-                acc = _double(acc)
-            index = ((s >> shift) & mask) | (((k >> shift) & mask) << WINDOW)
-            if index:
-                acc = _add(acc, table[index])
-        return encode_point(acc) == r_bytes
+        point = joint_ladder(s, k, self._table, _NEUTRAL, _double, _add)
+        return encode_point(point) == r_bytes

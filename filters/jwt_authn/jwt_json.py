@@ -9,6 +9,7 @@ most ``MAX_DEPTH`` deep, and a comma before a closing ``]`` or ``}`` is tolerate
 from __future__ import annotations
 
 import json
+from typing import Any
 
 
 class DuplicateKey(ValueError):
@@ -63,20 +64,20 @@ MAX_DEPTH = 100
 
 
 def _too_deep(value: object) -> bool:
-    pending = [(value, 1)]
+    pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if depth > MAX_DEPTH:
             return True
         children = item.values() if isinstance(item, dict) else item
-        pending += [(child, depth + 1) for child in children  # type: ignore[union-attr]
+        pending += [(child, depth + 1) for child in children
                     if isinstance(child, (dict, list))]
     return False
 
 
 def _has_lone_surrogate(value: object) -> bool:
     """Whether a string in ``value`` (a key too) holds half a surrogate pair."""
-    pending = [value]
+    pending: list[Any] = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):

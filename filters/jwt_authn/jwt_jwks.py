@@ -71,22 +71,21 @@ class Jwk:
         self.kid, self.alg, self.kty, self.key = kid, alg, kty, key
 
     def fits(self, alg: str) -> bool:
-        """Whether this key's type can check ``alg`` (RSA for RS/PS, EC for ES, oct for HS)."""
+        """Whether this key's type can check ``alg`` (RSA for RS/PS, EC for ES, oct for HS,
+        OKP for EdDSA)."""
         return _FAMILY_KTY[ALGORITHMS[alg][0]] == self.kty
 
     def verify(self, alg: str, message: bytes, signature: bytes) -> bool:
         """Check ``signature``; legal only for an ``alg`` this key ``fits``."""
         family, bits = ALGORITHMS[alg]
         key = self.key
-        if family == "HS":
-            return key.verify(bits, message, signature)  # type: ignore[union-attr]
-        if family == "RS":
-            return key.verify_pkcs1(bits, message, signature)  # type: ignore[union-attr]
-        if family == "PS":
-            return key.verify_pss(bits, message, signature)  # type: ignore[union-attr]
-        if family == "ES":
-            return key.verify(bits, message, signature)  # type: ignore[union-attr]
-        return key.verify(message, signature)  # type: ignore[union-attr,call-arg]
+        if isinstance(key, RsaKey):
+            if family == "PS":
+                return key.verify_pss(bits, message, signature)
+            return key.verify_pkcs1(bits, message, signature)
+        if isinstance(key, Ed25519Key):
+            return key.verify(message, signature)
+        return key.verify(bits, message, signature)  # HmacKey, EcKey
 
 
 def _int(entry: dict, name: str, where: str) -> int:
@@ -195,12 +194,17 @@ def parse_jwks(document: str | bytes | dict, where: str = "jwks") -> Jwks:
     (``{"<kid>": "<PEM certificate>", ...}``).  Keys that cannot be used are skipped and
     reported (entries that are not objects silently, as Envoy); raises ``JwksError`` when
     none is usable, as Envoy refuses such a set."""
+    parsed: object = document
     if not isinstance(document, dict):
         try:
             text = document.decode("utf-8") if isinstance(document, bytes) else document
-            document = jwt_json.loads(text)
+            parsed = jwt_json.loads(text)
         except (ValueError, RecursionError) as error:
             raise JwksError(f"{where}: not valid JSON: {error}") from None
+    return _jwks(parsed, where)
+
+
+def _jwks(document: object, where: str) -> Jwks:
     if isinstance(document, dict) and is_x509_form(document):
         return Jwks(_x509_keys(document, where), [])
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
