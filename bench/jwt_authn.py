@@ -13,7 +13,11 @@ Reported: client-side latency p50/p99 and Envoy CPU per request (/proc schedstat
 Envoy thread), and our ratios to the Lua filter; first, the module's own work per request in
 wasm instructions (wasmtime fuel on a stand-in host: deterministic, no Envoy).
 
-    python bench/jwt_authn.py [--requests N] [--concurrency C]
+Then, per algorithm (RS256, PS256, ES256, ES384, ES512, EdDSA, HS256), a fresh token each
+request through ours and through native jwt_authn: guest instructions per token, and
+Envoy CPU per request with our ratio to native (``--algorithm-requests`` each).
+
+    python bench/jwt_authn.py [--requests N] [--concurrency C] [--algorithm-requests N]
 """
 
 from __future__ import annotations
@@ -102,9 +106,15 @@ def lua_source(keys: KeySet) -> str:
     return LUA % ("".join(f"\\{byte:03d}" for byte in der), ISSUER)
 
 
+#: alg -> the kid of its test key
+ALGORITHM_KIDS = {"RS256": "rsa1", "PS256": "rsa1", "ES256": "ec1", "ES384": "ec384",
+                  "ES512": "ec521", "EdDSA": "ed1", "HS256": "hs1"}
+
+
 def config(keys: KeySet) -> dict:
+    jwks = {"keys": keys.jwks()["keys"] + keys.more_jwks()["keys"]}
     return {"providers": {"bench": {
-        "issuer": ISSUER, "local_jwks": {"inline_string": json.dumps(keys.jwks())},
+        "issuer": ISSUER, "local_jwks": {"inline_string": json.dumps(jwks)},
         "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]}},
         "rules": [{"prefix": "/"}]}
 
@@ -163,6 +173,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--algorithm-requests", type=int, default=300,
+                        help="fresh tokens per algorithm in the per-algorithm comparison")
     args = parser.parse_args()
     keys = KeySet()
     settings = config(keys)
@@ -204,7 +216,32 @@ def main() -> int:
                   f"{mine['p99'] / peer['p99']:.2f}x, CPU per request "
                   f"{mine['cpu'] / peer['cpu']:.2f}x; ours / native: CPU per request "
                   f"{mine['cpu'] / rows['native jwt_authn']['cpu']:.2f}x")
+        compare_algorithms(keys, settings, ours, with_module, native, plain, args)
     return 0
+
+
+def compare_algorithms(keys: KeySet, settings: dict, module: Path, with_module: EnvoyOptions,
+                       native: dict, plain: EnvoyOptions, args: argparse.Namespace) -> None:
+    """A fresh token per request, per algorithm: ours against native jwt_authn."""
+    count = args.algorithm_requests
+    claims = {"iss": ISSUER, "sub": "bench", "exp": "+3600"}
+    print(f"fresh tokens per algorithm: {count} requests each, {args.concurrency} clients, "
+          "1 Envoy worker")
+    print(f"  {'alg':6} {'guest instr/token':>18} {'ours CPU us':>12} {'native CPU us':>14} "
+          f"{'ours/native':>12}")
+    for alg, kid in ALGORITHM_KIDS.items():
+        def fresh(number: int) -> list[str]:
+            return [make_token(keys, {"alg": alg, "kid": kid,
+                                      "claims": {**claims, "jti": f"{n}"}})
+                    for n in range(number)]
+
+        # (guest_cost runs 100 warm-up requests first: every one of the 150 a new token)
+        fuel = guest_cost(module, settings, fresh(150), 50)
+        tokens = fresh(count)
+        mine = measure(with_module, None, tokens, args.concurrency)
+        theirs = measure(plain, native, tokens, args.concurrency)
+        print(f"  {alg:6} {fuel:18,.0f} {mine['cpu']:12.1f} {theirs['cpu']:14.1f} "
+              f"{mine['cpu'] / theirs['cpu']:11.1f}x")
 
 
 if __name__ == "__main__":

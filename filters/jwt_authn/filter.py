@@ -13,7 +13,7 @@ from proxy_wasm import Action, HeaderMap, HttpContext, RootContext, _hostcalls, 
 from proxy_wasm import properties
 from proxy_wasm import register
 
-from jwt_config import Config, ConfigError, Provider, load
+from jwt_config import Config, ConfigError, Provider, load, report_skipped
 from jwt_extract import Found, extract, strip
 from jwt_jwks import JwksError, parse_jwks
 from jwt_token import CLAIMS, JWKS_FETCH, MISSING, TOO_LARGE, Failure
@@ -124,6 +124,7 @@ def install_keys(context: JwtRoot, provider: Provider, num_headers: int,
     except JwksError as error:
         log.warn(f"jwt_authn: provider {provider.name}: {error}")
         return False
+    report_skipped(jwks)
     provider.jwks = jwks
     provider.jwks_fetched_ms = clock.now_ms()
     context.verifier.forget()
@@ -154,6 +155,10 @@ class JwtStream(HttpContext):
         rule = config.rule_for(path)
         if rule is None:
             return Action.CONTINUE
+        if config.bypass_cors_preflight and _preflight(values, index):
+            # as Envoy (a preflight carries no credentials), but claim headers still go
+            _remove_present(request, values, index, config.sanitized)
+            return Action.CONTINUE
         if rule.provider is None:  # skip: Envoy still removes what a token would have set
             _remove_present(request, values, index, config.sanitized)
             return Action.CONTINUE
@@ -178,7 +183,7 @@ class JwtStream(HttpContext):
         while pending:
             found = pending[-1]
             token = found[0]
-            if len(token) > provider.max_token_bytes:
+            if provider.max_token_bytes is not None and len(token) > provider.max_token_bytes:
                 return self.refuse(Failure(TOO_LARGE))
             outcome = self.root.verifier.check(provider, token, clock.now_ns() // 10**9,
                                                self.audiences)
@@ -191,6 +196,12 @@ class JwtStream(HttpContext):
                 return self.refuse(outcome)
             if self.claims and not claims_allowed(outcome, self.claims):
                 return self.refuse(Failure(CLAIMS, 403))
+            if outcome.invalid_header is not None:
+                # Envoy's router refuses to send such a header: the same answer, without
+                # handing the host a CR or LF
+                self.send_local_response(503, f"invalid header value for: "
+                                         f"{outcome.invalid_header}")
+                return Action.PAUSE
             pending.pop()
             self.accept(provider, found, outcome)
         return Action.CONTINUE
@@ -226,6 +237,12 @@ class JwtStream(HttpContext):
                                  headers=[("www-authenticate", challenge)],
                                  details="jwt_authn_access_denied")
         return Action.PAUSE
+
+
+def _preflight(values: list[str | None], index: dict[str, int]) -> bool:
+    """A CORS preflight: OPTIONS with a non-empty Origin and Access-Control-Request-Method."""
+    return (values[index[":method"]] == "OPTIONS" and bool(values[index["origin"]])
+            and bool(values[index["access-control-request-method"]]))
 
 
 def _remove_present(request: HeaderMap, values: list[str | None], index: dict[str, int],

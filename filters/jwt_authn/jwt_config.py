@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 
-from proxy_wasm import config_schema, resources
+from proxy_wasm import config_schema, log, resources
 
 from jwt_jwks import Jwks, JwksError, parse_jwks
+from jwt_token import normal_audience
 
 ConfigError = config_schema.ConfigError
 
 DEFAULT_HEADER = ("authorization", "Bearer ")
 DEFAULT_PARAM = "access_token"
+#: what makes a request a CORS preflight (method OPTIONS, both others present and not empty)
+PREFLIGHT_HEADERS = [":method", "origin", "access-control-request-method"]
 
 
 class RemoteJwks:
@@ -39,7 +42,7 @@ class Provider:
     def __init__(self, name: str, spec: dict) -> None:
         self.name = name
         self.issuer: str = spec.get("issuer", "")
-        self.audiences: list[str] = spec.get("audiences", [])
+        self.audiences = normal_audiences(spec.get("audiences", []))
         self.jwks: Jwks | None = None
         self.remote: RemoteJwks | None = None
         self.jwks_fetched_ms = 0
@@ -53,6 +56,7 @@ class Provider:
                     self.jwks = parse_jwks(local["inline_string"], f"{where}.inline_string")
             except JwksError as error:
                 raise ConfigError([str(error)]) from None
+            report_skipped(self.jwks)
         else:
             self.remote = RemoteJwks(spec["remote_jwks"])
         headers = [(entry["name"].lower(), entry.get("value_prefix", ""))
@@ -76,7 +80,19 @@ class Provider:
                           if self.forward_payload_header else []) \
             + [header for header, _ in self.claim_to_headers]
         self.clock_skew_s: int = spec.get("clock_skew_seconds", 60)
-        self.max_token_bytes: int = spec.get("max_token_bytes", 8192)
+        #: None: no limit but Envoy's own on the request headers, as in Envoy's filter
+        self.max_token_bytes: int | None = spec.get("max_token_bytes")
+
+
+def report_skipped(jwks: Jwks) -> None:
+    """Log the keys of ``jwks`` that were left out, and why (legal in any callback)."""
+    for reason in jwks.skipped:
+        log.warn(f"jwt_authn: key skipped: {reason}")
+
+
+def normal_audiences(audiences: list[str]) -> list[str]:
+    """Configured audiences as tokens' are compared with them (see ``normal_audience``)."""
+    return [normal_audience(audience) for audience in audiences]
 
 
 class Rule:
@@ -93,10 +109,12 @@ class Rule:
 
 class Config:
     def __init__(self, providers: dict[str, Provider], rules: list[Rule],
-                 token_cache_size: int) -> None:
+                 token_cache_size: int, bypass_cors_preflight: bool = False) -> None:
         self.providers = providers
         self.rules = rules
         self.token_cache_size = token_cache_size
+        #: let CORS preflights through unchecked (Envoy's ``bypass_cors_preflight``)
+        self.bypass_cors_preflight = bypass_cors_preflight
         #: every provider's sanitized headers (what a skip rule removes, as Envoy's does)
         self.sanitized = sorted({header for provider in providers.values()
                                  for header in provider.sanitized})
@@ -109,6 +127,8 @@ class Config:
             if provider.from_cookies:
                 read.append("cookie")
         read += self.sanitized
+        if bypass_cors_preflight:
+            read += PREFLIGHT_HEADERS
         self.read_headers = tuple(dict.fromkeys(read))
         self.header_index = {name: at for at, name in enumerate(self.read_headers)}
 
@@ -143,7 +163,9 @@ def _rule(index: int, spec: dict, providers: dict[str, Provider]) -> Rule:
     if name not in providers:
         raise ConfigError([f"rules[{index}].provider: no provider named {name!r} "
                            f"(known: {', '.join(sorted(providers))})"])
-    return Rule(spec["prefix"], requirement, providers[name], spec.get("audiences"),
+    audiences = spec.get("audiences")
+    return Rule(spec["prefix"], requirement, providers[name],
+                None if audiences is None else normal_audiences(audiences),
                 spec.get("claims", {}))
 
 
@@ -152,4 +174,5 @@ def load(raw: bytes) -> Config:
     document = config_schema.load(raw, schema())
     providers = {name: Provider(name, spec) for name, spec in document["providers"].items()}
     rules = [_rule(index, spec, providers) for index, spec in enumerate(document.get("rules", []))]
-    return Config(providers, rules, document.get("token_cache_size", 1024))
+    return Config(providers, rules, document.get("token_cache_size", 1024),
+                  document.get("bypass_cors_preflight", False))

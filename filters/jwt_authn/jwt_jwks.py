@@ -1,26 +1,31 @@
 """JSON Web Key Sets: parse once into ready keys, then pick the keys a token may use.
 
 Key selection follows Envoy's jwt_authn (jwt_verify_lib): a key is a candidate when its
-``kid`` (if both sides have one) and ``alg`` (if the key names one) match the token's, and its
-type fits the algorithm family.  No candidate: "kid or alg" mismatch; candidates that all fail:
-verification fails.
+``kid`` (if both sides have one) and ``alg`` (if the key names one) match the token's; a
+candidate verifies only if its type fits the algorithm family.  No candidate: "kid or alg"
+mismatch; candidates that all fail: verification fails.  Besides JWKS, the X.509 form
+(``{"<kid>": "<PEM certificate>"}``) Envoy's library reads is taken (RSA keys).
 """
 
 from __future__ import annotations
 
 import binascii
-import json
 
-from jwt_crypto import EcKey, HmacKey, RsaKey
+import jwt_json
+from jwt_crypto import CURVES, ES_CURVES, P256, EcKey, HmacKey, RsaKey
+from jwt_eddsa import KEY_BYTES, Ed25519Key
+from jwt_x509 import PEM_BEGIN, rsa_public_numbers
 
 # alg -> (family, hash bits)
 ALGORITHMS = {
     "RS256": ("RS", "256"), "RS384": ("RS", "384"), "RS512": ("RS", "512"),
     "PS256": ("PS", "256"), "PS384": ("PS", "384"), "PS512": ("PS", "512"),
-    "ES256": ("ES", "256"),
+    "ES256": ("ES", "256"), "ES384": ("ES", "384"), "ES512": ("ES", "512"),
     "HS256": ("HS", "256"), "HS384": ("HS", "384"), "HS512": ("HS", "512"),
+    "EdDSA": ("ED", "512"),
 }
-_FAMILY_KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "HS": "oct"}
+_FAMILY_KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "HS": "oct", "ED": "OKP"}
+Key = RsaKey | EcKey | HmacKey | Ed25519Key
 
 
 class JwksError(ValueError):
@@ -34,13 +39,16 @@ _SPACES = b" \t\n\v\f\r"
 
 
 def b64url_decode(text: str) -> bytes:
-    """Base64url (RFC 7515 section 2); up to two trailing ``=`` are tolerated and ASCII
-    whitespace anywhere is skipped, as Envoy's decoder (absl) does.  Raises ValueError."""
+    """Base64url (RFC 7515 section 2), as Envoy's decoder (absl) reads it: ASCII whitespace
+    anywhere is skipped, and ``=`` padding is taken when it completes the last group of
+    four (one or two of them, at the end only).  Raises ValueError."""
     try:
         raw = text.encode("ascii").translate(_TO_STANDARD, _SPACES)
     except UnicodeEncodeError:
         raise ValueError("not base64url") from None
     if raw[-1:] == b"=":
+        if len(raw) % 4:
+            raise ValueError("bad base64url padding")
         raw = raw[:-2] if raw[-2:] == b"==" else raw[:-1]
         if b"=" in raw:
             raise ValueError("not base64url")
@@ -59,25 +67,25 @@ class Jwk:
 
     __slots__ = ("kid", "alg", "kty", "key")
 
-    def __init__(self, kid: str | None, alg: str | None, kty: str,
-                 key: RsaKey | EcKey | HmacKey) -> None:
+    def __init__(self, kid: str | None, alg: str | None, kty: str, key: Key) -> None:
         self.kid, self.alg, self.kty, self.key = kid, alg, kty, key
 
     def fits(self, alg: str) -> bool:
-        """Whether this key's type can check ``alg`` (RSA for RS/PS, EC for ES, oct for HS)."""
+        """Whether this key's type can check ``alg`` (RSA for RS/PS, EC for ES, oct for HS,
+        OKP for EdDSA)."""
         return _FAMILY_KTY[ALGORITHMS[alg][0]] == self.kty
 
     def verify(self, alg: str, message: bytes, signature: bytes) -> bool:
         """Check ``signature``; legal only for an ``alg`` this key ``fits``."""
         family, bits = ALGORITHMS[alg]
         key = self.key
-        if family == "HS":
-            return key.verify(bits, message, signature)  # type: ignore[union-attr]
-        if family == "RS":
-            return key.verify_pkcs1(bits, message, signature)  # type: ignore[union-attr]
-        if family == "PS":
-            return key.verify_pss(bits, message, signature)  # type: ignore[union-attr]
-        return key.verify(message, signature)  # type: ignore[union-attr,call-arg]
+        if isinstance(key, RsaKey):
+            if family == "PS":
+                return key.verify_pss(bits, message, signature)
+            return key.verify_pkcs1(bits, message, signature)
+        if isinstance(key, Ed25519Key):
+            return key.verify(message, signature)
+        return key.verify(bits, message, signature)  # HmacKey, EcKey
 
 
 def _int(entry: dict, name: str, where: str) -> int:
@@ -90,30 +98,53 @@ def _int(entry: dict, name: str, where: str) -> int:
         raise JwksError(f"{where}.{name}: not base64url") from None
 
 
-def _key(entry: object, where: str) -> Jwk:
-    if not isinstance(entry, dict):
-        raise JwksError(f"{where}: not an object")
+def _ec_key(entry: dict, alg: str | None, where: str) -> EcKey:
+    """Without ``crv``, the curve is the one the key's ``alg`` names, else P-256 (Envoy)."""
+    crv = entry.get("crv")
+    if crv is None:
+        curve = ES_CURVES.get(alg or "", P256)
+    elif crv in CURVES:
+        curve = CURVES[crv]
+    else:
+        raise JwksError(f"{where}.crv: {crv!r} is not P-256, P-384 or P-521")
+    return EcKey(_int(entry, "x", where), _int(entry, "y", where), curve)
+
+
+def _okp_key(entry: dict, where: str) -> Ed25519Key:
+    if entry.get("crv") != "Ed25519":
+        raise JwksError(f"{where}.crv: only Ed25519 is supported for OKP, got "
+                        f"{entry.get('crv')!r}")
+    x = entry.get("x")
+    if not isinstance(x, str) or not x:
+        raise JwksError(f"{where}.x: missing or not a string")
+    raw = b64url_decode(x)
+    if len(raw) != KEY_BYTES:
+        raise JwksError(f"{where}.x: an Ed25519 key is {KEY_BYTES} bytes, got {len(raw)}")
+    return Ed25519Key(raw)
+
+
+def _key(entry: dict, where: str) -> Jwk:
     kty = entry.get("kty")
     kid = entry.get("kid")
     alg = entry.get("alg")
-    if kid is not None and not isinstance(kid, str):
-        raise JwksError(f"{where}.kid: not a string")
+    if not isinstance(kid, str):
+        kid = None  # as Envoy: a kid that is not a string is no kid
     if alg is not None and alg not in ALGORITHMS:
         raise JwksError(f"{where}.alg: {alg!r} is not supported")
     try:
         if kty == "RSA":
-            key: RsaKey | EcKey | HmacKey = RsaKey(_int(entry, "n", where), _int(entry, "e", where))
+            key: Key = RsaKey(_int(entry, "n", where), _int(entry, "e", where))
         elif kty == "EC":
-            if entry.get("crv") != "P-256":
-                raise JwksError(f"{where}.crv: only P-256 is supported, got {entry.get('crv')!r}")
-            key = EcKey(_int(entry, "x", where), _int(entry, "y", where))
+            key = _ec_key(entry, alg, where)
+        elif kty == "OKP":
+            key = _okp_key(entry, where)
         elif kty == "oct":
             secret = entry.get("k")
             if not isinstance(secret, str) or not secret:
                 raise JwksError(f"{where}.k: missing or not a string")
             key = HmacKey(b64url_decode(secret))
         else:
-            raise JwksError(f"{where}.kty: {kty!r} is not RSA, EC or oct")
+            raise JwksError(f"{where}.kty: {kty!r} is not RSA, EC, OKP or oct")
     except JwksError:
         raise
     except ValueError as error:
@@ -121,6 +152,25 @@ def _key(entry: object, where: str) -> Jwk:
     if alg is not None and _FAMILY_KTY[ALGORITHMS[alg][0]] != kty:
         raise JwksError(f"{where}.alg: {alg} does not fit kty {kty}")
     return Jwk(kid, alg, kty, key)
+
+
+def _x509_keys(document: dict, where: str) -> list[Jwk]:
+    """``{"<kid>": "<PEM certificate>", ...}``: every certificate must hold an RSA key (as in
+    Envoy, one that does not makes the whole set unusable)."""
+    keys = []
+    for kid, pem in document.items():
+        try:
+            n, e = rsa_public_numbers(pem)
+            keys.append(Jwk(kid, None, "RSA", RsaKey(n, e)))
+        except ValueError as error:  # X509Error too
+            raise JwksError(f"{where}.{kid}: {error}") from None
+    return keys
+
+
+def is_x509_form(document: dict) -> bool:
+    return bool(document) and "keys" not in document and all(
+        isinstance(value, str) and value.lstrip().startswith(PEM_BEGIN)
+        for value in document.values())
 
 
 class Jwks:
@@ -140,18 +190,30 @@ class Jwks:
 
 
 def parse_jwks(document: str | bytes | dict, where: str = "jwks") -> Jwks:
-    """Parse a JWKS (JSON text or already-decoded object).  Keys that cannot be used are
-    skipped and reported; raises ``JwksError`` when none is usable."""
+    """Parse a JWKS (JSON text or already-decoded object), or the X.509 form
+    (``{"<kid>": "<PEM certificate>", ...}``).  Keys that cannot be used are skipped and
+    reported (entries that are not objects silently, as Envoy); raises ``JwksError`` when
+    none is usable, as Envoy refuses such a set."""
+    parsed: object = document
     if not isinstance(document, dict):
         try:
-            document = json.loads(document)
-        except ValueError as error:
+            text = document.decode("utf-8") if isinstance(document, bytes) else document
+            parsed = jwt_json.loads(text)
+        except (ValueError, RecursionError) as error:
             raise JwksError(f"{where}: not valid JSON: {error}") from None
+    return _jwks(parsed, where)
+
+
+def _jwks(document: object, where: str) -> Jwks:
+    if isinstance(document, dict) and is_x509_form(document):
+        return Jwks(_x509_keys(document, where), [])
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksError(f"{where}.keys: missing or not a list")
     keys: list[Jwk] = []
     skipped: list[str] = []
     for index, entry in enumerate(document["keys"]):
+        if not isinstance(entry, dict):
+            continue
         try:
             keys.append(_key(entry, f"{where}.keys[{index}]"))
         except JwksError as error:

@@ -6,11 +6,9 @@
 
 from __future__ import annotations
 
-import json
-
+import jwt_json
+from jwt_eddsa import SIGNATURE_BYTES as ED25519_SIGNATURE_BYTES
 from jwt_jwks import ALGORITHMS, Jwks, b64url_decode
-
-_decode = json.JSONDecoder().decode
 
 MISSING = "Jwt is missing"
 BAD_FORMAT = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
@@ -28,6 +26,7 @@ UNKNOWN_ISSUER = "Jwt issuer is not configured"
 AUDIENCE = "Audiences in Jwt are not allowed"
 KID_ALG = "Jwks doesn't have key to match kid or alg from Jwt"
 SIGNATURE = "Jwt verification fails"
+ED25519_LENGTH = "Jwt ED25519 signature is wrong length"
 JWKS_FETCH = "Jwks remote fetch is failed"
 TOO_LARGE = "Jwt is too large"
 CLAIMS = "Jwt claims are not allowed"
@@ -58,7 +57,8 @@ class Token:
         self.signed, self.signature = signed, signature
         self.payload_segment, self.claims = payload_segment, claims
         aud = claims.get("aud")
-        self.audiences: list[str] = [aud] if isinstance(aud, str) else list(aud or ())
+        self.audiences: list[str] = [normal_audience(item) for item in (
+            [aud] if isinstance(aud, str) else aud or ())]
         self.issuer: str = claims.get("iss") or ""
         self.exp: int = claims.get("exp") or 0
         self.nbf: int = claims.get("nbf") or 0
@@ -71,31 +71,46 @@ def _json_object(segment: str, base64_failure: str, json_failure: str) -> dict |
     except ValueError:
         return Failure(base64_failure)
     try:  # UTF-8 only (no BOM sniffing of json.loads(bytes)), as Envoy's protobuf parser
-        value = _decode(data.decode("utf-8"))
+        value = jwt_json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):
         return Failure(json_failure)
     return value if isinstance(value, dict) else Failure(json_failure)
 
 
-def _integral(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, float):
-        return value.is_integer() and value >= 0
-    return isinstance(value, int) and value >= 0
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _in_64_bits(value: float) -> bool:
+    return 0 <= value < 2**64
 
 
 CLAIM_CHECKS = (
     ("iss", lambda v: isinstance(v, str), "Jwt payload [iss] field is not a string"),
     ("sub", lambda v: isinstance(v, str), "Jwt payload [sub] field is not a string"),
     ("jti", lambda v: isinstance(v, str), "Jwt payload [jti] field is not a string"),
-    ("iat", _integral, "Jwt payload [iat] field is not an integer"),
-    ("nbf", _integral, "Jwt payload [nbf] field is not an integer"),
-    ("exp", _integral, "Jwt payload [exp] field is not an integer"),
+    ("iat", _number, "Jwt payload [iat] field is not an integer"),
+    ("iat", _in_64_bits, "Jwt payload [iat] field is not a positive 64 bit integer"),
+    ("nbf", _number, "Jwt payload [nbf] field is not an integer"),
+    ("nbf", _in_64_bits, "Jwt payload [nbf] field is not a positive 64 bit integer"),
+    ("exp", _number, "Jwt payload [exp] field is not an integer"),
+    ("exp", _in_64_bits, "Jwt payload [exp] field is not a positive 64 bit integer"),
     ("aud", lambda v: isinstance(v, str) or isinstance(v, list)
      and all(isinstance(item, str) for item in v),
      "Jwt payload [aud] field is not a string or string list"),
 )
+"""(claim, test, failure) in Envoy's order; a time claim is a number (Envoy holds it as a
+double) from 0 to 2^64, its decimals dropped."""
+
+
+def normal_audience(audience: str) -> str:
+    """An audience as Envoy's JWT library compares it: without an ``http://`` or
+    ``https://`` prefix and without one trailing ``/``."""
+    if audience.startswith("https://"):
+        audience = audience[8:]
+    elif audience.startswith("http://"):
+        audience = audience[7:]
+    return audience[:-1] if audience.endswith("/") else audience
 
 
 def parse(text: str) -> Token | Failure:
@@ -122,7 +137,7 @@ def parse(text: str) -> Token | Failure:
     for name, fits, message in CLAIM_CHECKS:
         if name in claims and not fits(claims[name]):
             return Failure(message)
-    for name in ("exp", "nbf"):
+    for name in ("exp", "nbf", "iat"):
         if name in claims:
             claims[name] = int(claims[name])
     try:
@@ -148,12 +163,17 @@ def audiences_allowed(token: Token, allowed: list[str]) -> bool:
 
 
 def verify_signature(token: Token, jwks: Jwks) -> Failure | None:
-    """Try every key whose ``kid`` and ``alg`` fit the token's.  A key of another type (an RSA
-    key named by an HS256 token: algorithm confusion) fits none of them and fails."""
+    """Try every key whose ``kid`` and ``alg`` fit the token's, in the key set's order.  A key
+    of another type (an RSA key named by an HS256 token: algorithm confusion) fails.  As in
+    Envoy, an Ed25519 key tried with a signature that is not 64 bytes ends the search with
+    its own answer, whatever the token's alg."""
     candidates = jwks.candidates(token.alg, token.kid)
     if not candidates:
         return Failure(KID_ALG)
+    signature = token.signature
     for key in candidates:
-        if key.fits(token.alg) and key.verify(token.alg, token.signed, token.signature):
+        if key.kty == "OKP" and len(signature) != ED25519_SIGNATURE_BYTES:
+            return Failure(ED25519_LENGTH)
+        if key.fits(token.alg) and key.verify(token.alg, token.signed, signature):
             return None
     return Failure(SIGNATURE)

@@ -8,6 +8,7 @@ request only re-runs the cheap claim checks (the clock moves; the rule's audienc
 
 from __future__ import annotations
 
+import binascii
 import json
 
 from jwt_config import Provider
@@ -21,13 +22,15 @@ NEEDS_KEYS = Failure("keys are being fetched", 0)
 class Verified:
     """A token whose signature checked out, with what is forwarded for it."""
 
-    __slots__ = ("token", "claim_headers", "metadata")
+    __slots__ = ("token", "claim_headers", "metadata", "invalid_header")
 
     def __init__(self, token: Token, claim_headers: list[tuple[str, str]],
-                 metadata: bytes) -> None:
+                 metadata: bytes, invalid_header: str | None = None) -> None:
         self.token = token
         self.claim_headers = claim_headers
         self.metadata = metadata
+        #: a claim header whose value no HTTP header may hold (Envoy then answers 503)
+        self.invalid_header = invalid_header
 
 
 def _claim(claims: dict, path: str) -> object:
@@ -39,32 +42,51 @@ def _claim(claims: dict, path: str) -> object:
     return value
 
 
+def _json_text(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def claim_text(value: object) -> str | None:
-    """A claim as a header value: strings as is, numbers and booleans as JSON, string lists
-    joined with commas; anything else is not forwarded."""
+    """A claim as Envoy's ``claim_to_headers`` writes it: strings as they are (an empty one
+    is not forwarded), booleans as JSON, numbers as Envoy prints a double (a whole number
+    from 0 to 2^64 without decimals, any other with six: ``-3.000000``), objects and lists
+    as base64 of their JSON; null is not forwarded."""
     if isinstance(value, str):
-        return value
+        return value or None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ",".join(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        if number.is_integer() and 0 <= number < 2**64:
+            return str(int(number))
+        return f"{number:f}"
+    if isinstance(value, (dict, list)):
+        return binascii.b2a_base64(_json_text(value).encode(), newline=False).decode("ascii")
     return None
+
+
+#: characters no header value may hold (RFC 9110 field-value: controls but HTAB, and DEL)
+_INVALID_IN_HEADER = frozenset(chr(code) for code in [*range(0x20), 0x7F]) - {"\t"}
 
 
 def _forwarded(provider: Provider, token: Token) -> Verified:
     headers = []
+    invalid = None
     for header, name in provider.claim_to_headers:
         text = claim_text(_claim(token.claims, name))
-        if text is not None and text.isprintable():
-            headers.append((header, text))
+        if text is None:
+            continue
+        if invalid is None and not _INVALID_IN_HEADER.isdisjoint(text):
+            invalid = header
+        headers.append((header, text))
     metadata = b""
     if provider.payload_in_metadata:
         # As Envoy prints the claims Struct: keys sorted, compact, UTF-8 (not \u escapes).
-        metadata = json.dumps(token.claims, separators=(",", ":"), sort_keys=True,
-                              ensure_ascii=False).encode()
-    return Verified(token, headers, metadata)
+        metadata = _json_text(token.claims).encode()
+    return Verified(token, headers, metadata, invalid)
 
 
 class _Entry:

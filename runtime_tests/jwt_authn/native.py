@@ -69,7 +69,10 @@ def to_native(config: dict[str, Any]) -> dict[str, Any]:
         if requires is not None:
             native_rule["requires"] = requires
         rules.append(native_rule)
-    return {"@type": _TYPE, "providers": providers, "rules": rules}
+    native = {"@type": _TYPE, "providers": providers, "rules": rules}
+    if "bypass_cors_preflight" in config:
+        native["bypass_cors_preflight"] = config["bypass_cors_preflight"]
+    return native
 
 
 def bootstrap_for(config: dict[str, Any]) -> Callable[[EnvoyOptions], dict[str, Any]]:

@@ -36,3 +36,13 @@ def test_bad_configurations_are_rejected_naming_the_field(
     with pytest.raises(HarnessError) as caught:
         CompiledPlugin(jwt_wasm, text.encode())
     assert expected in str(caught.value)
+
+
+def test_unusable_keys_are_skipped_with_a_log_line_naming_them(jwt_wasm: Path,
+                                                              test_keys: KeySet) -> None:
+    keys = [{"kty": "OKP", "crv": "X25519", "x": "AA"}, *test_keys.jwks()["keys"]]
+    config = {"providers": {"p": {"local_jwks": {"inline": {"keys": keys}}}}}
+    plugin = CompiledPlugin(jwt_wasm, json.dumps(config).encode())
+    warnings = [line.message for line in plugin.startup_logs if "key skipped" in line.message]
+    assert warnings == ["jwt_authn: key skipped: providers.p.local_jwks.inline.keys[0].crv: "
+                        "only Ed25519 is supported for OKP, got 'X25519'"]

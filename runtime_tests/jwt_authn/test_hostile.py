@@ -19,7 +19,7 @@ from meshwasm.replay.model import Exchange, Expectation, HttpRequest, Traffic, U
 from .filter_modules import jwt_token
 from .native import bootstrap_for
 from .scenarios import HARNESS_NOW, HERE, render
-from .tokens import KeySet
+from .tokens import KeySet, make_token
 
 MESSAGES = {value for name, value in vars(jwt_token).items()
             if name.isupper() and isinstance(value, str)} | {
@@ -138,3 +138,31 @@ def test_a_bounded_set_of_hostile_tokens_in_envoy_matches_native(
     assert [(v.status, v.body) for v in ours] == [(v.status, v.body) for v in native]
     assert ours[-1].status == 200
     assert all("trap" not in " ".join(line.message for line in v.logs).lower() for v in ours)
+
+
+@pytest.fixture(scope="module")
+def new_algorithms(jwt_wasm: Path, test_keys: KeySet) -> tuple[CompiledPlugin, dict[str, str]]:
+    """The module with the P-384, P-521 and Ed25519 keys, and a good token of each."""
+    config = {"providers": {"p": {"issuer": "https://issuer.example", "local_jwks": {
+        "inline": test_keys.more_jwks()}}}, "rules": [{"prefix": "/"}]}
+    claims = {"iss": "https://issuer.example", "sub": "alice", "exp": "+3600"}
+    tokens = {alg: make_token(test_keys, {"alg": alg, "kid": kid, "claims": claims},
+                              HARNESS_NOW)
+              for alg, kid in (("ES384", "ec384"), ("ES512", "ec521"), ("EdDSA", "ed1"))}
+    return CompiledPlugin(jwt_wasm, json.dumps(config).encode()), tokens
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data())
+def test_hostile_es384_es512_and_eddsa_tokens_are_refused_and_the_vm_keeps_serving(
+        new_algorithms: tuple[CompiledPlugin, dict[str, str]], data: st.DataObject) -> None:
+    plugin, tokens = new_algorithms
+    good = tokens[data.draw(st.sampled_from(sorted(tokens)))]
+    token = data.draw(_mutations(good))
+    verdict = plugin.run(_exchange("/orders", [("authorization", f"Bearer {token}")]))
+    assert verdict.notes == [] and plugin.host.failed is None
+    if verdict.status != 200:
+        assert verdict.status == 401 and verdict.body.decode() in MESSAGES
+    for good in tokens.values():
+        assert plugin.run(_exchange("/o", [("authorization", f"Bearer {good}")])).status == 200

@@ -16,14 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+#: ES alg -> (curve, JWK crv, bytes per coordinate)
+EC_CURVES = {"ES256": (ec.SECP256R1, "P-256", 32), "ES384": (ec.SECP384R1, "P-384", 48),
+             "ES512": (ec.SECP521R1, "P-521", 66)}
 
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_padded(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
 
 
 def _int_b64(value: int) -> str:
@@ -40,6 +47,23 @@ class KeySet:
     secret: bytes = b"meshwasm-test-secret-0123456789abcdef"
     other_rsa: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     other_ec: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    ec384: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP384R1()))
+    ec521: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP521R1()))
+    ed: ed25519.Ed25519PrivateKey = field(default_factory=ed25519.Ed25519PrivateKey.generate)
+
+    def ec_key(self, alg: str, wrong_key: bool = False) -> ec.EllipticCurvePrivateKey:
+        if wrong_key:
+            return ec.generate_private_key(EC_CURVES[alg][0]())
+        return {"ES256": self.ec, "ES384": self.ec384, "ES512": self.ec521}[alg]
+
+    def more_jwks(self) -> dict[str, Any]:
+        """A JWKS of the P-384 (kid ec384), P-521 (ec521) and Ed25519 (ed1) keys."""
+        keys = [ec_jwk(self.ec384, "ec384"), ec_jwk(self.ec521, "ec521"),
+                {"kty": "OKP", "crv": "Ed25519", "kid": "ed1",
+                 "x": b64url(self.ed.public_key().public_bytes_raw())}]
+        return {"keys": keys}
 
     def jwks(self) -> dict[str, Any]:
         public = self.rsa.public_key().public_numbers()
@@ -67,10 +91,23 @@ class KeySet:
                 padding.MGF1(_HASHES[bits]()), _HASHES[bits]().digest_size)
             return key.sign(signing_input, pad, _HASHES[bits]())
         if family == "ES":
-            key_ec = self.other_ec if wrong_key else self.ec
-            r, s = decode_dss_signature(key_ec.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+            size = EC_CURVES[alg][2]
+            key_ec = self.other_ec if wrong_key and alg == "ES256" else self.ec_key(alg, wrong_key)
+            r, s = decode_dss_signature(key_ec.sign(signing_input, ec.ECDSA(_HASHES[bits]())))
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        if alg == "EdDSA":
+            key_ed = ed25519.Ed25519PrivateKey.generate() if wrong_key else self.ed
+            return key_ed.sign(signing_input)
         raise ValueError(f"no signer for {alg}")
+
+
+def ec_jwk(private: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
+    """The public JWK of an EC key (coordinates padded to the curve's size)."""
+    numbers = private.public_key().public_numbers()
+    _, crv, size = next(entry for entry in EC_CURVES.values()
+                        if entry[0].name == private.curve.name)
+    return {"kty": "EC", "kid": kid, "crv": crv, "x": b64url(numbers.x.to_bytes(size, "big")),
+            "y": b64url(numbers.y.to_bytes(size, "big"))}
 
 
 def relative_claims(claims: dict[str, Any], now: int) -> dict[str, Any]:
@@ -86,19 +123,45 @@ def relative_claims(claims: dict[str, Any], now: int) -> dict[str, Any]:
 def make_token(keys: KeySet, spec: dict[str, Any], now: int | None = None) -> str:
     """A compact JWS from a spec: ``alg``, ``kid``, ``claims``, ``header`` (extra fields),
     ``wrong_key`` (sign with a key the JWKS lacks), ``secret_pem`` (HS signed with the RSA
-    public key as the secret: the algorithm-confusion attack), ``unsigned`` (alg none)."""
+    public key as the secret: the algorithm-confusion attack), ``unsigned`` (alg none);
+    ``header_json``/``payload_json``: the section's JSON text as given (duplicate keys,
+    numbers JSON cannot round-trip; ``NOW`` is replaced by ``now``), ``signature_bytes``:
+    cut or extend the signature to that length, ``padded``: sections keep their ``=``."""
     now = int(time.time()) if now is None else now
     header: dict[str, Any] = {"alg": spec.get("alg", "RS256"), "typ": "JWT"}
     if "kid" in spec:
         header["kid"] = spec["kid"]
     header.update(spec.get("header", {}))
     claims = relative_claims(spec.get("claims", {}), now)
-    signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "."
-                     + b64url(json.dumps(claims, separators=(",", ":")).encode())).encode()
+    encode = b64url_padded if spec.get("padded") else b64url
+    header_json = spec.get("header_json") or json.dumps(header, separators=(",", ":"))
+    payload_json = spec.get("payload_json") or json.dumps(claims, separators=(",", ":"))
+    payload_json = payload_json.replace("NOW", str(now))
+    signing_input = (encode(header_json.encode()) + "." + encode(payload_json.encode())).encode()
     if spec.get("unsigned"):
         return signing_input.decode() + "."
     if spec.get("secret_pem"):
         signature = hmac.new(keys.rsa_public_pem(), signing_input, hashlib.sha256).digest()
     else:
-        signature = keys.sign(header["alg"], signing_input, spec.get("wrong_key", False))
-    return signing_input.decode() + "." + b64url(signature)
+        alg = spec.get("sign_as") or header["alg"]
+        signature = keys.sign(alg, signing_input, spec.get("wrong_key", False))
+    if "signature_bytes" in spec:
+        signature = signature[:spec["signature_bytes"]].ljust(spec["signature_bytes"], b"\1")
+    return signing_input.decode() + "." + encode(signature)
+
+
+def self_signed_pem(private: Any, name: str) -> str:
+    """A self-signed X.509 certificate (PEM) for ``private``'s public key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    algorithm = None if isinstance(private, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(private.public_key()).serial_number(1000)
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+                   .sign(private, algorithm))
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
