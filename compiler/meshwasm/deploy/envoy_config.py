@@ -58,6 +58,8 @@ class EnvoyOptions:
     listener_host: str = LOOPBACK
     #: more clusters, (name, port) on loopback: what a filter's ``http_call`` can reach
     extra_clusters: tuple[tuple[str, int], ...] = ()
+    #: the HCM's stream_idle_timeout (None: Envoy's default, 5 minutes); replays shorten it
+    stream_idle_timeout_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -160,6 +162,8 @@ def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
         },
         "http_filters": http_filters,
     }
+    if options.stream_idle_timeout_seconds is not None:
+        hcm["stream_idle_timeout"] = f"{options.stream_idle_timeout_seconds:g}s"
     return {
         "node": {"id": "meshwasm", "cluster": "meshwasm"},
         "admin": {"address": _address(options.admin_port)},

@@ -28,6 +28,9 @@ The traffic file's extras, in Envoy:
     answering as declared (a request's own ``clusters`` entry for that request only);
   * ``elapsed_ms`` is wall-clock time from sending the request to reading the response;
   * a cluster's ``delay_ms``/``reset`` make its upstream answer late or reset the connection;
+  * a stream the filter paused and nothing resumes ends with Envoy's own 504 "stream
+    timeout" at the stream idle timeout, shortened to ``REPLAY_STREAM_IDLE_TIMEOUT_S`` (a
+    replay cannot wait Envoy's 5 minutes): the verdict is the harness's, ``elapsed_ms`` is not;
   * ``metrics`` come from ``/stats?format=json``, where Envoy shows a metric the filter
     defined as ``name`` under ``wasmcustom.<name>`` (Prometheus output drops the prefix).
 """
@@ -54,6 +57,11 @@ _CONNECTIONS_GAUGE = f"http.{HCM_STAT_PREFIX}.downstream_cx_active"
 #: Envoy's stats namespace for metrics a wasm filter defines (``proxy_define_metric``)
 CUSTOM_METRIC_PREFIX = "wasmcustom."
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+#: the HCM stream_idle_timeout of a replay (Envoy's default is 5 minutes); an exchange's
+#: client waits longer, so a stalled stream gets Envoy's 504 rather than a client timeout
+REPLAY_STREAM_IDLE_TIMEOUT_S = 10.0
+_STALL_NOTE = ("the filter paused the stream and nothing resumed it: Envoy ended it at the "
+               f"stream idle timeout (shortened to {REPLAY_STREAM_IDLE_TIMEOUT_S:g}s for replay)")
 
 
 class EnvoyReplayError(RuntimeError):
@@ -124,9 +132,16 @@ def _wait_until(started: float, at_ms: int) -> None:
         time.sleep(delay)
 
 
+def _idle_timeout(status: int, headers: Headers, body: bytes) -> bool:
+    """Envoy's local reply at the stream idle timeout (trailers-only to a gRPC request)."""
+    if status == 504:
+        return body == b"stream timeout"
+    return status == 200 and ("grpc-message", "stream timeout") in headers
+
+
 def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int | None = None,
                     fail_open: bool = False, ready_timeout: float = 20.0,
-                    exchange_timeout: float = 10.0, workdir: Path | None = None,
+                    exchange_timeout: float = REPLAY_STREAM_IDLE_TIMEOUT_S + 10.0, workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
                     max_wait_seconds: float = 120.0) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
@@ -152,6 +167,7 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                                module=None if module_path is None else Path(module_path),
                                plugin_config=traffic.plugin_config, fail_open=fail_open,
                                workers=workers or traffic.workers,
+                               stream_idle_timeout_seconds=REPLAY_STREAM_IDLE_TIMEOUT_S,
                                extra_clusters=tuple((name, server.port)
                                                     for name, server in clusters.items()))
         config = None if bootstrap_for is None else bootstrap_for(options)
@@ -181,6 +197,7 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 metrics=custom_metrics(envoy) if wants_metrics else {},
                 elapsed_ms=elapsed_ms,
                 wall_clock=True,
+                notes=[_STALL_NOTE] if _idle_timeout(status, headers, body) else [],
             ))
     return verdicts
 

@@ -24,7 +24,8 @@ test_envoy_local_reply.py):
   the next tick or delayed http_call answer of any worker VM, fires it, and so on until the
   stream goes on (``proxy_continue_stream`` or a local reply, e.g. from ``on_tick`` after
   ``proxy_set_effective_context``) or Envoy's stream idle timeout (5 minutes, Envoy's
-  default) has passed with no event resuming it: then 408;
+  default) has passed with no event resuming it: then 504 "stream timeout" (the client sent
+  the whole request by then, so the connection stays open);
 - a local reply to a gRPC request (``content-type: application/grpc...``) is a trailers-only
   gRPC response (see ``envoy_http.local_reply_headers``);
 - a verdict's ``elapsed_ms`` is the virtual time from the request to the end of the response;
@@ -60,7 +61,7 @@ _CONTINUE_AND_END_STREAM = 2
 _PAUSE = 1
 #: Envoy's HttpConnectionManager stream_idle_timeout default (5 minutes)
 STREAM_IDLE_TIMEOUT_MS = 300_000
-_IDLE_TIMEOUT = LocalReply(408, b"stream timeout", [], -1, b"stream_idle_timeout")
+_IDLE_TIMEOUT = LocalReply(504, b"stream timeout", [], -1, b"stream_idle_timeout")
 
 
 class Guest(Protocol):
@@ -94,6 +95,9 @@ class PluginRunner:
         self.label = label
         self.cb = guest.callbacks
         self._ids = RequestIds()
+        #: Envoy keeps this worker's upstream connection open after a complete exchange; a
+        #: request whose headers went on is written to it at once (see ``_body_rejected``)
+        self._upstream_pooled = False
         host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
         host.proxy.timeline.add(self)
 
@@ -235,10 +239,12 @@ class PluginRunner:
         """Fail-open after a VM failure: the request goes through as if the filter were absent."""
         headers = downstream_request_headers(exchange.request, self._ids.next())
         upstream.append(upstream_request(headers, exchange.request.body))
+        self._upstream_pooled = True
         return _Ended(exchange.upstream.status, upstream_response_headers(exchange.upstream),
                       exchange.upstream.body)
 
     def _stream(self, context: Context, exchange: Exchange, upstream: list[HttpRequest]) -> None:
+        host = self.host
         request = exchange.request
         self._call(context, "proxy_on_context_create", context.id, context.root_id)
         headers = downstream_request_headers(request, self._ids.next())
@@ -255,17 +261,38 @@ class PluginRunner:
         if result == _CONTINUE_AND_END_STREAM:
             body = b""
         if body:
-            body = self._body(context, "proxy_on_request_body", abi.STREAM_REQUEST,
-                              [(body, False), (b"", True)])
+            forwarded, started_ms = bytearray(), host.proxy.clock.now_ms
+            try:
+                body = self._body(context, "proxy_on_request_body", abi.STREAM_REQUEST,
+                                  [(body, False), (b"", True)], forwarded)
+            except (_Ended, _VmFailed):
+                waited = host.proxy.clock.now_ms > started_ms
+                self._body_rejected(headers, bytes(forwarded), upstream, waited)
+                raise
         upstream.append(upstream_request(headers, body))
+        self._upstream_pooled = True
         answer = exchange.upstream
         context.response_status, context.response_details = answer.status, "via_upstream"
         self._encode(context, upstream_response_headers(answer), answer.body, split=True)
 
+    def _body_rejected(self, headers: HeaderMap, forwarded: bytes,
+                       upstream: list[HttpRequest], waited: bool) -> None:
+        """The request headers went on, then the body was refused (a local reply, a stall,
+        a trap).  Envoy's router had the headers already: on a pooled upstream connection,
+        or on a new one that had time to connect while the stream waited, they were written,
+        so the upstream saw them (and the body data already let through) before Envoy reset
+        that connection; refused at once with no pooled connection, the connect is cancelled
+        and the upstream sees nothing.  Pinned by ``runtime_tests/test_engine_parity.py``."""
+        if self._upstream_pooled or waited:
+            upstream.append(upstream_request(headers, forwarded))
+        self._upstream_pooled = False
+
     def _body(self, context: Context, callback: str, stream: int,
-              chunks: list[tuple[bytes, bool]]) -> bytes:
-        """Deliver body chunks to ``callback``; returns the bytes the filter let through."""
-        passed, held = bytearray(), bytearray()
+              chunks: list[tuple[bytes, bool]], passed: bytearray | None = None) -> bytes:
+        """Deliver body chunks to ``callback``; returns the bytes the filter let through
+        (also accumulated in ``passed`` as they go, for a body refused half-way)."""
+        passed = bytearray() if passed is None else passed
+        held = bytearray()
         for data, end in chunks:
             held += data
             if stream == abi.STREAM_REQUEST:
@@ -324,6 +351,7 @@ class PluginRunner:
             raise _Ended(*_RESET)
         if response_started:
             raise _Ended(*self._reply(context, _IDLE_TIMEOUT))
+        context.request_complete = True  # Envoy's codec read all of it while the stream waited
         self._send_through_chain(context, _IDLE_TIMEOUT)
 
     def _send_through_chain(self, context: Context, reply: LocalReply) -> None:

@@ -1,0 +1,65 @@
+"""Harness and Envoy give the same verdicts where Envoy surprises: a body refused after the
+request headers went on, a stream nothing resumes.  Each traffic file under
+``engine_parity/`` runs against a WAT module in both engines and must pass in each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.harness import replay_module
+from meshwasm.replay.expect import evaluate
+from meshwasm.replay.model import Verdict
+from meshwasm.replay.traffic import load_traffic
+from tests.harness.wat import LOG_IMPORT, Wat, write
+
+SCENARIOS = Path(__file__).resolve().parent / "engine_parity"
+LOCAL_REPLY_IMPORT = ('(import "env" "proxy_send_local_response" (func $reply '
+                      '(param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))')
+STARTS = {"proxy_on_vm_start": "(i32.const 1) <value>",
+          "proxy_on_configure": "(i32.const 1) <value>"}
+
+
+def reject_body() -> bytes:
+    """Continues the request headers; answers 413 from the first body callback."""
+    w = Wat()
+    ptr, size = w.string("too big\n")
+    reply = (f"(drop (call $reply (i32.const 413) (i32.const 0) (i32.const 0) (i32.const {ptr}) "
+             f"(i32.const {size}) (i32.const 0) (i32.const 0) (i32.const -1)))")
+    return w.module(STARTS | {"proxy_on_request_body": reply + "(i32.const 1) <value>"},
+                    imports=(LOG_IMPORT, LOCAL_REPLY_IMPORT))
+
+
+def stall() -> bytes:
+    """Pauses every request in on_request_headers; nothing resumes it."""
+    return Wat().module(STARTS | {"proxy_on_request_headers": "(i32.const 1) <value>"})
+
+
+MODULES = {"body_rejected.yaml": reject_body, "stalled.yaml": stall}
+
+
+def _replay(engine: str, scenario: str, tmp_path: Path) -> list[Verdict]:
+    module = write(tmp_path, MODULES[scenario]())
+    traffic = load_traffic(SCENARIOS / scenario)
+    verdicts = (replay_in_envoy if engine == "envoy" else replay_module)(module, traffic)
+    outcomes = evaluate(traffic, verdicts)
+    assert [outcome.mismatches for outcome in outcomes if not outcome.ok] == [], engine
+    return verdicts
+
+
+@pytest.mark.parametrize("scenario", sorted(MODULES))
+def test_harness(scenario: str, tmp_path: Path) -> None:
+    verdicts = _replay("harness", scenario, tmp_path)
+    if scenario == "stalled.yaml":
+        assert verdicts[0].elapsed_ms == 300_000  # Envoy's default stream idle timeout
+        assert "nothing resumed it" in verdicts[0].notes[0]
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize("scenario", sorted(MODULES))
+def test_envoy_agrees(scenario: str, tmp_path: Path) -> None:
+    verdicts = _replay("envoy", scenario, tmp_path)
+    if scenario == "stalled.yaml":
+        assert "stream idle timeout" in verdicts[0].notes[0]
