@@ -1,5 +1,5 @@
 """Harness and Envoy give the same verdicts where Envoy surprises: a body refused after the
-request headers went on, a stream nothing resumes.  Each traffic file under
+request headers went on, a stream nothing resumes, trailers both ways.  Each traffic file under
 ``engine_parity/`` runs against a WAT module in both engines and must pass in each."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from tests.harness.wat import LOG_IMPORT, Wat, write
 SCENARIOS = Path(__file__).resolve().parent / "engine_parity"
 LOCAL_REPLY_IMPORT = ('(import "env" "proxy_send_local_response" (func $reply '
                       '(param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))')
+ADD_HEADER_IMPORT = ('(import "env" "proxy_add_header_map_value" (func $add '
+                     '(param i32 i32 i32 i32 i32) (result i32)))')
 STARTS = {"proxy_on_vm_start": "(i32.const 1) <value>",
           "proxy_on_configure": "(i32.const 1) <value>"}
 
@@ -37,7 +39,23 @@ def stall() -> bytes:
     return Wat().module(STARTS | {"proxy_on_request_headers": "(i32.const 1) <value>"})
 
 
-MODULES = {"body_rejected.yaml": reject_body, "stalled.yaml": stall}
+def trailers() -> bytes:
+    """Logs each stream callback (with end_of_stream); adds ``x-filter-t`` to the request
+    trailers (``request``) and to the response trailers (``response``)."""
+    w = Wat()
+    callbacks = {}
+    for name in ("request_headers", "request_body", "response_headers", "response_body"):
+        callbacks[f"proxy_on_{name}"] = (f"(if (local.get $p2) (then {w.say(name + ' eos=1')}) "
+                                         f"(else {w.say(name + ' eos=0')}))")
+    for map_type, side in ((1, "request"), (3, "response")):
+        key, value = w.string("x-filter-t"), w.string(side)
+        callbacks[f"proxy_on_{side}_trailers"] = w.say(f"{side}_trailers") + (
+            f"(drop (call $add (i32.const {map_type}) (i32.const {key[0]}) (i32.const {key[1]})"
+            f" (i32.const {value[0]}) (i32.const {value[1]})))")
+    return w.module(STARTS | callbacks, imports=(LOG_IMPORT, ADD_HEADER_IMPORT))
+
+
+MODULES = {"body_rejected.yaml": reject_body, "stalled.yaml": stall, "trailers.yaml": trailers}
 
 
 def _replay(engine: str, scenario: str, tmp_path: Path) -> list[Verdict]:

@@ -48,7 +48,7 @@ from typing import Any
 from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
-from meshwasm.deploy.upstream import ScriptedUpstream, run_upstream
+from meshwasm.deploy.upstream import ScriptedUpstream, chunked, read_trailers, run_upstream
 from meshwasm.replay.model import (
     Exchange, Headers, HttpRequest, Traffic, UpstreamResponse, Verdict,
 )
@@ -68,11 +68,29 @@ class EnvoyReplayError(RuntimeError):
     """An exchange could not be completed through Envoy (names the exchange, has the log tail)."""
 
 
+class _TrailerKeepingResponse(http.client.HTTPResponse):
+    """http.client reads a chunked response's trailers only to drop them (in this private
+    method); keep them instead."""
+
+    trailers: Headers = []
+
+    def _read_and_discard_trailer(self) -> None:
+        self.trailers = read_trailers(self.fp)
+
+
 def send_request(port: int, request: HttpRequest,
                  timeout: float = 10.0) -> tuple[int, Headers, bytes]:
-    """Send ``request`` exactly as written (no headers of our own but Host/Content-Length) on
-    a fresh connection to 127.0.0.1:``port``; return status, lower-cased headers, body."""
+    """``exchange_request`` without the response trailers: status, headers, body."""
+    return exchange_request(port, request, timeout)[:3]
+
+
+def exchange_request(port: int, request: HttpRequest,
+                     timeout: float = 10.0) -> tuple[int, Headers, bytes, Headers]:
+    """Send ``request`` exactly as written (no headers of our own but Host and the framing:
+    Content-Length, or chunked when it has trailers) on a fresh connection to
+    127.0.0.1:``port``; return status, lower-cased headers, body, trailers."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    connection.response_class = _TrailerKeepingResponse
     try:
         connection.putrequest(request.method, request.path, skip_host=True,
                               skip_accept_encoding=True)
@@ -81,14 +99,19 @@ def send_request(port: int, request: HttpRequest,
         for name, value in request.headers:
             names.add(name.lower())
             connection.putheader(name, value)
-        if "content-length" not in names and "transfer-encoding" not in names and (
-                request.body or request.method.upper() in _BODY_METHODS):
-            connection.putheader("content-length", str(len(request.body)))
-        connection.endheaders(request.body or None)
+        if request.trailers:
+            connection.putheader("transfer-encoding", "chunked")
+            connection.endheaders(chunked(request.body, request.trailers))
+        else:
+            if "content-length" not in names and "transfer-encoding" not in names and (
+                    request.body or request.method.upper() in _BODY_METHODS):
+                connection.putheader("content-length", str(len(request.body)))
+            connection.endheaders(request.body or None)
         response = connection.getresponse()
         body = response.read()
         headers = [(name.lower(), value) for name, value in response.getheaders()]
-        return response.status, headers, body
+        trailers = response.trailers if isinstance(response, _TrailerKeepingResponse) else []
+        return response.status, headers, body, trailers
     finally:
         connection.close()
 
@@ -102,9 +125,10 @@ def wait_connections_closed(envoy: EnvoyProcess, timeout: float = 5.0) -> None:
         time.sleep(0.002)
 
 
-def _replay_one(envoy: EnvoyProcess, exchange: Exchange, timeout: float) -> tuple[int, Headers, bytes]:
+def _replay_one(envoy: EnvoyProcess, exchange: Exchange,
+                timeout: float) -> tuple[int, Headers, bytes, Headers]:
     try:
-        return send_request(envoy.listener_port, exchange.request, timeout)
+        return exchange_request(envoy.listener_port, exchange.request, timeout)
     except (OSError, http.client.HTTPException) as error:
         raise EnvoyReplayError(
             f"exchange {exchange.name!r} (line {exchange.line}): no response from Envoy: "
@@ -183,7 +207,7 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                                     or UpstreamResponse())
             seen = len(upstream.received)
             sent = time.monotonic()
-            status, headers, body = _replay_one(envoy, exchange, exchange_timeout)
+            status, headers, body, trailers = _replay_one(envoy, exchange, exchange_timeout)
             elapsed_ms = (time.monotonic() - sent) * 1000
             wait_connections_closed(envoy)
             text, offset = envoy.read_log(offset)
@@ -198,10 +222,11 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 elapsed_ms=elapsed_ms,
                 wall_clock=True,
                 notes=[_STALL_NOTE] if _idle_timeout(status, headers, body) else [],
+                trailers=trailers,
             ))
     return verdicts
 
 
 __all__ = ["CUSTOM_METRIC_PREFIX", "EnvoyError", "EnvoyReplayError", "custom_metrics",
-           "replay_in_envoy", "send_request",
+           "exchange_request", "replay_in_envoy", "send_request",
            "wait_connections_closed"]

@@ -5,15 +5,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.text import Text
 
 from meshwasm.replay.model import (
-    WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, Traffic,
-    Verdict,
+    WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, HeaderChecks,
+    LogCheck, Traffic, ValueCheck, Verdict, expects_json,
 )
 
 _ABSENT = "(absent)"
@@ -44,13 +46,40 @@ def _values(headers: list[tuple[str, str]], name: str) -> list[str]:
 
 
 def _check_headers(label: str, headers: list[tuple[str, str]],
-                   wanted: dict[str, str]) -> list[Mismatch]:
+                   wanted: HeaderChecks) -> list[Mismatch]:
     found = []
-    for name, value in wanted.items():
+    for name, check in wanted.items():
         values = _values(headers, name)
-        if value not in values:
-            found.append(Mismatch(f"{label} {name}", value, ", ".join(values) or _ABSENT))
+        if isinstance(check, str):
+            check = ValueCheck(exact=check)
+        if not check.accepts(values):
+            found.append(Mismatch(f"{label} {name}", str(check), ", ".join(values) or _ABSENT))
     return found
+
+
+def _check_body(label: str, body: bytes, exact: bytes | None, contains: bytes | None,
+                json_value: Any) -> list[Mismatch]:
+    """A body against its expectations: exact, containing, equal as JSON."""
+    found = []
+    if exact is not None and body != exact:
+        found.append(Mismatch(label, _show(exact), _show(body)))
+    if contains is not None and contains not in body:
+        found.append(Mismatch(f"{label} contains", _show(contains), _show(body)))
+    if expects_json(json_value):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            found.append(Mismatch(f"{label} as JSON", json.dumps(json_value),
+                                  f"not JSON: {_show(body)}"))
+        else:
+            if parsed != json_value:
+                found.append(Mismatch(f"{label} as JSON", json.dumps(json_value, sort_keys=True),
+                                      json.dumps(parsed, sort_keys=True)))
+    return found
+
+
+def _log_matches(check: LogCheck, message: str) -> bool:
+    return check in message if isinstance(check, str) else bool(check.search(message))
 
 
 def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
@@ -68,25 +97,33 @@ def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
         if name in names:
             found.append(Mismatch(f"header {name}", _ABSENT,
                                   ", ".join(_values(verdict.headers, name))))
-    if expect.body is not None and verdict.body != expect.body:
-        found.append(Mismatch("body", _show(expect.body), _show(verdict.body)))
-    if expect.body_contains is not None and expect.body_contains not in verdict.body:
-        found.append(Mismatch("body contains", _show(expect.body_contains),
-                              _show(verdict.body)))
+    found += _check_headers("trailer", verdict.trailers, expect.trailers)
+    found += _check_body("body", verdict.body, expect.body, expect.body_contains,
+                         expect.body_json)
     for wanted in expect.logs:
-        if not any(wanted in line.message for line in verdict.logs):
+        if not any(_log_matches(wanted, line.message) for line in verdict.logs):
             seen = "\n".join(f"[{line.level}] {line.message}" for line in verdict.logs)
-            found.append(Mismatch("log line containing", wanted, seen or "(no log lines)"))
+            label, text = (("log line containing", wanted) if isinstance(wanted, str)
+                           else ("log line matching", f"/{wanted.pattern}/"))
+            found.append(Mismatch(label, text, seen or "(no log lines)"))
     upstream = verdict.upstream_request
     if expect.upstream_reached is not None and (upstream is not None) != expect.upstream_reached:
         found.append(Mismatch("upstream reached", str(expect.upstream_reached).lower(),
                               str(upstream is not None).lower()))
-    if expect.upstream_headers:
-        if upstream is None:
-            found.append(Mismatch("upstream headers", ", ".join(expect.upstream_headers),
-                                  "(the upstream was not reached)"))
-        else:
-            found += _check_headers("upstream header", upstream.headers, expect.upstream_headers)
+    if upstream is None:
+        body_checked = expect.upstream_body is not None or \
+            expect.upstream_body_contains is not None or expects_json(expect.upstream_body_json)
+        for label, wanted in (("upstream headers", ", ".join(expect.upstream_headers)),
+                              ("upstream trailers", ", ".join(expect.upstream_trailers)),
+                              ("upstream body", "(checked)" if body_checked else "")):
+            if wanted:
+                found.append(Mismatch(label, wanted, "(the upstream was not reached)"))
+    else:
+        found += _check_headers("upstream header", upstream.headers, expect.upstream_headers)
+        found += _check_headers("upstream trailer", upstream.trailers,
+                                expect.upstream_trailers)
+        found += _check_body("upstream body", upstream.body, expect.upstream_body,
+                             expect.upstream_body_contains, expect.upstream_body_json)
     for name, value in expect.metrics.items():
         seen = verdict.metrics.get(name)
         if seen != value:
