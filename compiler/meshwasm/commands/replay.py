@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from meshwasm.replay.expect import evaluate, print_report
 from meshwasm.replay.model import Traffic, Verdict
@@ -58,6 +59,9 @@ def command(module: Path, traffic: Path, engine: str) -> None:
         console.print(f"[red]error:[/] bad traffic file\n{error}", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     replay, errors = _engine(engine)
+    if engine == "envoy" and parsed.now_ns is not None:
+        from meshwasm.deploy.envoy_replay import NOW_IGNORED
+        console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     try:
         verdicts = replay(module, parsed)
     except errors as error:

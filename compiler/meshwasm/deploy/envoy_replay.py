@@ -31,6 +31,7 @@ The traffic file's extras, in Envoy:
   * a stream the filter paused and nothing resumes ends with Envoy's own 504 "stream
     timeout" at the stream idle timeout, shortened to ``REPLAY_STREAM_IDLE_TIMEOUT_S`` (a
     replay cannot wait Envoy's 5 minutes): the verdict is the harness's, ``elapsed_ms`` is not;
+  * ``now`` cannot be applied: Envoy reads the machine's wall clock (every verdict notes it);
   * ``metrics`` come from ``/stats?format=json``, where Envoy shows a metric the filter
     defined as ``name`` under ``wasmcustom.<name>`` (Prometheus output drops the prefix).
 """
@@ -60,6 +61,10 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 #: the HCM stream_idle_timeout of a replay (Envoy's default is 5 minutes); an exchange's
 #: client waits longer, so a stalled stream gets Envoy's 504 rather than a client timeout
 REPLAY_STREAM_IDLE_TIMEOUT_S = 10.0
+#: said of every verdict (and by ``meshwasm replay``) when a traffic file sets ``now``
+NOW_IGNORED = ("the traffic file's 'now' is not applied: the envoy engine cannot set Envoy's "
+               "clock (Envoy reads the machine's wall clock); time-dependent verdicts may "
+               "differ from the harness")
 _STALL_NOTE = ("the filter paused the stream and nothing resumed it: Envoy ended it at the "
                f"stream idle timeout (shortened to {REPLAY_STREAM_IDLE_TIMEOUT_S:g}s for replay)")
 
@@ -221,12 +226,13 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 metrics=custom_metrics(envoy) if wants_metrics else {},
                 elapsed_ms=elapsed_ms,
                 wall_clock=True,
-                notes=[_STALL_NOTE] if _idle_timeout(status, headers, body) else [],
+                notes=([_STALL_NOTE] if _idle_timeout(status, headers, body) else [])
+                + ([NOW_IGNORED] if traffic.now_ns is not None else []),
                 trailers=trailers,
             ))
     return verdicts
 
 
-__all__ = ["CUSTOM_METRIC_PREFIX", "EnvoyError", "EnvoyReplayError", "custom_metrics",
+__all__ = ["CUSTOM_METRIC_PREFIX", "NOW_IGNORED", "EnvoyError", "EnvoyReplayError", "custom_metrics",
            "exchange_request", "replay_in_envoy", "send_request",
            "wait_connections_closed"]

@@ -78,7 +78,10 @@ def _to_python(node: yaml.Node, path: Path_, lines: _Lines, source: str) -> Any:
 
 
 def _scalar(node: yaml.Node) -> Any:
-    """A node's value as PyYAML's safe loader resolves it (``on`` -> True, ``1`` -> 1 ...)."""
+    """A node's value as PyYAML's safe loader resolves it (``on`` -> True, ``1`` -> 1 ...),
+    except timestamps, kept as written (``now:`` is checked as text)."""
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        return node.value
     constructor = yaml.constructor.SafeConstructor()
     return constructor.construct_object(node, deep=True)
 
