@@ -20,6 +20,8 @@ LOCAL_REPLY_IMPORT = ('(import "env" "proxy_send_local_response" (func $reply '
                       '(param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))')
 ADD_HEADER_IMPORT = ('(import "env" "proxy_add_header_map_value" (func $add '
                      '(param i32 i32 i32 i32 i32) (result i32)))')
+REPLACE_HEADER_IMPORT = ('(import "env" "proxy_replace_header_map_value" (func $replace '
+                         '(param i32 i32 i32 i32 i32) (result i32)))')
 STARTS = {"proxy_on_vm_start": "(i32.const 1) <value>",
           "proxy_on_configure": "(i32.const 1) <value>"}
 
@@ -35,21 +37,37 @@ def reject_body() -> bytes:
 
 
 def stall() -> bytes:
-    """Pauses every request in on_request_headers; nothing resumes it."""
-    return Wat().module(STARTS | {"proxy_on_request_headers": "(i32.const 1) <value>"})
+    """Pauses every request in on_request_headers; nothing resumes it.  Logs each callback
+    and sets ``server: filter`` on the response (Envoy overwrites it)."""
+    w = Wat()
+    callbacks = _logging_callbacks(w)
+    callbacks["proxy_on_request_headers"] += "(i32.const 1) <value>"
+    key, value = w.string("server"), w.string("filter")
+    callbacks["proxy_on_response_headers"] += (
+        f"(drop (call $replace (i32.const 2) (i32.const {key[0]}) (i32.const {key[1]}) "
+        f"(i32.const {value[0]}) (i32.const {value[1]})))")
+    return w.module(STARTS | callbacks, imports=(LOG_IMPORT, REPLACE_HEADER_IMPORT))
+
+
+def _logging_callbacks(w: Wat) -> dict[str, str]:
+    """Callbacks that log their name and end_of_stream, and the trailers callbacks' names."""
+    callbacks = {}
+    for name in ("request_headers", "request_body", "response_headers", "response_body"):
+        callbacks[f"proxy_on_{name}"] = (f"(if (local.get $p2) (then {w.say(name + ' eos=1')}) "
+                                         f"(else {w.say(name + ' eos=0')}))")
+    for side in ("request", "response"):
+        callbacks[f"proxy_on_{side}_trailers"] = w.say(f"{side}_trailers")
+    return callbacks
 
 
 def trailers() -> bytes:
     """Logs each stream callback (with end_of_stream); adds ``x-filter-t`` to the request
     trailers (``request``) and to the response trailers (``response``)."""
     w = Wat()
-    callbacks = {}
-    for name in ("request_headers", "request_body", "response_headers", "response_body"):
-        callbacks[f"proxy_on_{name}"] = (f"(if (local.get $p2) (then {w.say(name + ' eos=1')}) "
-                                         f"(else {w.say(name + ' eos=0')}))")
+    callbacks = _logging_callbacks(w)
     for map_type, side in ((1, "request"), (3, "response")):
         key, value = w.string("x-filter-t"), w.string(side)
-        callbacks[f"proxy_on_{side}_trailers"] = w.say(f"{side}_trailers") + (
+        callbacks[f"proxy_on_{side}_trailers"] += (
             f"(drop (call $add (i32.const {map_type}) (i32.const {key[0]}) (i32.const {key[1]})"
             f" (i32.const {value[0]}) (i32.const {value[1]})))")
     return w.module(STARTS | callbacks, imports=(LOG_IMPORT, ADD_HEADER_IMPORT))
@@ -67,12 +85,27 @@ def _replay(engine: str, scenario: str, tmp_path: Path) -> list[Verdict]:
     return verdicts
 
 
+def _stall_facts(verdicts: list[Verdict]) -> None:
+    """While the request headers are paused no body or trailers callback runs; the local
+    reply at the timeout goes through the response callbacks (to gRPC: trailers-only, no
+    body); ``server`` is Envoy's whatever the filter set."""
+    plain, grpc = verdicts
+    assert [line.message for line in plain.logs] == [
+        "request_headers eos=0", "response_headers eos=0", "response_body eos=1"]
+    assert [line.message for line in grpc.logs] == [
+        "request_headers eos=0", "response_headers eos=1"]
+    assert plain.header("server") == grpc.header("server") == "envoy"
+
+
 @pytest.mark.parametrize("scenario", sorted(MODULES))
 def test_harness(scenario: str, tmp_path: Path) -> None:
     verdicts = _replay("harness", scenario, tmp_path)
     if scenario == "stalled.yaml":
         assert verdicts[0].elapsed_ms == 300_000  # Envoy's default stream idle timeout
         assert "nothing resumed it" in verdicts[0].notes[0]
+        _stall_facts(verdicts)
+    if scenario == "body_rejected.yaml":
+        assert verdicts[2].upstream_request is None  # refused at once, nothing pooled
 
 
 @pytest.mark.envoy
@@ -81,3 +114,4 @@ def test_envoy_agrees(scenario: str, tmp_path: Path) -> None:
     verdicts = _replay("envoy", scenario, tmp_path)
     if scenario == "stalled.yaml":
         assert "stream idle timeout" in verdicts[0].notes[0]
+        _stall_facts(verdicts)
