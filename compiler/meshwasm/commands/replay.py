@@ -50,14 +50,21 @@ def command(module: Path, traffic: Path, engine: str) -> None:
     filter's .py file with --engine source).
 
     Prints one line per request and a diff for each one that is not as expected.
-    Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module.
+    Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module, 3 meshwasm
+    itself failed.
     """
     console = Console(highlight=False)
     try:
         parsed = load_traffic(traffic)
     except TrafficError as error:
-        console.print(f"[red]error:[/] bad traffic file\n{error}", markup=True, soft_wrap=True)
+        console.print(f"[red]error:[/] bad traffic file\n{escape(str(error))}", markup=True,
+                      soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    if engine != "source" and module.suffix == ".py":
+        console.print(f"[red]error:[/] {escape(str(module))} is a filter's source, not a "
+                      "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
+                      "use --engine source", markup=True, soft_wrap=True)
+        raise SystemExit(EXIT_BAD_INPUT)
     replay, errors = _engine(engine)
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED

@@ -128,6 +128,10 @@ def _describe(error: jsonschema.ValidationError) -> tuple[Path_, str]:
                                                  "plugin_config_file, not both")
     if error.validator == "type" and isinstance(error.instance, bool):
         message += " (YAML reads unquoted on/off/yes/no/true/false as booleans: quote it)"
+    if error.validator == "pattern" and path[-2:] == ("request", "path"):
+        message = f"{error.instance!r}: a path starts with '/' (e.g. '/{error.instance}')"
+    elif error.validator == "pattern" and path == ("now",):
+        message = f"{error.instance!r}: expected an RFC 3339 time such as 2030-06-01T12:00:00Z"
     return path, message
 
 

@@ -109,7 +109,7 @@ def test_now_is_parsed_and_checked() -> None:
     assert parse_traffic("now: 2030-06-01T14:00:00+02:00\nrequests: [{name: a}]\n").now_ns \
         == 1_906_545_600_000_000_000
     assert parse_traffic("requests: [{name: a}]\n").now_ns is None
-    with pytest.raises(TrafficError, match=r"t\.yaml:1: now: .*does not match"):
+    with pytest.raises(TrafficError, match=r"t\.yaml:1: now: 'tomorrow': expected an RFC 3339"):
         parse_traffic("now: tomorrow\nrequests: [{name: a}]\n", source="t.yaml")
     with pytest.raises(TrafficError, match=r"t\.yaml:1: now: month must be in 1\.\.12"):
         parse_traffic("now: 2030-13-01T00:00:00Z\nrequests: [{name: a}]\n", source="t.yaml")
