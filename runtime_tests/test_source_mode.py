@@ -116,3 +116,24 @@ def test_a_raising_constructor_gets_the_policy_and_the_same_log_in_both_modes(
         assert len(messages) == 1, messages  # one traceback, nothing else
         assert messages[0].startswith("filter raised in HttpContext.__init__:\nTraceback")
         assert messages[0].endswith("RuntimeError: constructor refused stream 2")
+
+
+def test_replay_shows_a_failing_requests_traceback_with_source_lines(
+        modules: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from meshwasm.cli import main
+    edited = tmp_path / "traffic.yaml"
+    edited.write_text("requests:\n  - name: boom\n    request: {path: /boom}\n"
+                      "    expect: {status: 200}\n")
+    monkeypatch.chdir(RAISING)  # the filter's files are looked up here, among other places
+    result = CliRunner().invoke(main, ["replay", str(modules["raising-fail-closed"]),
+                                       str(edited)])
+    assert result.exit_code == 1, result.output
+    assert "[error] filter raised in on_request_headers:" in result.output
+    assert 'File "common.py", line 7, in explode\n' in result.output
+    assert 'raise ValueError(f"the filter exploded in {where}")' in result.output
+    assert "[info] raising saw /boom" not in result.output  # info lines only with -v
+    verbose = CliRunner().invoke(main, ["replay", "-v", str(modules["raising-fail-closed"]),
+                                        str(edited)])
+    assert "[info] raising saw /boom" in verbose.output

@@ -45,7 +45,10 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
               default="harness", show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
-def command(module: Path, traffic: Path, engine: str) -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show every log line of every request (a failing request always shows "
+                   "its warnings and errors).")
+def command(module: Path, traffic: Path, engine: str, verbose: bool) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -76,6 +79,7 @@ def command(module: Path, traffic: Path, engine: str) -> None:
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     outcomes = evaluate(parsed, verdicts)
-    print_report(parsed, outcomes, engine, console)
+    source_dirs = [traffic.resolve().parent, module.resolve().parent, Path.cwd()]
+    print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
     if not all(outcome.ok for outcome in outcomes):
         raise SystemExit(EXIT_MISMATCH)

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -17,6 +19,7 @@ from meshwasm.replay.model import (
     WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, HeaderChecks,
     LogCheck, Traffic, ValueCheck, Verdict, expects_json,
 )
+from meshwasm.replay.tracebacks import quote_sources
 
 _ABSENT = "(absent)"
 _MAX_SHOWN = 400  # characters of a body shown in a diff
@@ -172,6 +175,30 @@ def evaluate(traffic: Traffic, verdicts: list[Verdict]) -> list[Outcome]:
             for exchange, verdict in zip(traffic.exchanges, verdicts)]
 
 
+#: the log levels a failing request's report shows without ``verbose``
+_LEVELS_SHOWN_ON_FAILURE = ("warn", "error", "critical")
+
+
+def _log_block(outcome: Outcome, verbose: bool, source_dirs: Sequence[Path]) -> Text | None:
+    """The request's log lines: warnings and errors of a failing one, all with ``verbose``;
+    tracebacks quote the filter's source lines."""
+    lines = [line for line in outcome.verdict.logs
+             if verbose or line.level in _LEVELS_SHOWN_ON_FAILURE]
+    if not lines:
+        return None
+    text = Text()
+    text.append("      log:\n", style="bold")
+    for line in lines:
+        style = "red" if line.level in ("error", "critical") else (
+            "yellow" if line.level == "warn" else "dim")
+        first, *rest = quote_sources(line.message, source_dirs).splitlines() or [""]
+        text.append(f"        [{line.level}] {first}\n", style=style)
+        for more in rest:
+            text.append(f"          {more}\n", style=style)
+    text.rstrip()
+    return text
+
+
 def _diff_block(outcome: Outcome) -> Text:
     text = Text()
     for mismatch in outcome.mismatches:
@@ -192,9 +219,12 @@ def _diff_block(outcome: Outcome) -> Text:
     return text
 
 
-def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness") -> Group:
-    """One line per passing request; for a failing one, its location and an
-    expected/actual block per failed check; then a summary line."""
+def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",
+                  verbose: bool = False, source_dirs: Sequence[Path] = ()) -> Group:
+    """One line per passing request; for a failing one, its location, an expected/actual
+    block per failed check, and its warning and error log lines; then a summary line.
+    ``verbose`` shows every log line of every request.  Tracebacks quote source lines from
+    the filter's files, looked up in ``source_dirs``."""
     parts: list[Text] = []
     for index, outcome in enumerate(outcomes, start=1):
         name = escape(outcome.exchange.name)
@@ -204,6 +234,10 @@ def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harn
             where = f"{traffic.path}:{outcome.exchange.line}"
             parts.append(Text.from_markup(f"  [red]✗[/] #{index} {name}  [dim]({escape(where)})[/]"))
             parts.append(_diff_block(outcome))
+        if verbose or not outcome.ok:
+            logs = _log_block(outcome, verbose, source_dirs)
+            if logs is not None:
+                parts.append(logs)
     failed = sum(1 for outcome in outcomes if not outcome.ok)
     style = "red" if failed else "green"
     parts.append(Text(f"{len(outcomes)} requests: {len(outcomes) - failed} as expected, "
@@ -212,7 +246,8 @@ def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harn
 
 
 def print_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, verbose: bool = False,
+                 source_dirs: Sequence[Path] = ()) -> None:
     """Print ``render_report`` to ``console`` (stdout by default)."""
-    (console or Console(highlight=False)).print(render_report(traffic, outcomes, engine),
-                                               soft_wrap=True)
+    report = render_report(traffic, outcomes, engine, verbose, source_dirs)
+    (console or Console(highlight=False)).print(report, soft_wrap=True)
