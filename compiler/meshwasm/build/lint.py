@@ -86,7 +86,8 @@ def _not_an_action(value: ast.expr | None) -> str | None:
 
 def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:
     """The function's return statements, not those of functions nested in it."""
-    found, pending = [], list(function.body)
+    found: list[ast.Return] = []
+    pending: list[ast.AST] = list(function.body)
     while pending:
         node = pending.pop()
         if isinstance(node, ast.Return):

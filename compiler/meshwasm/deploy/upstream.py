@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import BinaryIO
+from typing import Protocol
 
 from meshwasm.deploy.envoy_config import LOOPBACK
 from meshwasm.replay.model import Headers, HttpRequest, UpstreamResponse
@@ -50,10 +50,14 @@ class ScriptedUpstream:
             return self._response
 
 
+class _Lines(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
 def read_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, Headers]:
     """The request body (content-length or chunked) and its trailers (lower-cased names)."""
     if "chunked" in handler.headers.get("transfer-encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -64,7 +68,7 @@ def read_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, Headers]:
     return (handler.rfile.read(length) if length else b""), []
 
 
-def read_trailers(stream: BinaryIO) -> Headers:
+def read_trailers(stream: _Lines) -> Headers:
     """The trailer lines after a chunked body's last chunk, up to the empty line."""
     trailers = []
     while (line := stream.readline()) not in (b"\r\n", b"\n", b""):

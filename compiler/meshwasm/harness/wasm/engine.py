@@ -70,6 +70,7 @@ class WasmGuest:
             raise ModuleError(f"{label}: failed to instantiate: {error}") from None
         found = instance.exports(self.store)
         memory = found["memory"]  # check_module: a memory named 'memory' and an allocator
+        assert isinstance(memory, wasmtime.Memory)
         allocator_name = next(name for name in ALLOCATORS if name in found)
         self.memory.attach(memory, self._fast(found, allocator_name))
         self.callbacks: dict[str, FastFunc] = {
