@@ -170,7 +170,8 @@ def _idle_timeout(status: int, headers: Headers, body: bytes) -> bool:
 
 def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int | None = None,
                     fail_open: bool = False, ready_timeout: float = 20.0,
-                    exchange_timeout: float = REPLAY_STREAM_IDLE_TIMEOUT_S + 10.0, workdir: Path | None = None,
+                    exchange_timeout: float = REPLAY_STREAM_IDLE_TIMEOUT_S + 10.0,
+                    workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
                     max_wait_seconds: float = 120.0) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
@@ -233,6 +234,7 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
     return verdicts
 
 
-__all__ = ["CUSTOM_METRIC_PREFIX", "NOW_IGNORED", "EnvoyError", "EnvoyReplayError", "custom_metrics",
+__all__ = ["CUSTOM_METRIC_PREFIX", "NOW_IGNORED", "EnvoyError", "EnvoyReplayError",
+           "custom_metrics",
            "exchange_request", "replay_in_envoy", "send_request",
            "wait_connections_closed"]

@@ -10,8 +10,9 @@ Envoy's behaviour copied here (pinned against a real Envoy by runtime_tests/
 test_envoy_local_reply.py):
 - a body arrives as its data (end_of_stream=0) then an empty end (end_of_stream=1), as the
   HTTP/1 codec delivers it; with trailers, the data (end_of_stream=0, none if empty) then
-  the trailers callback, which ends the stream; a filter holding data (StopIterationAndBuffer) sees it again,
-  with what came after, in the next call; a local reply's body comes in one call (eos=1);
+  the trailers callback, which ends the stream; a filter holding data
+  (StopIterationAndBuffer) sees it again, with what came after, in the next call; a local
+  reply's body comes in one call (eos=1);
 - a local reply asked for in the request phase is sent when the callback returns, *through
   the filter chain*: the filter's own ``on_response_headers``/``on_response_body`` see it;
   the request body is then never delivered, and if the request was not complete the
