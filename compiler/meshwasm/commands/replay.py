@@ -12,6 +12,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from meshwasm.build.pipeline import write_atomically
+from meshwasm.replay.ci_reports import json_report, junit_report
 from meshwasm.replay.expect import evaluate, print_report
 from meshwasm.replay.model import Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
@@ -45,10 +47,15 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
               default="harness", show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the report as JSON to this file.")
+@click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the report as JUnit XML (a test case per request) to this file.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show every log line of every request (a failing request always shows "
                    "its warnings and errors).")
-def command(module: Path, traffic: Path, engine: str, verbose: bool) -> None:
+def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
+            junit_path: Path | None, verbose: bool) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -81,5 +88,8 @@ def command(module: Path, traffic: Path, engine: str, verbose: bool) -> None:
     outcomes = evaluate(parsed, verdicts)
     source_dirs = [traffic.resolve().parent, module.resolve().parent, Path.cwd()]
     print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
+    for path, render in ((json_path, json_report), (junit_path, junit_report)):
+        if path is not None:
+            write_atomically(path, render(parsed, outcomes, engine).encode())
     if not all(outcome.ok for outcome in outcomes):
         raise SystemExit(EXIT_MISMATCH)
