@@ -101,7 +101,8 @@ def test_logs_stay_with_their_exchange_on_several_workers(c_filter_wasm: Path) -
         _assert_denied(verdict)
 
 
-def test_a_module_envoy_rejects_is_a_clear_error(tmp_path: Path) -> None:
+def _refusal(tmp_path: Path) -> str:
+    """The EnvoyError of starting Envoy with a file that is not Wasm."""
     not_wasm = tmp_path / "not_wasm.wasm"
     not_wasm.write_bytes(b"this is not a wasm module\n")
     with run_upstream() as upstream:
@@ -109,10 +110,25 @@ def test_a_module_envoy_rejects_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(EnvoyError) as raised:
             with start_envoy(options, ready_timeout=20):
                 pytest.fail("Envoy must not become ready with a broken module")
-    message = str(raised.value)
-    assert "exited with code" in message
-    assert "Unable to create Wasm plugin" in message and "log tail" in message
     assert envoy_children() == []
+    return str(raised.value)
+
+
+def test_a_module_envoy_rejects_is_a_clear_error(tmp_path: Path) -> None:
+    message = _refusal(tmp_path)
+    # refused before Envoy starts, by the same check the harness makes
+    assert message.startswith("Envoy would refuse the module: ")
+    assert "not a valid Wasm module" in message
+
+
+def test_envoy_itself_rejects_a_broken_module_with_its_reasons(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import meshwasm.deploy.envoy_process as envoy_process
+    monkeypatch.setattr(envoy_process, "_refuse_what_envoy_refuses", lambda module: None)
+    message = _refusal(tmp_path)
+    assert "exited with code" in message
+    # Envoy's error lines name the cause; its trace log is not pasted after them
+    assert "Unable to create Wasm plugin" in message and "log tail" not in message
 
 
 def test_envoy_is_stopped_when_the_block_raises(c_filter_wasm: Path) -> None:

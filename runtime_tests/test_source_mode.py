@@ -20,6 +20,7 @@ from .verdict_compare import TRACEBACK_START, comparable
 
 SCENARIOS = RUNTIME_TESTS / "source_mode"
 RAISING = SCENARIOS / "raising"
+CONSTRUCTOR = SCENARIOS / "raising_constructor"
 EXAMPLES = ("hello", "body_rewrite", "ext_authz", "queue", "shared_counter", "tick_metrics")
 CASES = {
     **{name: (PROJECT / "examples" / name / "filter.py",
@@ -30,6 +31,8 @@ CASES = {
     "skipping": (SCENARIOS / "skipping" / "filter.py", SCENARIOS / "skipping" / "traffic.yaml"),
     "raising-fail-closed": (RAISING / "fail_closed.py", RAISING / "traffic.yaml"),
     "raising-fail-open": (RAISING / "fail_open.py", RAISING / "traffic.yaml"),
+    "constructor-fail-closed": (CONSTRUCTOR / "fail_closed.py", CONSTRUCTOR / "traffic.yaml"),
+    "constructor-fail-open": (CONSTRUCTOR / "fail_open.py", CONSTRUCTOR / "traffic.yaml"),
 }
 
 pytestmark = pytest.mark.slow
@@ -92,3 +95,45 @@ def test_a_raising_filter_gets_the_same_policy_and_a_real_traceback(
     assert f"line {number}, in explode" in compiled_text  # same frame, no quoted line
     assert "raise ValueError" not in compiled_text
     assert [line.level for line in boom.logs] == [line.level for line in compiled[1].logs]
+
+
+@pytest.mark.parametrize("policy", ["fail-closed", "fail-open"])
+def test_a_raising_constructor_gets_the_policy_and_the_same_log_in_both_modes(
+        policy: str, modules: dict[str, Path]) -> None:
+    case = f"constructor-{policy}"
+    filter_path, traffic_path = CASES[case]
+    traffic = load_traffic(traffic_path)
+    for verdicts in (replay_source(filter_path, traffic), replay_module(modules[case], traffic)):
+        first, refused, third = verdicts
+        if policy == "fail-closed":
+            assert (refused.status, refused.body, refused.upstream_request) == (
+                503, b"filter error\n", None)
+        else:
+            assert refused.status == 200 and refused.upstream_request is not None
+        assert refused.header("x-stream") is None  # no context: no callbacks of the filter
+        assert first.header("x-stream") == "1" and third.header("x-stream") == "3"
+        messages = [line.message for line in refused.logs]
+        assert len(messages) == 1, messages  # one traceback, nothing else
+        assert messages[0].startswith("filter raised in HttpContext.__init__:\nTraceback")
+        assert messages[0].endswith("RuntimeError: constructor refused stream 2")
+
+
+def test_replay_shows_a_failing_requests_traceback_with_source_lines(
+        modules: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from meshwasm.cli import main
+    edited = tmp_path / "traffic.yaml"
+    edited.write_text("requests:\n  - name: boom\n    request: {path: /boom}\n"
+                      "    expect: {status: 200}\n")
+    monkeypatch.chdir(RAISING)  # the filter's files are looked up here, among other places
+    result = CliRunner().invoke(main, ["replay", str(modules["raising-fail-closed"]),
+                                       str(edited)])
+    assert result.exit_code == 1, result.output
+    assert "[error] filter raised in on_request_headers:" in result.output
+    assert 'File "common.py", line 7, in explode\n' in result.output
+    assert 'raise ValueError(f"the filter exploded in {where}")' in result.output
+    assert "[info] raising saw /boom" not in result.output  # info lines only with -v
+    verbose = CliRunner().invoke(main, ["replay", "-v", str(modules["raising-fail-closed"]),
+                                        str(edited)])
+    assert "[info] raising saw /boom" in verbose.output

@@ -9,7 +9,8 @@ inert until asked:
   it, else ``filter.py``) and ``traffic.yaml`` in a folder holding a ``filter.py``.  Each
   request of a file is one test item, named after the request; the file is replayed once, in
   order, in one VM (requests may depend on what earlier ones did), and each item checks its
-  own verdict.  ``--meshwasm-engine compiled`` (default: the filter is built with
+  own verdict.  ``--meshwasm-engine harness`` (default, as ``meshwasm replay``; ``compiled``
+  is an older name for it: the filter is built with
   ``meshwasm.build.pipeline.build_filter``, cached by input hash), ``source`` (run from
   source) or ``envoy`` (the built module in a real Envoy on loopback).
 - **Fixtures**: ``meshwasm_build(filter_path) -> module path`` and
@@ -29,7 +30,10 @@ from typing import Any
 
 import pytest
 
-ENGINES = ("compiled", "source", "envoy")
+#: the names of ``meshwasm replay --engine``
+ENGINES = ("harness", "source", "envoy")
+#: older names, still accepted
+ENGINE_ALIASES = {"compiled": "harness"}
 _SESSION = pytest.StashKey["_Session"]()
 
 
@@ -38,21 +42,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--meshwasm-traffic", action="store_true", default=None,
                     help="collect *.traffic.yaml files (and traffic.yaml beside a filter.py) "
                          "as tests, one per request")
-    group.addoption("--meshwasm-engine", choices=ENGINES, default=None,
-                    help="run filters compiled in the harness (default), from source, or "
-                         "compiled in a real Envoy")
+    group.addoption("--meshwasm-engine", choices=ENGINES + tuple(ENGINE_ALIASES),
+                    default=None,
+                    help="as meshwasm replay --engine: the built module in the harness "
+                         "(default; 'compiled' is an older name), the filter from source, or "
+                         "the built module in a real Envoy")
     parser.addini("meshwasm_traffic", "collect traffic files as tests", type="bool",
                   default=False)
-    parser.addini("meshwasm_engine", "default engine: compiled, source or envoy",
-                  default="compiled")
+    parser.addini("meshwasm_engine", "default engine: harness, source or envoy",
+                  default="harness")
 
 
 class _Session:
     """Per-session state: the engine, and modules built so far (one build per filter)."""
 
     def __init__(self, config: pytest.Config) -> None:
-        self.engine: str = config.getoption("meshwasm_engine") or config.getini(
-            "meshwasm_engine")
+        engine: str = config.getoption("meshwasm_engine") or config.getini("meshwasm_engine")
+        self.engine = ENGINE_ALIASES.get(engine, engine)
         if self.engine not in ENGINES:
             raise pytest.UsageError(f"meshwasm_engine = {self.engine!r}: expected one of "
                                     f"{', '.join(ENGINES)}")
@@ -272,6 +278,6 @@ def meshwasm_plugin(pytestconfig: pytest.Config) -> Callable[..., FilterDriver]:
             from meshwasm.harness.source import SourcePlugin
             return FilterDriver(SourcePlugin(Path(filter_path), config), "source")
         from meshwasm.harness import CompiledPlugin
-        return FilterDriver(CompiledPlugin(session.build(Path(filter_path)), config), "compiled")
+        return FilterDriver(CompiledPlugin(session.build(Path(filter_path)), config), "harness")
 
     return start

@@ -22,6 +22,9 @@ if _hostcalls.NATIVE:
     # drops streams in it without an int object per call or a dict resize every few requests.
     _streams = _hostcalls.abi.StreamTable()  # type: ignore[attr-defined]
 _active: Registration | None = None
+#: streams whose constructor raised: no context object, the policy applies at their first
+#: stream callback (on_request_headers is kept for a filter with its own __init__)
+_uncreated: set[int] = set()
 # Per-request shortcuts, decided once in check_registered: a stream class that keeps
 # HttpContext's __init__ / on_delete needs no Python call for them (each call into the
 # interpreter costs ~1.5k Wasm instructions).
@@ -53,6 +56,8 @@ def check_registered(module_name: str) -> int:
     for bit, name in enumerate(SKIPPABLE):
         if getattr(_active.http, name) is getattr(HttpContext, name):
             mask |= 1 << bit
+    if not _plain_init:  # a constructor that raises fails the request in on_request_headers
+        mask &= ~(1 << SKIPPABLE.index("on_request_headers"))
     return mask
 
 
@@ -108,16 +113,40 @@ def fail_stream(context: HttpContext | None, where: str,
     the exception being handled); returns the action.  The compiled runtime calls stream
     callbacks directly and this only when one raised."""
     _log_exception(where, error)
+    if context is None:
+        return CONTINUE
+    return _answer_by_policy(where)
+
+
+def _answer_by_policy(where: str) -> int:
+    """Continue (``fail_open``) or answer ``error_status``; returns the action."""
     policy = _active
-    if policy is None or policy.fail_open or context is None:
+    if policy is None or policy.fail_open:
         return CONTINUE
     try:
-        context.send_local_response(policy.error_status, b"filter error\n",
-                                    details="meshwasm_filter_raised")
+        _hostcalls.abi.send_local_response(policy.error_status, "meshwasm_filter_raised",
+                                           b"filter error\n", [], -1)
     except Exception:
         _log_exception(f"{where} (sending the error reply)")
         return CONTINUE
     return PAUSE
+
+
+def creation_failed(context_id: int, error: BaseException | None = None) -> None:
+    """The filter's ``HttpContext`` constructor raised for stream ``context_id``: log it;
+    ``fail_uncreated`` applies the policy at the stream's first callback."""
+    _log_exception("HttpContext.__init__", error)
+    _uncreated.add(context_id)
+
+
+def fail_uncreated(context_id: int, where: str) -> int:
+    """A stream callback of a stream with no context object: the policy once if its
+    constructor raised (Envoy cannot be answered from ``on_context_create``), else continue.
+    The compiled runtime calls this only when it finds no context."""
+    if context_id not in _uncreated:
+        return CONTINUE
+    _uncreated.discard(context_id)
+    return _answer_by_policy(where)
 
 
 def on_context_create(context_id: int, parent_id: int) -> None:
@@ -127,10 +156,15 @@ def on_context_create(context_id: int, parent_id: int) -> None:
     try:
         if parent_id == 0:
             _roots[context_id] = policy.root(context_id)
-        else:
-            _streams[context_id] = policy.http(context_id, _roots[parent_id])
+            return
+        root = _roots[parent_id]
     except Exception:
         _log_exception("context creation")
+        return
+    try:
+        _streams[context_id] = policy.http(context_id, root)
+    except Exception:
+        creation_failed(context_id)
 
 
 def _buffer(buffer_type: BufferType, size: int) -> bytes:
@@ -167,7 +201,9 @@ def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
     """``context.<name>(*args)`` unless the stream skipped it; a raise goes to the policy.
     (The compiled runtime does the same in C: exports.c ``stream_dispatch``.)"""
     context = _streams.get(context_id)
-    if context is not None and context._skipped & SKIP_BITS[name]:
+    if context is None:
+        return fail_uncreated(context_id, name)
+    if context._skipped & SKIP_BITS[name]:
         return CONTINUE
     try:
         action: int = getattr(context, name)(*args)  # (None too: the runtime reads it as 0)
@@ -224,6 +260,7 @@ def on_delete(context_id: int) -> None:
     context = _streams.pop(context_id, None)
     if context is None:
         _roots.pop(context_id, None)
+        _uncreated.discard(context_id)
         return
     if not _calls_on_delete:
         return

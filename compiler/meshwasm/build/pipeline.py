@@ -60,11 +60,18 @@ def _input_digest(closure: Closure, python: WasiPython, trim_to: list[Path]) -> 
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600 -> as any output (0644)
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
             stream.flush()

@@ -25,6 +25,7 @@ from meshwasm.build.toolchain import ToolchainError
 def command(filter_path: Path, output: Path | None, verbose: bool,
             trim_to: tuple[Path, ...]) -> None:
     """Compile a Python filter into one proxy-wasm (ABI 0.2.1) module."""
+    from meshwasm.build.lint import lint_closure
     from meshwasm.build.pipeline import build_filter
     from meshwasm.build.progress import ConsoleProgress
     from meshwasm.build.stamp import read_stamp
@@ -38,6 +39,8 @@ def command(filter_path: Path, output: Path | None, verbose: bool,
         raise click.ClickException(str(error)) from None
     finally:
         progress.close()
+    for warning in lint_closure(result.closure):
+        click.echo(f"warning: {warning}", err=True)
     origin = "cached" if result.cached else f"{result.timings['total']:.1f}s"
     click.echo(f"built {output} ({result.size / 1e6:.2f} MB, {origin})")
     trimmed = (read_stamp(output.read_bytes()) or {}).get("trimmed")

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
+from meshwasm.build.pipeline import write_atomically
+from meshwasm.replay.ci_reports import json_report, junit_report
 from meshwasm.replay.expect import evaluate, print_report
 from meshwasm.replay.model import Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
@@ -44,20 +47,38 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
               default="harness", show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
-def command(module: Path, traffic: Path, engine: str) -> None:
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the report as JSON to this file.")
+@click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the report as JUnit XML (a test case per request) to this file.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show every log line of every request (a failing request always shows "
+                   "its warnings and errors).")
+def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
+            junit_path: Path | None, verbose: bool) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
     Prints one line per request and a diff for each one that is not as expected.
-    Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module.
+    Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module, 3 meshwasm
+    itself failed.
     """
     console = Console(highlight=False)
     try:
         parsed = load_traffic(traffic)
     except TrafficError as error:
-        console.print(f"[red]error:[/] bad traffic file\n{error}", markup=True, soft_wrap=True)
+        console.print(f"[red]error:[/] bad traffic file\n{escape(str(error))}", markup=True,
+                      soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    if engine != "source" and module.suffix == ".py":
+        console.print(f"[red]error:[/] {escape(str(module))} is a filter's source, not a "
+                      "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
+                      "use --engine source", markup=True, soft_wrap=True)
+        raise SystemExit(EXIT_BAD_INPUT)
     replay, errors = _engine(engine)
+    if engine == "envoy" and parsed.now_ns is not None:
+        from meshwasm.deploy.envoy_replay import NOW_IGNORED
+        console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     try:
         verdicts = replay(module, parsed)
     except errors as error:
@@ -65,6 +86,10 @@ def command(module: Path, traffic: Path, engine: str) -> None:
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     outcomes = evaluate(parsed, verdicts)
-    print_report(parsed, outcomes, engine, console)
+    source_dirs = [traffic.resolve().parent, module.resolve().parent, Path.cwd()]
+    print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
+    for path, render in ((json_path, json_report), (junit_path, junit_report)):
+        if path is not None:
+            write_atomically(path, render(parsed, outcomes, engine).encode())
     if not all(outcome.ok for outcome in outcomes):
         raise SystemExit(EXIT_MISMATCH)

@@ -42,6 +42,9 @@ def command(module: Path, plugin_config: Path | None, fail_open: bool, workers: 
     of an upstream (default: a built-in echo server), print the listener URL and the filter's
     logs, and stop everything on Ctrl-C.
     """
+    if module.suffix == ".py":
+        raise click.UsageError(f"{module} is a filter's source, not a module: build it first "
+                               "(meshwasm build FILTER.py -o FILTER.wasm)")
     echo = run_echo_upstream() if upstream is None else nullcontext(None)
     try:
         with interrupt_on_sigterm(), echo as echo_port:

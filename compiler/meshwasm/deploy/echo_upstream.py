@@ -1,12 +1,14 @@
 """A tiny echo upstream on loopback for ``meshwasm run`` and ``meshwasm dev --envoy``.
 
-Every request is answered 200 with a JSON body describing what arrived (method, path, headers
-as the upstream saw them, body size), so the effect of a filter on requests is visible with
-curl.  Nothing is recorded: it can run for hours.
+Every request is answered 200 with a JSON body describing what arrived: method, path, headers
+as the upstream saw them, the body (``body`` as text when it is UTF-8, else ``body_base64``;
+a chunked body is reassembled) and its size, and any trailers, so the effect of a filter on
+requests is visible with curl.  Nothing is recorded: it can run for hours.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from meshwasm.deploy.envoy_config import LOOPBACK
+from meshwasm.deploy.upstream import read_body
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
@@ -23,13 +26,19 @@ class _EchoHandler(BaseHTTPRequestHandler):
     timeout = 30
 
     def _echo(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        answer = json.dumps({
+        body, trailers = read_body(self)
+        report: dict[str, object] = {
             "method": self.command, "path": self.path,
             "headers": {name.lower(): value for name, value in self.headers.items()},
             "body_bytes": len(body),
-        }, indent=2).encode() + b"\n"
+        }
+        try:
+            report["body"] = body.decode()
+        except UnicodeDecodeError:
+            report["body_base64"] = base64.b64encode(body).decode()
+        if trailers:
+            report["trailers"] = dict(trailers)
+        answer = json.dumps(report, indent=2).encode() + b"\n"
         self.send_response_only(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(answer)))

@@ -26,6 +26,7 @@ V8_RUNTIME = "envoy.wasm.runtime.v8"
 
 _STRING_VALUE = "type.googleapis.com/google.protobuf.StringValue"
 _BYTES_VALUE = "type.googleapis.com/google.protobuf.BytesValue"
+_UPSTREAM_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class EnvoyOptions:
     listener_host: str = LOOPBACK
     #: more clusters, (name, port) on loopback: what a filter's ``http_call`` can reach
     extra_clusters: tuple[tuple[str, int], ...] = ()
+    #: the HCM's stream_idle_timeout (None: Envoy's default, 5 minutes); replays shorten it
+    stream_idle_timeout_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -159,7 +162,11 @@ def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
             }],
         },
         "http_filters": http_filters,
+        # HTTP/1 trailers are dropped unless enabled (HTTP/2, Istio's usual hop, has them)
+        "http_protocol_options": {"enable_trailers": True},
     }
+    if options.stream_idle_timeout_seconds is not None:
+        hcm["stream_idle_timeout"] = f"{options.stream_idle_timeout_seconds:g}s"
     return {
         "node": {"id": "meshwasm", "cluster": "meshwasm"},
         "admin": {"address": _address(options.admin_port)},
@@ -185,6 +192,10 @@ def _cluster(name: str, port: int, host: str = LOOPBACK) -> dict[str, Any]:
         "name": name,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "2s",
+        "typed_extension_protocol_options": {_UPSTREAM_HTTP_OPTIONS: {
+            "@type": f"type.googleapis.com/{_UPSTREAM_HTTP_OPTIONS}",
+            "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}},
+        }},
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(port, host)}}]}],

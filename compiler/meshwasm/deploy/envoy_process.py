@@ -156,9 +156,13 @@ def _wait_ready(envoy: EnvoyProcess, admin_path: Path, started: float, timeout: 
     deadline = started + timeout
     while time.monotonic() < deadline:
         if envoy.process.poll() is not None:
+            # Envoy's error lines name the cause (a refused plugin, a bad bootstrap); the
+            # tail of its trace log only helps when there are none.
+            errors = _errors(envoy.log_path)
+            detail = errors or f"log tail ({envoy.log_path}):\n{envoy.log_tail()}"
             raise EnvoyError(
                 f"Envoy exited with code {envoy.process.returncode} before it was ready:\n"
-                f"{_errors(envoy.log_path)}\nlog tail ({envoy.log_path}):\n{envoy.log_tail()}")
+                f"{detail}")
         if not envoy.admin_port:
             address = admin_path.read_text().strip() if admin_path.exists() else ""
             if address:
@@ -184,6 +188,17 @@ def _listener_port(envoy: EnvoyProcess) -> int:
     raise EnvoyError(f"Envoy reports no bound listener: {listeners}")
 
 
+def _refuse_what_envoy_refuses(module: Path) -> None:
+    """Check the module's ABI version, imports and callback types as Envoy will, before
+    starting it: one message naming every cause instead of Envoy's log."""
+    from meshwasm.harness.errors import ModuleError
+    from meshwasm.harness.wasm.engine import check_module_file
+    try:
+        check_module_file(module)
+    except ModuleError as error:
+        raise EnvoyError(f"Envoy would refuse the module: {error}") from None
+
+
 @contextmanager
 def start_envoy(options: EnvoyOptions, *, workdir: Path | None = None,
                 ready_timeout: float = 20.0, binary: Path | None = None,
@@ -197,6 +212,8 @@ def start_envoy(options: EnvoyOptions, *, workdir: Path | None = None,
     (a temporary directory, removed afterwards, when None).  ``config`` replaces the bootstrap
     ``options`` would give (``options`` still sets workers and is kept on the process).
     """
+    if options.module is not None:
+        _refuse_what_envoy_refuses(options.module)
     with tempfile.TemporaryDirectory(prefix="meshwasm-envoy-") as scratch:
         directory = Path(workdir) if workdir is not None else Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)

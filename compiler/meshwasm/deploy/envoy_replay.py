@@ -28,6 +28,10 @@ The traffic file's extras, in Envoy:
     answering as declared (a request's own ``clusters`` entry for that request only);
   * ``elapsed_ms`` is wall-clock time from sending the request to reading the response;
   * a cluster's ``delay_ms``/``reset`` make its upstream answer late or reset the connection;
+  * a stream the filter paused and nothing resumes ends with Envoy's own 504 "stream
+    timeout" at the stream idle timeout, shortened to ``REPLAY_STREAM_IDLE_TIMEOUT_S`` (a
+    replay cannot wait Envoy's 5 minutes): the verdict is the harness's, ``elapsed_ms`` is not;
+  * ``now`` cannot be applied: Envoy reads the machine's wall clock (every verdict notes it);
   * ``metrics`` come from ``/stats?format=json``, where Envoy shows a metric the filter
     defined as ``name`` under ``wasmcustom.<name>`` (Prometheus output drops the prefix).
 """
@@ -45,7 +49,7 @@ from typing import Any
 from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
-from meshwasm.deploy.upstream import ScriptedUpstream, run_upstream
+from meshwasm.deploy.upstream import ScriptedUpstream, chunked, read_trailers, run_upstream
 from meshwasm.replay.model import (
     Exchange, Headers, HttpRequest, Traffic, UpstreamResponse, Verdict,
 )
@@ -54,17 +58,44 @@ _CONNECTIONS_GAUGE = f"http.{HCM_STAT_PREFIX}.downstream_cx_active"
 #: Envoy's stats namespace for metrics a wasm filter defines (``proxy_define_metric``)
 CUSTOM_METRIC_PREFIX = "wasmcustom."
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+#: the HCM stream_idle_timeout of a replay (Envoy's default is 5 minutes); an exchange's
+#: client waits longer, so a stalled stream gets Envoy's 504 rather than a client timeout
+REPLAY_STREAM_IDLE_TIMEOUT_S = 10.0
+#: said of every verdict (and by ``meshwasm replay``) when a traffic file sets ``now``
+NOW_IGNORED = ("the traffic file's 'now' is not applied: the envoy engine cannot set Envoy's "
+               "clock (Envoy reads the machine's wall clock); time-dependent verdicts may "
+               "differ from the harness")
+_STALL_NOTE = ("the filter paused the stream and nothing resumed it: Envoy ended it at the "
+               f"stream idle timeout (shortened to {REPLAY_STREAM_IDLE_TIMEOUT_S:g}s for replay)")
 
 
 class EnvoyReplayError(RuntimeError):
     """An exchange could not be completed through Envoy (names the exchange, has the log tail)."""
 
 
+class _TrailerKeepingResponse(http.client.HTTPResponse):
+    """http.client reads a chunked response's trailers only to drop them (in this private
+    method); keep them instead."""
+
+    trailers: Headers = []
+
+    def _read_and_discard_trailer(self) -> None:
+        self.trailers = read_trailers(self.fp)
+
+
 def send_request(port: int, request: HttpRequest,
                  timeout: float = 10.0) -> tuple[int, Headers, bytes]:
-    """Send ``request`` exactly as written (no headers of our own but Host/Content-Length) on
-    a fresh connection to 127.0.0.1:``port``; return status, lower-cased headers, body."""
+    """``exchange_request`` without the response trailers: status, headers, body."""
+    return exchange_request(port, request, timeout)[:3]
+
+
+def exchange_request(port: int, request: HttpRequest,
+                     timeout: float = 10.0) -> tuple[int, Headers, bytes, Headers]:
+    """Send ``request`` exactly as written (no headers of our own but Host and the framing:
+    Content-Length, or chunked when it has trailers) on a fresh connection to
+    127.0.0.1:``port``; return status, lower-cased headers, body, trailers."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    connection.response_class = _TrailerKeepingResponse
     try:
         connection.putrequest(request.method, request.path, skip_host=True,
                               skip_accept_encoding=True)
@@ -73,14 +104,19 @@ def send_request(port: int, request: HttpRequest,
         for name, value in request.headers:
             names.add(name.lower())
             connection.putheader(name, value)
-        if "content-length" not in names and "transfer-encoding" not in names and (
-                request.body or request.method.upper() in _BODY_METHODS):
-            connection.putheader("content-length", str(len(request.body)))
-        connection.endheaders(request.body or None)
+        if request.trailers:
+            connection.putheader("transfer-encoding", "chunked")
+            connection.endheaders(chunked(request.body, request.trailers))
+        else:
+            if "content-length" not in names and "transfer-encoding" not in names and (
+                    request.body or request.method.upper() in _BODY_METHODS):
+                connection.putheader("content-length", str(len(request.body)))
+            connection.endheaders(request.body or None)
         response = connection.getresponse()
         body = response.read()
         headers = [(name.lower(), value) for name, value in response.getheaders()]
-        return response.status, headers, body
+        trailers = response.trailers if isinstance(response, _TrailerKeepingResponse) else []
+        return response.status, headers, body, trailers
     finally:
         connection.close()
 
@@ -94,9 +130,10 @@ def wait_connections_closed(envoy: EnvoyProcess, timeout: float = 5.0) -> None:
         time.sleep(0.002)
 
 
-def _replay_one(envoy: EnvoyProcess, exchange: Exchange, timeout: float) -> tuple[int, Headers, bytes]:
+def _replay_one(envoy: EnvoyProcess, exchange: Exchange,
+                timeout: float) -> tuple[int, Headers, bytes, Headers]:
     try:
-        return send_request(envoy.listener_port, exchange.request, timeout)
+        return exchange_request(envoy.listener_port, exchange.request, timeout)
     except (OSError, http.client.HTTPException) as error:
         raise EnvoyReplayError(
             f"exchange {exchange.name!r} (line {exchange.line}): no response from Envoy: "
@@ -124,9 +161,17 @@ def _wait_until(started: float, at_ms: int) -> None:
         time.sleep(delay)
 
 
+def _idle_timeout(status: int, headers: Headers, body: bytes) -> bool:
+    """Envoy's local reply at the stream idle timeout (trailers-only to a gRPC request)."""
+    if status == 504:
+        return body == b"stream timeout"
+    return status == 200 and ("grpc-message", "stream timeout") in headers
+
+
 def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int | None = None,
                     fail_open: bool = False, ready_timeout: float = 20.0,
-                    exchange_timeout: float = 10.0, workdir: Path | None = None,
+                    exchange_timeout: float = REPLAY_STREAM_IDLE_TIMEOUT_S + 10.0,
+                    workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
                     max_wait_seconds: float = 120.0) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
@@ -152,6 +197,7 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                                module=None if module_path is None else Path(module_path),
                                plugin_config=traffic.plugin_config, fail_open=fail_open,
                                workers=workers or traffic.workers,
+                               stream_idle_timeout_seconds=REPLAY_STREAM_IDLE_TIMEOUT_S,
                                extra_clusters=tuple((name, server.port)
                                                     for name, server in clusters.items()))
         config = None if bootstrap_for is None else bootstrap_for(options)
@@ -167,7 +213,7 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                                     or UpstreamResponse())
             seen = len(upstream.received)
             sent = time.monotonic()
-            status, headers, body = _replay_one(envoy, exchange, exchange_timeout)
+            status, headers, body, trailers = _replay_one(envoy, exchange, exchange_timeout)
             elapsed_ms = (time.monotonic() - sent) * 1000
             wait_connections_closed(envoy)
             text, offset = envoy.read_log(offset)
@@ -181,10 +227,14 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 metrics=custom_metrics(envoy) if wants_metrics else {},
                 elapsed_ms=elapsed_ms,
                 wall_clock=True,
+                notes=([_STALL_NOTE] if _idle_timeout(status, headers, body) else [])
+                + ([NOW_IGNORED] if traffic.now_ns is not None else []),
+                trailers=trailers,
             ))
     return verdicts
 
 
-__all__ = ["CUSTOM_METRIC_PREFIX", "EnvoyError", "EnvoyReplayError", "custom_metrics",
-           "replay_in_envoy", "send_request",
+__all__ = ["CUSTOM_METRIC_PREFIX", "NOW_IGNORED", "EnvoyError", "EnvoyReplayError",
+           "custom_metrics",
+           "exchange_request", "replay_in_envoy", "send_request",
            "wait_connections_closed"]

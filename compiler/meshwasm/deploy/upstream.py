@@ -15,9 +15,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from meshwasm.deploy.envoy_config import LOOPBACK
-from meshwasm.replay.model import HttpRequest, UpstreamResponse
+from meshwasm.replay.model import Headers, HttpRequest, UpstreamResponse
 
 _MAX_DELAY_MS = 10_000
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
@@ -49,19 +50,38 @@ class ScriptedUpstream:
             return self._response
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+class _Lines(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, Headers]:
+    """The request body (content-length or chunked) and its trailers (lower-cased names)."""
     if "chunked" in handler.headers.get("transfer-encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks)
+                return b"".join(chunks), read_trailers(handler.rfile)
             chunks.append(handler.rfile.read(size))
             handler.rfile.readline()
     length = int(handler.headers.get("content-length") or 0)
-    return handler.rfile.read(length) if length else b""
+    return (handler.rfile.read(length) if length else b""), []
+
+
+def read_trailers(stream: _Lines) -> Headers:
+    """The trailer lines after a chunked body's last chunk, up to the empty line."""
+    trailers = []
+    while (line := stream.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        trailers.append((name.strip().lower(), value.strip()))
+    return trailers
+
+
+def chunked(body: bytes, trailers: Headers) -> bytes:
+    """``body`` as one HTTP/1 chunk (none if empty), the last chunk, then ``trailers``."""
+    data = f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in trailers)
+    return data + b"0\r\n" + lines.encode("latin-1") + b"\r\n"
 
 
 def _handler_class(upstream: ScriptedUpstream) -> type[BaseHTTPRequestHandler]:
@@ -75,12 +95,14 @@ def _handler_class(upstream: ScriptedUpstream) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             headers = [(name.lower(), value) for name, value in self.headers.items()]
             authority = next((value for name, value in headers if name == "host"), "")
+            body, trailers = read_body(self)
             request = HttpRequest(
                 method=self.command,
                 path=self.path,
                 authority=authority,
                 headers=[(n, v) for n, v in headers if n != "host"],
-                body=_read_body(self),
+                body=body,
+                trailers=trailers,
             )
             response = upstream._record(request)
             if response.delay_ms:  # an http_call cluster answering late (bounded)
@@ -101,10 +123,16 @@ def _handler_class(upstream: ScriptedUpstream) -> type[BaseHTTPRequestHandler]:
             names = {name.lower() for name, _ in response.headers}
             for name, value in response.headers:
                 self.send_header(name, value)
-            if "content-length" not in names and "transfer-encoding" not in names:
+            if response.trailers:  # HTTP/1 trailers follow a chunked body
+                self.send_header("transfer-encoding", "chunked")
+            elif "content-length" not in names and "transfer-encoding" not in names:
                 self.send_header("content-length", str(len(response.body)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if response.trailers:
+                self.wfile.write(chunked(response.body, response.trailers))
+            else:
                 self.wfile.write(response.body)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002

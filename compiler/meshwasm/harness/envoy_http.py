@@ -41,7 +41,8 @@ def downstream_request_headers(request: HttpRequest, request_id: bytes) -> Heade
     for key, value in request.headers:
         if key.lower() != "host":
             headers.add(key.encode(), value.encode())
-    if request.body and headers.get(b"content-length") is None \
+    # a request with trailers is sent chunked, and the codec keeps no framing header
+    if request.body and not request.trailers and headers.get(b"content-length") is None \
             and headers.get(b"transfer-encoding") is None:
         headers.add(b"content-length", str(len(request.body)).encode())
     if headers.get(b"x-forwarded-proto") is None:
@@ -56,16 +57,21 @@ def downstream_request_headers(request: HttpRequest, request_id: bytes) -> Heade
 ROUTE_TIMEOUT_MS = b"10000"
 
 
-def upstream_request(headers: HeaderMap, body: bytes) -> HttpRequest:
-    """What the upstream receives once the filters are done (the router adds its header)."""
+def upstream_request(headers: HeaderMap, body: bytes,
+                     trailers: HeaderMap | None = None) -> HttpRequest:
+    """What the upstream receives once the filters are done (the router adds its header;
+    with trailers, the HTTP/1 codec sends the body chunked and says so last)."""
     sent = headers.copy()
     sent.replace(b"x-envoy-expected-rq-timeout-ms", ROUTE_TIMEOUT_MS)
+    if trailers is not None and sent.get(b"content-length") is None:
+        sent.add(b"transfer-encoding", b"chunked")
     return HttpRequest(
         method=(sent.get(b":method") or b"").decode(errors="replace"),
         path=(sent.get(b":path") or b"").decode(errors="replace"),
         authority=(sent.get(b":authority") or b"").decode(errors="replace"),
         headers=sent.text_pairs(with_pseudo=False),
         body=body,
+        trailers=[] if trailers is None else trailers.text_pairs(with_pseudo=False),
     )
 
 
@@ -75,7 +81,9 @@ def upstream_response_headers(response: UpstreamResponse) -> HeaderMap:
     headers.add(b":status", str(response.status).encode())
     for key, value in response.headers:
         headers.add(key.encode(), value.encode())
-    if headers.get(b"content-length") is None and headers.get(b"transfer-encoding") is None:
+    # an upstream with trailers answers chunked: the codec keeps no framing header
+    if headers.get(b"content-length") is None and headers.get(b"transfer-encoding") is None \
+            and not response.trailers:
         headers.add(b"content-length", str(len(response.body)).encode())
     headers.add(b"x-envoy-upstream-service-time", b"1")
     return headers
@@ -133,8 +141,8 @@ def local_reply_headers(reply: LocalReply, grpc: bool = False) -> HeaderMap:
     return headers
 
 
-def client_response_headers(headers: HeaderMap, body: bytes,
-                            close_connection: bool = False) -> list[tuple[str, str]]:
+def client_response_headers(headers: HeaderMap, body: bytes, close_connection: bool = False,
+                            trailers: bool = False) -> list[tuple[str, str]]:
     """The response headers as the client receives them over HTTP/1.1: the connection
     manager adds ``date`` and ``server`` (and ``connection: close``), then the codec adds
     the framing header a response without one needs."""
@@ -145,8 +153,9 @@ def client_response_headers(headers: HeaderMap, body: bytes,
     if close_connection:
         final.replace(b"connection", b"close")
     if final.get(b"content-length") is None and final.get(b"transfer-encoding") is None:
-        if body:
+        if body or trailers:  # HTTP/1 trailers need a chunked body, even an empty one
             final.add(b"transfer-encoding", b"chunked")
         else:
             final.add(b"content-length", b"0")
     return final.text_pairs(with_pseudo=False)
+

@@ -88,7 +88,7 @@ def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
                   workers: int | None = None) -> Workers:
     """Start ``workers`` (default ``traffic.workers``) VMs of the module in one proxy."""
     count = workers or traffic.workers
-    proxy = Proxy(traffic.clusters)
+    proxy = Proxy(traffic.clusters, traffic.now_ns)
     module = load_module(Path(module_path))
     runners = []
     for index in range(count):

@@ -39,8 +39,9 @@ MONOTONIC_START_NS = 1_000_000_000
 class VirtualClock:
     """Milliseconds since the replay started, moved forward only by the replay driver."""
 
-    def __init__(self) -> None:
+    def __init__(self, epoch_ns: int = EPOCH_NS) -> None:
         self.now_ms = 0
+        self.epoch_ns = epoch_ns  # the wall-clock time at 0 (a traffic file's ``now``)
 
     def advance_to(self, at_ms: int) -> None:
         """Move to ``at_ms``; the clock never goes back."""
@@ -48,7 +49,7 @@ class VirtualClock:
 
     def wall_ns(self) -> int:
         """``proxy_get_current_time_nanoseconds`` and WASI's realtime clock."""
-        return EPOCH_NS + self.now_ms * 1_000_000
+        return self.epoch_ns + self.now_ms * 1_000_000
 
     def monotonic_ns(self) -> int:
         return MONOTONIC_START_NS + self.now_ms * 1_000_000
@@ -72,8 +73,9 @@ class Stat:
 class Proxy:
     """The process-wide state all worker VMs see."""
 
-    def __init__(self, clusters: dict[str, UpstreamResponse] | None = None) -> None:
-        self.clock = VirtualClock()
+    def __init__(self, clusters: dict[str, UpstreamResponse] | None = None,
+                 epoch_ns: int | None = None) -> None:
+        self.clock = VirtualClock(EPOCH_NS if epoch_ns is None else epoch_ns)
         self._shared: dict[tuple[str, bytes], tuple[bytes, int]] = {}
         self._queues: dict[int, _Queue] = {}
         self._queue_tokens: dict[tuple[str, bytes], int] = {}

@@ -284,7 +284,7 @@ class SourcePlugin:
 def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptions,
                          workers: int | None = None) -> Workers:
     """``replay.start_workers`` for a filter's source: each worker VM its own import."""
-    proxy = Proxy(traffic.clusters)
+    proxy = Proxy(traffic.clusters, traffic.now_ns)
     runners: list[PluginRunner] = [
         SourcePlugin(filter_path, traffic.plugin_config,
                      HostOptions(**{**vars(options), "worker": index}), proxy).runner

@@ -2,14 +2,17 @@
 
 Start: ``_initialize`` (+ ``main``) or ``_start``; ``proxy_on_context_create(root, 0)``;
 ``proxy_on_vm_start``; ``proxy_on_configure``.  Per request, on a new stream context:
-``on_context_create`` -> ``on_request_headers`` -> ``on_request_body`` -> (upstream) ->
-``on_response_headers`` -> ``on_response_body`` -> ``on_log`` -> ``on_done`` -> ``on_delete``.
+``on_context_create`` -> ``on_request_headers`` -> ``on_request_body`` ->
+``on_request_trailers`` -> (upstream) -> ``on_response_headers`` -> ``on_response_body`` ->
+``on_response_trailers`` -> ``on_log`` -> ``on_done`` -> ``on_delete``.
 
 Envoy's behaviour copied here (pinned against a real Envoy by runtime_tests/
 test_envoy_local_reply.py):
 - a body arrives as its data (end_of_stream=0) then an empty end (end_of_stream=1), as the
-  HTTP/1 codec delivers it; a filter holding data (StopIterationAndBuffer) sees it again,
-  with what came after, in the next call; a local reply's body comes in one call (eos=1);
+  HTTP/1 codec delivers it; with trailers, the data (end_of_stream=0, none if empty) then
+  the trailers callback, which ends the stream; a filter holding data
+  (StopIterationAndBuffer) sees it again, with what came after, in the next call; a local
+  reply's body comes in one call (eos=1);
 - a local reply asked for in the request phase is sent when the callback returns, *through
   the filter chain*: the filter's own ``on_response_headers``/``on_response_body`` see it;
   the request body is then never delivered, and if the request was not complete the
@@ -24,7 +27,8 @@ test_envoy_local_reply.py):
   the next tick or delayed http_call answer of any worker VM, fires it, and so on until the
   stream goes on (``proxy_continue_stream`` or a local reply, e.g. from ``on_tick`` after
   ``proxy_set_effective_context``) or Envoy's stream idle timeout (5 minutes, Envoy's
-  default) has passed with no event resuming it: then 408;
+  default) has passed with no event resuming it: then 504 "stream timeout" (the client sent
+  the whole request by then, so the connection stays open);
 - a local reply to a gRPC request (``content-type: application/grpc...``) is a trailers-only
   gRPC response (see ``envoy_http.local_reply_headers``);
 - a verdict's ``elapsed_ms`` is the virtual time from the request to the end of the response;
@@ -52,7 +56,7 @@ from meshwasm.harness.envoy_http import (
     upstream_request, upstream_response_headers,
 )
 from meshwasm.harness.errors import GuestTrap, ModuleError
-from meshwasm.harness.headers import HeaderMap
+from meshwasm.harness.headers import NO_INLINE, RESPONSE_TRAILERS_INLINE, HeaderMap
 from meshwasm.harness.host import Host, PendingCall
 from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
 
@@ -60,7 +64,7 @@ _CONTINUE_AND_END_STREAM = 2
 _PAUSE = 1
 #: Envoy's HttpConnectionManager stream_idle_timeout default (5 minutes)
 STREAM_IDLE_TIMEOUT_MS = 300_000
-_IDLE_TIMEOUT = LocalReply(408, b"stream timeout", [], -1, b"stream_idle_timeout")
+_IDLE_TIMEOUT = LocalReply(504, b"stream timeout", [], -1, b"stream_idle_timeout")
 
 
 class Guest(Protocol):
@@ -78,8 +82,10 @@ class _VmFailed(Exception):
 class _Ended(Exception):
     """The response is final (sent, reset or failed); carries it."""
 
-    def __init__(self, status: int, headers: HeaderMap | None, body: bytes) -> None:
+    def __init__(self, status: int, headers: HeaderMap | None, body: bytes,
+                 trailers: HeaderMap | None = None) -> None:
         self.status, self.headers, self.body = status, headers, body
+        self.trailers = trailers
 
 
 _RESET = (0, None, b"")
@@ -94,6 +100,9 @@ class PluginRunner:
         self.label = label
         self.cb = guest.callbacks
         self._ids = RequestIds()
+        #: Envoy keeps this worker's upstream connection open after a complete exchange; a
+        #: request whose headers went on is written to it at once (see ``_body_rejected``)
+        self._upstream_pooled = False
         host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
         host.proxy.timeline.add(self)
 
@@ -224,48 +233,81 @@ class PluginRunner:
         elapsed = host.proxy.clock.now_ms - started
         host.drop(context)
         headers: list[tuple[str, str]] = []
+        trailers = ended.trailers
         if ended.status:
             response = ended.headers or _status_only(ended.status)
-            headers = client_response_headers(response, ended.body, context.close_connection)
+            headers = client_response_headers(response, ended.body, context.close_connection,
+                                              trailers=trailers is not None)
         return Verdict(status=ended.status, headers=headers, body=ended.body, logs=context.logs,
                        upstream_request=upstream[0] if upstream else None, notes=context.notes,
-                       elapsed_ms=elapsed)
+                       elapsed_ms=elapsed,
+                       trailers=[] if trailers is None else trailers.text_pairs(False))
 
     def _bypass(self, exchange: Exchange, upstream: list[HttpRequest]) -> _Ended:
         """Fail-open after a VM failure: the request goes through as if the filter were absent."""
-        headers = downstream_request_headers(exchange.request, self._ids.next())
-        upstream.append(upstream_request(headers, exchange.request.body))
-        return _Ended(exchange.upstream.status, upstream_response_headers(exchange.upstream),
-                      exchange.upstream.body)
+        request, answer = exchange.request, exchange.upstream
+        headers = downstream_request_headers(request, self._ids.next())
+        upstream.append(upstream_request(headers, request.body, _trailers(request.trailers)))
+        self._upstream_pooled = True
+        return _Ended(answer.status, upstream_response_headers(answer), answer.body,
+                      _trailers(answer.trailers, RESPONSE_TRAILERS_INLINE))
 
     def _stream(self, context: Context, exchange: Exchange, upstream: list[HttpRequest]) -> None:
+        host = self.host
         request = exchange.request
         self._call(context, "proxy_on_context_create", context.id, context.root_id)
         headers = downstream_request_headers(request, self._ids.next())
         context.final_request_headers = headers
-        body = request.body
-        context.request_headers, context.end_of_stream = headers, not body
-        context.request_complete = not body
+        body, trailers = request.body, _trailers(request.trailers)
+        ends = not body and trailers is None
+        context.request_headers, context.end_of_stream = headers, ends
+        context.request_complete = ends
         result = self._call(context, "proxy_on_request_headers", context.id, len(headers),
-                            int(not body))
+                            int(ends))
         if not self._settled(context, result, abi.STREAM_REQUEST, headers_sent=False) \
                 and not self._wait(context, abi.STREAM_REQUEST, headers_sent=False):
             self._stalled(context, "on_request_headers")
         context.request_headers = None
         if result == _CONTINUE_AND_END_STREAM:
-            body = b""
-        if body:
-            body = self._body(context, "proxy_on_request_body", abi.STREAM_REQUEST,
-                              [(body, False), (b"", True)])
-        upstream.append(upstream_request(headers, body))
+            body, trailers = b"", None
+        if body or trailers is not None:
+            forwarded, started_ms = bytearray(), host.proxy.clock.now_ms
+            try:
+                if body:
+                    body = self._body(context, "proxy_on_request_body", abi.STREAM_REQUEST,
+                                      _chunks(body, trailers, split=True), forwarded)
+                if trailers is not None:
+                    self._trailers(context, "proxy_on_request_trailers", abi.STREAM_REQUEST,
+                                   trailers)
+            except (_Ended, _VmFailed):
+                waited = host.proxy.clock.now_ms > started_ms
+                self._body_rejected(headers, bytes(forwarded), upstream, waited)
+                raise
+        upstream.append(upstream_request(headers, body, trailers))
+        self._upstream_pooled = True
         answer = exchange.upstream
         context.response_status, context.response_details = answer.status, "via_upstream"
-        self._encode(context, upstream_response_headers(answer), answer.body, split=True)
+        self._encode(context, upstream_response_headers(answer), answer.body, split=True,
+                     trailers=_trailers(answer.trailers, RESPONSE_TRAILERS_INLINE))
+
+    def _body_rejected(self, headers: HeaderMap, forwarded: bytes,
+                       upstream: list[HttpRequest], waited: bool) -> None:
+        """The request headers went on, then the body was refused (a local reply, a stall,
+        a trap).  Envoy's router had the headers already: on a pooled upstream connection,
+        or on a new one that had time to connect while the stream waited, they were written,
+        so the upstream saw them (and the body data already let through) before Envoy reset
+        that connection; refused at once with no pooled connection, the connect is cancelled
+        and the upstream sees nothing.  Pinned by ``runtime_tests/test_engine_parity.py``."""
+        if self._upstream_pooled or waited:
+            upstream.append(upstream_request(headers, forwarded))
+        self._upstream_pooled = False
 
     def _body(self, context: Context, callback: str, stream: int,
-              chunks: list[tuple[bytes, bool]]) -> bytes:
-        """Deliver body chunks to ``callback``; returns the bytes the filter let through."""
-        passed, held = bytearray(), bytearray()
+              chunks: list[tuple[bytes, bool]], passed: bytearray | None = None) -> bytes:
+        """Deliver body chunks to ``callback``; returns the bytes the filter let through
+        (also accumulated in ``passed`` as they go, for a body refused half-way)."""
+        passed = bytearray() if passed is None else passed
+        held = bytearray()
         for data, end in chunks:
             held += data
             if stream == abi.STREAM_REQUEST:
@@ -287,7 +329,24 @@ class PluginRunner:
                               headers_sent=stream == abi.STREAM_RESPONSE)
             # else: the filter holds the data; it sees it again in the next call
         context.request_body = context.response_body = None
+        if not chunks[-1][1]:
+            passed += held  # trailers follow: once they go on, so does the held data
         return bytes(passed)
+
+    def _trailers(self, context: Context, callback: str, stream: int,
+                  trailers: HeaderMap) -> None:
+        """Deliver trailers to ``callback`` (their map is readable and writable meanwhile)."""
+        response = stream == abi.STREAM_RESPONSE
+        if response:
+            context.response_trailers = trailers
+        else:
+            context.request_trailers, context.request_complete = trailers, True
+        context.end_of_stream = True
+        result = self._call(context, callback, context.id, len(trailers))
+        if not self._settled(context, result, stream, headers_sent=response) \
+                and not self._wait(context, stream, headers_sent=response):
+            self._stalled(context, callback[len("proxy_"):], headers_sent=response)
+        context.request_trailers = context.response_trailers = None
 
     def _settled(self, context: Context, result: int | None, stream: int,
                  headers_sent: bool) -> bool:
@@ -324,6 +383,7 @@ class PluginRunner:
             raise _Ended(*_RESET)
         if response_started:
             raise _Ended(*self._reply(context, _IDLE_TIMEOUT))
+        context.request_complete = True  # Envoy's codec read all of it while the stream waited
         self._send_through_chain(context, _IDLE_TIMEOUT)
 
     def _send_through_chain(self, context: Context, reply: LocalReply) -> None:
@@ -342,23 +402,27 @@ class PluginRunner:
         context.response_status = status
         return status, headers, b"" if grpc else reply.body
 
-    def _encode(self, context: Context, headers: HeaderMap, body: bytes, split: bool) -> None:
+    def _encode(self, context: Context, headers: HeaderMap, body: bytes, split: bool,
+                trailers: HeaderMap | None = None) -> None:
         """Run a response through the filter, then end the stream with it."""
         context.final_response_headers = headers
-        context.response_headers, context.end_of_stream = headers, not body
+        ends = not body and trailers is None
+        context.response_headers, context.end_of_stream = headers, ends
         result = self._call(context, "proxy_on_response_headers", context.id, len(headers),
-                            int(not body))
+                            int(ends))
         if not self._settled(context, result, abi.STREAM_RESPONSE, headers_sent=False) \
                 and not self._wait(context, abi.STREAM_RESPONSE, headers_sent=False):
             self._stalled(context, "on_response_headers", response_started=True)
         context.response_headers = None
         if result == _CONTINUE_AND_END_STREAM:
-            body = b""
+            body, trailers = b"", None
         if body:
-            chunks = [(body, False), (b"", True)] if split else [(body, True)]
-            body = self._body(context, "proxy_on_response_body", abi.STREAM_RESPONSE, chunks)
+            body = self._body(context, "proxy_on_response_body", abi.STREAM_RESPONSE,
+                              _chunks(body, trailers, split))
+        if trailers is not None:
+            self._trailers(context, "proxy_on_response_trailers", abi.STREAM_RESPONSE, trailers)
         status = headers.get(b":status") or b"0"
-        raise _Ended(int(status) if status.isdigit() else 0, headers, body)
+        raise _Ended(int(status) if status.isdigit() else 0, headers, body, trailers)
 
     def _finish(self, context: Context) -> None:
         """Access log, then destroy: ``on_log``, ``on_done``, ``on_delete``."""
@@ -374,6 +438,20 @@ class PluginRunner:
             pass  # recorded in the notes; the response had been sent
         finally:
             context.access_log_phase = False
+
+
+def _trailers(pairs: list[tuple[str, str]],
+              inline: frozenset[bytes] = NO_INLINE) -> HeaderMap | None:
+    """A traffic file's trailers as a header map (None: it has none)."""
+    return HeaderMap.from_text(pairs, inline) if pairs else None
+
+
+def _chunks(body: bytes, trailers: HeaderMap | None, split: bool) -> list[tuple[bytes, bool]]:
+    """How a body reaches the body callback: HTTP/1 gives its data then an empty end
+    (``split``), a local reply one call; with trailers, the data only (the trailers end it)."""
+    if trailers is not None:
+        return [(body, False)]
+    return [(body, False), (b"", True)] if split else [(body, True)]
 
 
 def _status_only(status: int) -> HeaderMap:

@@ -5,16 +5,21 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.text import Text
 
 from meshwasm.replay.model import (
-    WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, Traffic,
-    Verdict,
+    WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, HeaderChecks,
+    LogCheck, Traffic, ValueCheck, Verdict, expects_json,
 )
+from meshwasm.replay.tracebacks import quote_sources
 
 _ABSENT = "(absent)"
 _MAX_SHOWN = 400  # characters of a body shown in a diff
@@ -44,13 +49,40 @@ def _values(headers: list[tuple[str, str]], name: str) -> list[str]:
 
 
 def _check_headers(label: str, headers: list[tuple[str, str]],
-                   wanted: dict[str, str]) -> list[Mismatch]:
+                   wanted: HeaderChecks) -> list[Mismatch]:
     found = []
-    for name, value in wanted.items():
+    for name, check in wanted.items():
         values = _values(headers, name)
-        if value not in values:
-            found.append(Mismatch(f"{label} {name}", value, ", ".join(values) or _ABSENT))
+        if isinstance(check, str):
+            check = ValueCheck(exact=check)
+        if not check.accepts(values):
+            found.append(Mismatch(f"{label} {name}", str(check), ", ".join(values) or _ABSENT))
     return found
+
+
+def _check_body(label: str, body: bytes, exact: bytes | None, contains: bytes | None,
+                json_value: Any) -> list[Mismatch]:
+    """A body against its expectations: exact, containing, equal as JSON."""
+    found = []
+    if exact is not None and body != exact:
+        found.append(Mismatch(label, _show(exact), _show(body)))
+    if contains is not None and contains not in body:
+        found.append(Mismatch(f"{label} contains", _show(contains), _show(body)))
+    if expects_json(json_value):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            found.append(Mismatch(f"{label} as JSON", json.dumps(json_value),
+                                  f"not JSON: {_show(body)}"))
+        else:
+            if parsed != json_value:
+                found.append(Mismatch(f"{label} as JSON", json.dumps(json_value, sort_keys=True),
+                                      json.dumps(parsed, sort_keys=True)))
+    return found
+
+
+def _log_matches(check: LogCheck, message: str) -> bool:
+    return check in message if isinstance(check, str) else bool(check.search(message))
 
 
 def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
@@ -68,25 +100,33 @@ def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
         if name in names:
             found.append(Mismatch(f"header {name}", _ABSENT,
                                   ", ".join(_values(verdict.headers, name))))
-    if expect.body is not None and verdict.body != expect.body:
-        found.append(Mismatch("body", _show(expect.body), _show(verdict.body)))
-    if expect.body_contains is not None and expect.body_contains not in verdict.body:
-        found.append(Mismatch("body contains", _show(expect.body_contains),
-                              _show(verdict.body)))
+    found += _check_headers("trailer", verdict.trailers, expect.trailers)
+    found += _check_body("body", verdict.body, expect.body, expect.body_contains,
+                         expect.body_json)
     for wanted in expect.logs:
-        if not any(wanted in line.message for line in verdict.logs):
+        if not any(_log_matches(wanted, line.message) for line in verdict.logs):
             seen = "\n".join(f"[{line.level}] {line.message}" for line in verdict.logs)
-            found.append(Mismatch("log line containing", wanted, seen or "(no log lines)"))
+            label, text = (("log line containing", wanted) if isinstance(wanted, str)
+                           else ("log line matching", f"/{wanted.pattern}/"))
+            found.append(Mismatch(label, text, seen or "(no log lines)"))
     upstream = verdict.upstream_request
     if expect.upstream_reached is not None and (upstream is not None) != expect.upstream_reached:
         found.append(Mismatch("upstream reached", str(expect.upstream_reached).lower(),
                               str(upstream is not None).lower()))
-    if expect.upstream_headers:
-        if upstream is None:
-            found.append(Mismatch("upstream headers", ", ".join(expect.upstream_headers),
-                                  "(the upstream was not reached)"))
-        else:
-            found += _check_headers("upstream header", upstream.headers, expect.upstream_headers)
+    if upstream is None:
+        body_checked = expect.upstream_body is not None or \
+            expect.upstream_body_contains is not None or expects_json(expect.upstream_body_json)
+        for label, wanted in (("upstream headers", ", ".join(expect.upstream_headers)),
+                              ("upstream trailers", ", ".join(expect.upstream_trailers)),
+                              ("upstream body", "(checked)" if body_checked else "")):
+            if wanted:
+                found.append(Mismatch(label, wanted, "(the upstream was not reached)"))
+    else:
+        found += _check_headers("upstream header", upstream.headers, expect.upstream_headers)
+        found += _check_headers("upstream trailer", upstream.trailers,
+                                expect.upstream_trailers)
+        found += _check_body("upstream body", upstream.body, expect.upstream_body,
+                             expect.upstream_body_contains, expect.upstream_body_json)
     for name, value in expect.metrics.items():
         seen = verdict.metrics.get(name)
         if seen != value:
@@ -135,6 +175,30 @@ def evaluate(traffic: Traffic, verdicts: list[Verdict]) -> list[Outcome]:
             for exchange, verdict in zip(traffic.exchanges, verdicts)]
 
 
+#: the log levels a failing request's report shows without ``verbose``
+_LEVELS_SHOWN_ON_FAILURE = ("warn", "error", "critical")
+
+
+def _log_block(outcome: Outcome, verbose: bool, source_dirs: Sequence[Path]) -> Text | None:
+    """The request's log lines: warnings and errors of a failing one, all with ``verbose``;
+    tracebacks quote the filter's source lines."""
+    lines = [line for line in outcome.verdict.logs
+             if verbose or line.level in _LEVELS_SHOWN_ON_FAILURE]
+    if not lines:
+        return None
+    text = Text()
+    text.append("      log:\n", style="bold")
+    for line in lines:
+        style = "red" if line.level in ("error", "critical") else (
+            "yellow" if line.level == "warn" else "dim")
+        first, *rest = quote_sources(line.message, source_dirs).splitlines() or [""]
+        text.append(f"        [{line.level}] {first}\n", style=style)
+        for more in rest:
+            text.append(f"          {more}\n", style=style)
+    text.rstrip()
+    return text
+
+
 def _diff_block(outcome: Outcome) -> Text:
     text = Text()
     for mismatch in outcome.mismatches:
@@ -155,9 +219,12 @@ def _diff_block(outcome: Outcome) -> Text:
     return text
 
 
-def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness") -> Group:
-    """One line per passing request; for a failing one, its location and an
-    expected/actual block per failed check; then a summary line."""
+def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",
+                  verbose: bool = False, source_dirs: Sequence[Path] = ()) -> Group:
+    """One line per passing request; for a failing one, its location, an expected/actual
+    block per failed check, and its warning and error log lines; then a summary line.
+    ``verbose`` shows every log line of every request.  Tracebacks quote source lines from
+    the filter's files, looked up in ``source_dirs``."""
     parts: list[Text] = []
     for index, outcome in enumerate(outcomes, start=1):
         name = escape(outcome.exchange.name)
@@ -167,6 +234,10 @@ def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harn
             where = f"{traffic.path}:{outcome.exchange.line}"
             parts.append(Text.from_markup(f"  [red]✗[/] #{index} {name}  [dim]({escape(where)})[/]"))
             parts.append(_diff_block(outcome))
+        if verbose or not outcome.ok:
+            logs = _log_block(outcome, verbose, source_dirs)
+            if logs is not None:
+                parts.append(logs)
     failed = sum(1 for outcome in outcomes if not outcome.ok)
     style = "red" if failed else "green"
     parts.append(Text(f"{len(outcomes)} requests: {len(outcomes) - failed} as expected, "
@@ -175,7 +246,8 @@ def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harn
 
 
 def print_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, verbose: bool = False,
+                 source_dirs: Sequence[Path] = ()) -> None:
     """Print ``render_report`` to ``console`` (stdout by default)."""
-    (console or Console(highlight=False)).print(render_report(traffic, outcomes, engine),
-                                               soft_wrap=True)
+    report = render_report(traffic, outcomes, engine, verbose, source_dirs)
+    (console or Console(highlight=False)).print(report, soft_wrap=True)

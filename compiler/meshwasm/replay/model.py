@@ -7,8 +7,10 @@ are kept lower-case, as HTTP/2 and Envoy's header maps have them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 Headers = list[tuple[str, str]]
 
@@ -22,6 +24,8 @@ class HttpRequest:
     authority: str = "example.com"
     headers: Headers = field(default_factory=list)
     body: bytes = b""
+    #: sent after the body (HTTP/1: a chunked body, then the trailers)
+    trailers: Headers = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,44 @@ class UpstreamResponse:
     delay_ms: int = 0
     #: http_call clusters only: the upstream resets the connection (after ``delay_ms``)
     reset: bool = False
+    #: sent after the body (HTTP/1: a chunked body, then the trailers)
+    trailers: Headers = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ValueCheck:
+    """How an expected header value is checked: exactly, by prefix, by a regular expression
+    (searched), or that the header is absent.  A plain ``str`` in ``Expectation`` is exact."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: re.Pattern[str] | None = None
+    absent: bool = False
+
+    def accepts(self, values: list[str]) -> bool:
+        """True when the header's values (empty: absent) pass this check."""
+        if self.absent:
+            return not values
+        if self.prefix is not None:
+            return any(value.startswith(self.prefix) for value in values)
+        if self.regex is not None:
+            return any(self.regex.search(value) for value in values)
+        return self.exact in values
+
+    def __str__(self) -> str:
+        if self.absent:
+            return "(absent)"
+        if self.prefix is not None:
+            return f"starting with {self.prefix!r}"
+        if self.regex is not None:
+            return f"matching /{self.regex.pattern}/"
+        return str(self.exact)
+
+
+HeaderChecks = dict[str, "str | ValueCheck"]
+#: a log expectation: a substring of some line, or a regular expression searched in each
+LogCheck = str | re.Pattern[str]
+_UNSET: Any = object()  # "no JSON expected" (None is a JSON value: null)
 
 
 @dataclass(frozen=True)
@@ -44,13 +86,19 @@ class Expectation:
     """Checks on the response the client received.  ``None``/empty means "not checked"."""
 
     status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # name -> exact value
+    headers: HeaderChecks = field(default_factory=dict)  # name -> value check
     headers_present: list[str] = field(default_factory=list)
     headers_absent: list[str] = field(default_factory=list)
     body: bytes | None = None
     body_contains: bytes | None = None
-    logs: list[str] = field(default_factory=list)  # each a substring of some log line
-    upstream_headers: dict[str, str] = field(default_factory=dict)  # as the upstream saw them
+    body_json: Any = field(default=_UNSET)  # the body parsed as JSON equals this
+    logs: list[LogCheck] = field(default_factory=list)  # each matches some log line
+    upstream_headers: HeaderChecks = field(default_factory=dict)  # as the upstream saw them
+    upstream_body: bytes | None = None
+    upstream_body_contains: bytes | None = None
+    upstream_body_json: Any = field(default=_UNSET)
+    trailers: HeaderChecks = field(default_factory=dict)  # the response trailers
+    upstream_trailers: HeaderChecks = field(default_factory=dict)  # as the upstream saw them
     upstream_reached: bool | None = None
     metrics: dict[str, int] = field(default_factory=dict)  # name -> value after the request
     #: bounds on the time from sending the request to the end of the response
@@ -99,6 +147,9 @@ class Traffic:
     workers: int = 1  # worker VMs (Envoy's --concurrency)
     #: cluster name -> what an http_call to it is answered (by default)
     clusters: dict[str, UpstreamResponse] = field(default_factory=dict)
+    #: the wall-clock time (ns since the epoch) the replay starts at; None: the harness's
+    #: fixed epoch (2024-01-01T00:00:00Z)
+    now_ns: int | None = None
 
 
 @dataclass
@@ -125,6 +176,8 @@ class Verdict:
     elapsed_ms: float | None = None
     #: True when ``elapsed_ms`` is wall-clock time (Envoy), False when virtual (harness)
     wall_clock: bool = False
+    #: the response trailers the client received
+    trailers: Headers = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -132,3 +185,8 @@ class Verdict:
             if key == name:
                 return value
         return None
+
+
+def expects_json(value: Any) -> bool:
+    """True when an ``Expectation``'s ``*_json`` field was given."""
+    return value is not _UNSET

@@ -9,7 +9,10 @@ field path, e.g.::
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,8 @@ import jsonschema
 import yaml
 
 from meshwasm.replay.model import (
-    ElapsedBounds, Exchange, Expectation, Headers, HttpRequest, Traffic, UpstreamResponse,
+    ElapsedBounds, Exchange, Expectation, HeaderChecks, Headers, HttpRequest, LogCheck, Traffic,
+    UpstreamResponse, ValueCheck,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
@@ -74,7 +78,10 @@ def _to_python(node: yaml.Node, path: Path_, lines: _Lines, source: str) -> Any:
 
 
 def _scalar(node: yaml.Node) -> Any:
-    """A node's value as PyYAML's safe loader resolves it (``on`` -> True, ``1`` -> 1 ...)."""
+    """A node's value as PyYAML's safe loader resolves it (``on`` -> True, ``1`` -> 1 ...),
+    except timestamps, kept as written (``now:`` is checked as text)."""
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        return node.value
     constructor = yaml.constructor.SafeConstructor()
     return constructor.construct_object(node, deep=True)
 
@@ -121,12 +128,61 @@ def _describe(error: jsonschema.ValidationError) -> tuple[Path_, str]:
                                                  "plugin_config_file, not both")
     if error.validator == "type" and isinstance(error.instance, bool):
         message += " (YAML reads unquoted on/off/yes/no/true/false as booleans: quote it)"
+    if error.validator == "pattern" and path[-2:] == ("request", "path"):
+        message = f"{error.instance!r}: a path starts with '/' (e.g. '/{error.instance}')"
+    elif error.validator == "pattern" and path == ("now",):
+        message = f"{error.instance!r}: expected an RFC 3339 time such as 2030-06-01T12:00:00Z"
     return path, message
 
 
 def _headers(value: Any) -> Headers:
     items = value.items() if isinstance(value, dict) else (value or [])
     return [(str(k).lower(), str(v)) for k, v in items]
+
+
+def _checks(value: dict[str, Any] | None) -> HeaderChecks:
+    """Expected header values by lower-cased name: exact strings, or ``ValueCheck``s."""
+    found: HeaderChecks = {}
+    for name, check in (value or {}).items():
+        if isinstance(check, dict):
+            found[str(name).lower()] = ValueCheck(
+                prefix=check.get("prefix"), absent=check.get("absent", False),
+                regex=re.compile(check["regex"]) if "regex" in check else None)
+        else:
+            found[str(name).lower()] = str(check)
+    return found
+
+
+def _log_checks(value: list[Any] | None) -> list[LogCheck]:
+    return [re.compile(item["regex"]) if isinstance(item, dict) else item
+            for item in value or []]
+
+
+def _encoded(value: str | None) -> bytes | None:
+    return None if value is None else value.encode()
+
+
+def _json_check(expect: dict[str, Any], key: str) -> Any:
+    return expect[key] if key in expect else Expectation().body_json
+
+
+def _regex_problems(root: Any, lines: _Lines, source: str) -> list[str]:
+    """Every ``regex:`` of the file that Python's ``re`` cannot compile, with where it is."""
+    problems = []
+    pending: list[tuple[Path_, Any]] = [((), root)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            pending += [(path + (key,), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(path + (index,), item) for index, item in enumerate(value)]
+        elif path and path[-1] == "regex" and isinstance(value, str):
+            try:
+                re.compile(value)
+            except re.error as error:
+                where = _where(source, path, lines, root)
+                problems.append(f"{where}: not a valid regular expression: {error}")
+    return sorted(problems)
 
 
 def _plugin_config(value: Any) -> bytes:
@@ -141,7 +197,8 @@ def _response(value: dict[str, Any] | None) -> UpstreamResponse:
     value = value or {}
     return UpstreamResponse(status=value.get("status", 200), headers=_headers(value.get("headers")),
                             body=value.get("body", "").encode(),
-                            delay_ms=value.get("delay_ms", 0), reset=value.get("reset", False))
+                            delay_ms=value.get("delay_ms", 0), reset=value.get("reset", False),
+                            trailers=_headers(value.get("trailers")))
 
 
 def _elapsed(value: dict[str, int] | None) -> ElapsedBounds | None:
@@ -166,8 +223,6 @@ def _milliseconds(value: int | str) -> int:
 def _exchange(item: dict[str, Any], line: int, at_ms: int) -> Exchange:
     request = item.get("request") or {}
     expect = item.get("expect") or {}
-    body = expect.get("body")
-    contains = expect.get("body_contains")
     return Exchange(
         name=item["name"],
         request=HttpRequest(
@@ -176,18 +231,24 @@ def _exchange(item: dict[str, Any], line: int, at_ms: int) -> Exchange:
             authority=request.get("authority", "example.com"),
             headers=_headers(request.get("headers")),
             body=request.get("body", "").encode(),
+            trailers=_headers(request.get("trailers")),
         ),
         upstream=_response(item.get("upstream")),
         expect=Expectation(
             status=expect.get("status"),
-            headers={k.lower(): str(v) for k, v in (expect.get("headers") or {}).items()},
+            headers=_checks(expect.get("headers")),
             headers_present=[h.lower() for h in expect.get("headers_present", [])],
             headers_absent=[h.lower() for h in expect.get("headers_absent", [])],
-            body=body.encode() if body is not None else None,
-            body_contains=contains.encode() if contains is not None else None,
-            logs=list(expect.get("logs", [])),
-            upstream_headers={k.lower(): str(v)
-                              for k, v in (expect.get("upstream_headers") or {}).items()},
+            body=_encoded(expect.get("body")),
+            body_contains=_encoded(expect.get("body_contains")),
+            body_json=_json_check(expect, "body_json"),
+            logs=_log_checks(expect.get("logs")),
+            upstream_headers=_checks(expect.get("upstream_headers")),
+            upstream_body=_encoded(expect.get("upstream_body")),
+            upstream_body_contains=_encoded(expect.get("upstream_body_contains")),
+            upstream_body_json=_json_check(expect, "upstream_body_json"),
+            trailers=_checks(expect.get("trailers")),
+            upstream_trailers=_checks(expect.get("upstream_trailers")),
             upstream_reached=expect.get("upstream_reached"),
             metrics=dict(expect.get("metrics") or {}),
             elapsed_ms=_elapsed(expect.get("elapsed_ms")),
@@ -212,6 +273,19 @@ def _exchanges(data: dict[str, Any], lines: _Lines, source: str) -> list[Exchang
             at_ms = wanted
         exchanges.append(_exchange(item, lines.line(("requests", index)), at_ms))
     return exchanges
+
+
+def _now(data: dict[str, Any], lines: _Lines, source: str) -> int | None:
+    """``now:`` as nanoseconds since the epoch (the schema checked its shape)."""
+    if "now" not in data:
+        return None
+    text = str(data["now"]).replace("z", "Z").replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise TrafficError(f"{_where(source, ('now',), lines, data)}: {error}") from None
+    seconds = calendar.timegm(moment.utctimetuple())
+    return seconds * 1_000_000_000 + moment.microsecond * 1000
 
 
 def _config_file(data: dict[str, Any], lines: _Lines, source: str, path: Path | None) -> bytes:
@@ -249,13 +323,17 @@ def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None
         if len(errors) > _MAX_REPORTED:
             messages.append(f"... and {len(errors) - _MAX_REPORTED} more problems")
         raise TrafficError("\n".join(messages))
+    problems = _regex_problems(data, lines, source)
+    if problems:
+        raise TrafficError("\n".join(problems))
     if "plugin_config_file" in data:
         plugin_config = _config_file(data, lines, source, path)
     else:
         plugin_config = _plugin_config(data.get("plugin_config"))
     return Traffic(path=path or Path(source), plugin_config=plugin_config,
                    exchanges=_exchanges(data, lines, source), workers=data.get("workers", 1),
-                   clusters=_clusters(data.get("clusters")))
+                   clusters=_clusters(data.get("clusters")),
+                   now_ns=_now(data, lines, source))
 
 
 def load_traffic(path: Path | str) -> Traffic:

@@ -175,3 +175,34 @@ def test_log_level_filters_and_is_reported(tmp_path: Path) -> None:
     assert _messages(at_info.logs) == ["info line"]
     [at_debug] = replay_module(write(tmp_path, wasm), traffic, log_level="debug")
     assert _messages(at_debug.logs) == ["debug line", "info line", "at debug"]
+
+
+def test_duplicate_imports_are_linked_once_and_each_is_type_checked(tmp_path: Path) -> None:
+    fd_write = ('(import "wasi_snapshot_preview1" "fd_write" '
+                '(func (param i32 i32 i32 i32) (result i32)))')
+    w = Wat()
+    wasm = w.module({"proxy_on_vm_start": w.say("started") + "(i32.const 1) <value>",
+                     "proxy_on_configure": "(i32.const 1) <value>"},
+                    imports=(LOG_IMPORT, fd_write, fd_write, LOG_IMPORT.replace("$log", "$log2")))
+    assert _messages(CompiledPlugin(write(tmp_path, wasm), b"").startup_logs) == ["started"]
+    mistyped_twin = ('(import "wasi_snapshot_preview1" "fd_write" '
+                     '(func (param i32 i32 i32) (result i32)))')
+    wasm = Wat().module({}, imports=(fd_write, mistyped_twin))
+    with pytest.raises(ModuleError, match=r"imports wasi_snapshot_preview1\.fd_write with type "
+                                          r"\(i32, i32, i32\) -> \(i32\)"):
+        CompiledPlugin(write(tmp_path, wasm), b"")
+
+
+def test_every_reason_envoy_would_refuse_is_named_at_once(tmp_path: Path) -> None:
+    wasm = Wat().module({}, imports=(
+        '(import "env" "proxy_redis_init" (func (param i32 i32 i32 i32 i32) (result i32)))',
+        '(import "env" "proxy_log" (func (param i32) (result i32)))'),
+        extra='(func (export "proxy_on_done") (param i32) (result i64) (i64.const 0))')
+    with pytest.raises(ModuleError) as caught:
+        CompiledPlugin(write(tmp_path, wasm), b"")
+    lines = str(caught.value).splitlines()
+    assert lines[0].endswith("Envoy would refuse this module:")
+    assert len(lines) == 4
+    assert "env.proxy_redis_init, which Envoy does not provide" in lines[1]
+    assert "env.proxy_log with type (i32) -> (i32)" in lines[2]
+    assert "exports proxy_on_done with type (i32) -> (i64)" in lines[3]

@@ -11,7 +11,8 @@ CALLBACKS = {
     "proxy_on_context_create": (2, False), "proxy_on_vm_start": (2, True),
     "proxy_on_configure": (2, True), "proxy_on_request_headers": (3, True),
     "proxy_on_request_body": (3, True), "proxy_on_response_headers": (3, True),
-    "proxy_on_response_body": (3, True), "proxy_on_done": (1, True), "proxy_on_log": (1, False),
+    "proxy_on_response_body": (3, True), "proxy_on_request_trailers": (2, True),
+    "proxy_on_response_trailers": (2, True), "proxy_on_done": (1, True), "proxy_on_log": (1, False),
     "proxy_on_delete": (1, False), "main": (2, True),
 }
 

@@ -129,3 +129,18 @@ def test_compiled_is_the_default_engine_and_builds_once(pytester: pytest.Pyteste
     """)
     result = pytester.runpytest_inprocess("--meshwasm-traffic", "-v")
     result.assert_outcomes(passed=5)
+
+
+def test_engine_names_are_the_clis_and_the_old_one_still_works(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_engine="""
+        def test_engine(request):
+            from meshwasm.pytest_plugin import _SESSION
+            print("ENGINE=" + request.config.stash[_SESSION].engine)
+    """)
+    for given, meant in (("harness", "harness"), ("compiled", "harness"), ("source", "source")):
+        result = pytester.runpytest_inprocess("-s", "--meshwasm-engine", given)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"*ENGINE={meant}*"])
+    result = pytester.runpytest_inprocess("--meshwasm-engine", "wasmtime")
+    assert result.ret != 0

@@ -59,6 +59,8 @@ static unsigned stub_hits_mark = 0; /* stub_hits when the current callback began
 static PyObject *streams;       /* _dispatch._streams (a StreamTable, never rebound) */
 static PyObject *fail_stream;   /* _dispatch.fail_stream(context, where, error) -> action */
 static PyObject *log_exception; /* _dispatch._log_exception(where, error) */
+static PyObject *creation_failed; /* _dispatch.creation_failed(id, error) */
+static PyObject *fail_uncreated;  /* _dispatch.fail_uncreated(id, where) -> action */
 static PyObject *method_names[CB_COUNT];
 /* The filter class's own functions for the stream callbacks (NULL: look the method up per
  * call, e.g. a staticmethod): calling one skips the per-call method look-up. */
@@ -70,7 +72,6 @@ static PyObject *roots;      /* _dispatch._roots */
 static PyObject *http_class; /* the registered HttpContext subclass (a StreamBase) */
 static int plain_init = 0;   /* http_class keeps HttpContext's __new__ and __init__ */
 static int python_deletes = 1;
-static PyObject *str_context_creation;
 
 /* Callbacks the filter does not override (bits in the order of _dispatch.SKIPPABLE, as
  * StreamBase.skipped per stream): the default lets the stream continue, so the runtime
@@ -197,12 +198,26 @@ static PyObject *stream_context(uint32_t id, enum callback which) {
   return context;
 }
 
+/* _dispatch.fail_uncreated(id, where): the action for a stream with no context object. */
+static uint32_t policy_for_uncreated(enum callback which, uint32_t id) {
+  PyObject *key = PyLong_FromUnsignedLong(id);
+  PyObject *args[2] = {key, method_names[which]};
+  PyObject *result = key ? PyObject_Vectorcall(fail_uncreated, args, 2, NULL) : NULL;
+  Py_XDECREF(key);
+  if (result == NULL) {
+    log_python_error(callback_names[which]);
+    return 0;
+  }
+  return action_of(result, which);
+}
+
 /* Call context.<callback>(*args) for stream `id` (nargs 0 to 2 of `size`, `flag`), unless
  * the stream skipped it (`bit`); `fallback` is the answer then and for a missing stream. */
 static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, size_t nargs,
                                 uint32_t size, PyObject *flag, uint32_t fallback) {
   PyObject *context = stream_context(id, which);
-  if (context == NULL) return fallback; /* a stream the filter never saw created: continue */
+  if (context == NULL) /* no context: its constructor raised (the policy applies), or none */
+    return which == CB_LOG || which == CB_DONE ? fallback : policy_for_uncreated(which, id);
   if (((abi_stream_t *)context)->skipped & bit) return fallback;
   Py_INCREF(context);
   unsigned hits = stub_hits_mark = stub_hits;
@@ -230,8 +245,7 @@ static int load_fast_paths(PyObject *dispatcher) {
   PyObject *plain = PyObject_GetAttrString(dispatcher, "_plain_init");
   PyObject *calls_on_delete = PyObject_GetAttrString(dispatcher, "_calls_on_delete");
   PyObject *active = PyObject_GetAttrString(dispatcher, "_active");
-  str_context_creation = PyUnicode_InternFromString("context creation");
-  int ok = roots && plain && calls_on_delete && active && str_context_creation &&
+  int ok = roots && plain && calls_on_delete && active &&
            PyDict_Check(roots);
   if (ok) {
     http_class = PyObject_GetAttrString(active, "http");
@@ -314,10 +328,12 @@ static int create_stream(uint32_t id, uint32_t parent) {
     last_id = id;
   } else {
     PyObject *error = fetch_error(); /* as _dispatch.on_context_create: log, no stream */
-    PyObject *args[2] = {str_context_creation, error ? error : Py_None};
-    PyObject *result = PyObject_Vectorcall(log_exception, args, 2, NULL);
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    PyObject *args[2] = {key, error ? error : Py_None};
+    PyObject *result = key ? PyObject_Vectorcall(creation_failed, args, 2, NULL) : NULL;
     if (result == NULL) log_python_error("on_context_create");
     Py_XDECREF(result);
+    Py_XDECREF(key);
     Py_XDECREF(error);
   }
   Py_XDECREF(context);
@@ -381,7 +397,10 @@ static int load_filter(void) {
   streams = PyObject_GetAttrString(dispatcher, "_streams");
   fail_stream = PyObject_GetAttrString(dispatcher, "fail_stream");
   log_exception = PyObject_GetAttrString(dispatcher, "_log_exception");
+  creation_failed = PyObject_GetAttrString(dispatcher, "creation_failed");
+  fail_uncreated = PyObject_GetAttrString(dispatcher, "fail_uncreated");
   if (streams == NULL || fail_stream == NULL || log_exception == NULL ||
+      creation_failed == NULL || fail_uncreated == NULL ||
       !PyObject_TypeCheck(streams, &abi_table_type)) {
     if (!PyErr_Occurred())
       PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a StreamTable");

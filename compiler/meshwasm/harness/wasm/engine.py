@@ -9,22 +9,11 @@ import wasmtime
 from meshwasm.harness.errors import ModuleError
 from meshwasm.harness.host import Host
 from meshwasm.harness.wasm import proxy_imports, wasi
-from meshwasm.harness.wasm.ffi import FastFunc, HostErrors, define_host_func, signature_of
+from meshwasm.harness.wasm.envoy_interface import (
+    ALLOCATORS, CALLBACKS, START_FUNCTIONS, ModuleInterface, check_module,
+)
+from meshwasm.harness.wasm.ffi import FastFunc, HostErrors, define_host_func
 from meshwasm.harness.wasm.memory import GuestMemory
-
-ABI_EXPORTS = ("proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0")
-
-# Exports Envoy calls, with their signatures; a missing callback is skipped, as Envoy skips it.
-CALLBACKS = {
-    "proxy_on_context_create": "ii>", "proxy_on_vm_start": "ii>i", "proxy_on_configure": "ii>i",
-    "proxy_on_request_headers": "iii>i", "proxy_on_request_body": "iii>i",
-    "proxy_on_request_trailers": "ii>i", "proxy_on_response_headers": "iii>i",
-    "proxy_on_response_body": "iii>i", "proxy_on_response_trailers": "ii>i",
-    "proxy_on_done": "i>i", "proxy_on_log": "i>", "proxy_on_delete": "i>", "proxy_on_tick": "i>",
-    "proxy_on_queue_ready": "ii>", "proxy_on_http_call_response": "iiiii>",
-}
-START_FUNCTIONS = {"_initialize": ">", "main": "ii>i", "__main_void": ">i", "_start": ">"}
-ALLOCATORS = {"malloc": "i>i", "proxy_on_memory_allocate": "i>i"}
 
 _engine: wasmtime.Engine | None = None
 
@@ -52,6 +41,12 @@ def load_module(path: Path) -> wasmtime.Module:
         raise ModuleError(f"{path}: not a valid Wasm module: {error}") from None
 
 
+def check_module_file(path: Path) -> ModuleInterface:
+    """What Envoy checks before running the module at ``path`` (``envoy_interface``);
+    ``ModuleError`` naming every reason it would refuse it."""
+    return check_module(load_module(path), str(path))
+
+
 class WasmGuest:
     """One instance of a module, its imports bound to ``host``.
 
@@ -61,32 +56,22 @@ class WasmGuest:
 
     def __init__(self, module: wasmtime.Module, host: Host, label: str = "module") -> None:
         self.label = label
-        exports = {e.name: e for e in module.exports}
-        abi_version = next((name for name in ABI_EXPORTS if name in exports), None)
-        if abi_version is None:
-            raise ModuleError(
-                f"{label}: missing or unknown Proxy-Wasm ABI version (it exports none of "
-                f"{', '.join(ABI_EXPORTS)}); Envoy refuses such a module")
-        self.abi_version = abi_version
+        interface = check_module(module, label)
+        self.abi_version = interface.abi_version
         self.store = wasmtime.Store(shared_engine())
         self.errors = HostErrors()
         self._keep: list[object] = []
         self.memory = GuestMemory(self.store)
         linker = wasmtime.Linker(shared_engine())
-        self._link(module, linker, host, abi_version)
+        self._link(interface, linker, host)
         try:
             instance = linker.instantiate(self.store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as error:
             raise ModuleError(f"{label}: failed to instantiate: {error}") from None
         found = instance.exports(self.store)
-        memory = found.get("memory")
-        if not isinstance(memory, wasmtime.Memory):
-            raise ModuleError(f"{label}: exports no memory named 'memory'")
-        allocator_name = next((n for n in ALLOCATORS
-                               if isinstance(found.get(n), wasmtime.Func)), None)
-        if allocator_name is None:
-            raise ModuleError(f"{label}: is missing malloc function "
-                              "(exports neither malloc nor proxy_on_memory_allocate)")
+        memory = found["memory"]  # check_module: a memory named 'memory' and an allocator
+        assert isinstance(memory, wasmtime.Memory)
+        allocator_name = next(name for name in ALLOCATORS if name in found)
         self.memory.attach(memory, self._fast(found, allocator_name))
         self.callbacks: dict[str, FastFunc] = {
             name: self._fast(found, name) for name in CALLBACKS
@@ -95,41 +80,17 @@ class WasmGuest:
                                  if isinstance(found.get(name), wasmtime.Func)}
 
     def _fast(self, found: object, name: str) -> FastFunc:
-        """A fast caller for export ``name``, once its type is checked: the unchecked call
-        path must never see a type it does not expect."""
-        func = found[name]  # type: ignore[index]
-        expected = CALLBACKS.get(name) or START_FUNCTIONS.get(name) or ALLOCATORS[name]
-        actual = signature_of(func.type(self.store))
-        if actual != expected:
-            raise ModuleError(f"{self.label}: exports {name} with type {_describe(actual)}, "
-                              f"but Envoy calls it as {_describe(expected)}")
-        return FastFunc(self.store, func, name, self.errors)
+        """A fast caller for export ``name`` (its type was checked by ``check_module``: the
+        unchecked call path must never see a type it does not expect)."""
+        return FastFunc(self.store, found[name], name, self.errors)  # type: ignore[index]
 
-    def _link(self, module: wasmtime.Module, linker: wasmtime.Linker, host: Host,
-              abi_version: str) -> None:
-        proxy = proxy_imports.proxy_functions(host, self.memory)
+    def _link(self, interface: ModuleInterface, linker: wasmtime.Linker, host: Host) -> None:
+        """Define each distinct import once (``check_module`` checked them all)."""
+        proxy_funcs = proxy_imports.proxy_functions(host, self.memory)
         wasi_funcs = wasi.wasi_functions(host, self.memory)
-        for item in module.imports:
-            where = f"{item.module}.{item.name}"
-            signature, impl = None, None
-            if item.module == "env" and item.name in proxy_imports.SIGNATURES:
-                if not (item.name == "proxy_get_log_level"
-                        and abi_version == "proxy_abi_version_0_2_0"):
-                    signature = proxy_imports.SIGNATURES[item.name]
-                    impl = proxy[item.name]
-            elif item.module in wasi.MODULES and item.name in wasi.SIGNATURES:
-                signature, impl = wasi.SIGNATURES[item.name], wasi_funcs[item.name]
-            if impl is None or signature is None:
-                raise ModuleError(
-                    f"{self.label}: imports {where}, which Envoy does not provide "
-                    f"(the VM would fail to load: missing import)")
-            wanted = signature_of(item.type) if isinstance(item.type, wasmtime.FuncType) \
-                else None
-            if wanted != signature:
-                raise ModuleError(
-                    f"{self.label}: imports {where} with type {_describe(wanted)}, "
-                    f"but Envoy provides {_describe(signature)}")
-            define_host_func(linker, item.module or "", item.name or "", signature, impl,
+        for item in interface.imports:
+            impl = (proxy_funcs if item.module == "env" else wasi_funcs)[item.name]
+            define_host_func(linker, item.module, item.name, item.signature, impl,
                              self.errors, self._keep)
 
     def start(self) -> None:
@@ -145,11 +106,3 @@ class WasmGuest:
         elif "_start" in starts:
             starts["_start"]()
 
-
-def _describe(signature: str | None) -> str:
-    if signature is None:
-        return "(not a function of i32/i64)"
-    names = {"i": "i32", "I": "i64"}
-    params, results = signature.split(">")
-    return (f"({', '.join(names[k] for k in params)}) -> "
-            f"({', '.join(names[k] for k in results)})")

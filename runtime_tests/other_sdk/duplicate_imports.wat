@@ -1,0 +1,46 @@
+;; A proxy-wasm module shaped like the ones Go (GOOS=wasip1) builds: it imports the same WASI
+;; functions more than once (fd_write, random_get), which Envoy's V8 links without complaint.
+;; It writes a line to stdout per request (Envoy logs it at info), draws random bytes through
+;; both random_get imports, and adds a response header.  Compiled by wasmtime.wat2wasm.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write_a (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_a (param i32 i32) (result i32)))
+  (import "env" "proxy_add_header_map_value"
+    (func $add_header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write_b (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_b (param i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  ;; 1024: the stdout line (30 bytes); 1100: header name (10); 1120: header value (11)
+  (data (i32.const 1024) "duplicate imports saw request\0a")
+  (data (i32.const 1100) "x-imported")
+  (data (i32.const 1120) "dup-imports")
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "_initialize"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    ;; random bytes through both imports: each must answer 0 (success)
+    (i32.or (call $random_a (i32.const 4096) (i32.const 8))
+            (call $random_b (i32.const 4104) (i32.const 8)))
+    (i32.eqz))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    ;; iovec at 2048 -> the line; the first write goes through one import, the
+    ;; count it wrote is checked through the other.
+    (i32.store (i32.const 2048) (i32.const 1024))
+    (i32.store (i32.const 2052) (i32.const 30))
+    (drop (call $write_a (i32.const 1) (i32.const 2048) (i32.const 1) (i32.const 2056)))
+    (drop (call $random_b (i32.const 4096) (i32.const 4)))
+    (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $add_header (i32.const 2) (i32.const 1100) (i32.const 10)
+                            (i32.const 1120) (i32.const 11)))
+    (drop (call $write_b (i32.const 9) (i32.const 2048) (i32.const 1) (i32.const 2056)))
+    (i32.const 0))
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_delete") (param i32)))
