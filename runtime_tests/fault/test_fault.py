@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
 from meshwasm.deploy.envoy_process import start_envoy
 from meshwasm.deploy.envoy_replay import replay_in_envoy, send_request
 from meshwasm.deploy.upstream import run_upstream
@@ -28,9 +28,11 @@ from ..conftest import PROJECT
 
 FILTER = PROJECT / "filters" / "fault" / "filter.py"
 HERE = Path(__file__).parent
-HARNESS_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml",
-                     "delays_and_grpc.yaml"]
-ENVOY_SCENARIOS = HARNESS_SCENARIOS
+ENVOY_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml",
+                   "delays_and_grpc.yaml"]
+#: huge_delays.yaml stalls for Envoy's 5-minute idle timeout: test_envoy_huge_delays_agree
+#: checks the same values in Envoy with a short one
+HARNESS_SCENARIOS = [*ENVOY_SCENARIOS, "huge_delays.yaml"]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,55 @@ def test_max_active_faults_is_counted_across_workers(module: Path) -> None:
                 first.join(timeout=10)
         assert status == 200 and held == [200], native
         assert reached_during_delay == ["/fast"], native  # it did not wait behind the delay
+
+
+def _with_idle_timeout(config: dict, seconds: int) -> dict:
+    listener = config["static_resources"]["listeners"][0]
+    listener["filter_chains"][0]["filters"][0]["typed_config"]["stream_idle_timeout"] = \
+        f"{seconds}s"
+    return config
+
+
+@pytest.mark.envoy
+def test_envoy_huge_delays_agree(module: Path) -> None:
+    """Delays of 2^32 ms and more, held while a short one is released (its on_tick then
+    reschedules for the huge one) and ended by a 2 s stream idle timeout: the same statuses
+    as Envoy's native filter, no exception, and every fault slot given back."""
+    config = {"delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+              "max_active_faults": 3}
+    delays = {"short": "300", "huge": "4294967296", "huger": "9223372036854775807",
+              "wrapped": "9223372036854775808"}
+    outcomes = {}
+    for native in (False, True):
+        with run_upstream(UpstreamResponse(body=b"ok")) as upstream:
+            options = EnvoyOptions(upstream_port=upstream.port,
+                                   module=None if native else module,
+                                   plugin_config=json.dumps(config).encode(), workers=1)
+            config_for = native_filters.fault(options, config) if native else bootstrap(options)
+            with start_envoy(options, config=_with_idle_timeout(config_for, 2)) as envoy:
+                statuses: dict[str, int] = {}
+
+                def send(name: str) -> None:
+                    request = HttpRequest(path=f"/{name}",
+                                          headers=[("x-envoy-fault-delay-request", delays[name])])
+                    statuses[name] = send_request(envoy.listener_port, request, timeout=30)[0]
+
+                threads = [threading.Thread(target=send, args=(name,))
+                           for name in ("short", "huge", "huger")]
+                for thread in threads:  # one by one, so the short delay is held first
+                    active = envoy.gauge("http.meshwasm.downstream_rq_active")
+                    thread.start()
+                    while envoy.gauge("http.meshwasm.downstream_rq_active") <= active:
+                        pass
+                for thread in threads:
+                    thread.join(timeout=60)
+                send("wrapped")
+                if not native:
+                    assert envoy.gauge("wasmcustom.fault.active_faults") == 0
+                    assert "Traceback" not in envoy.read_log(0)[0]
+        outcomes[native] = statuses
+    assert outcomes[False] == outcomes[True]
+    assert outcomes[False] == {"short": 200, "huge": 504, "huger": 504, "wrapped": 200}
 
 
 def _run(plugin: CompiledPlugin, headers: list[tuple[str, str]]) -> int:
