@@ -190,3 +190,12 @@ def test_hostile_configuration_is_accepted_or_refused_cleanly(module: Path, fiel
         assert "bad configuration" in str(refused) and field in str(refused)
         return
     assert _run(plugin, []) in (200, 503, 418) and plugin.host.failed is None
+
+
+def test_deeply_nested_configuration_is_refused_naming_the_field(module: Path) -> None:
+    nested = '{"delay": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(HarnessError) as refused:
+        CompiledPlugin(module, nested.encode())
+    assert "fault: bad configuration: delay[0][0][0][0]...: nested 100001 levels deep" \
+        in str(refused.value)
+    assert "RecursionError" not in str(refused.value)
