@@ -8,7 +8,7 @@ import wasmtime
 
 from meshwasm.harness.errors import ModuleError
 from meshwasm.harness.host import Host
-from meshwasm.harness.wasm import proxy_imports, wasi
+from meshwasm.harness.wasm import epoch, proxy_imports, wasi
 from meshwasm.harness.wasm.ffi import FastFunc, HostErrors, define_host_func, signature_of
 from meshwasm.harness.wasm.memory import GuestMemory
 
@@ -38,7 +38,9 @@ def shared_engine() -> wasmtime.Engine:
             config.cache = True
         except wasmtime.WasmtimeError:
             pass  # no cache directory: compile every time
+        config.epoch_interruption = True  # the callback time limit (epoch.py)
         _engine = wasmtime.Engine(config)
+        epoch.start_ticker(_engine)
     return _engine
 
 
@@ -69,6 +71,8 @@ class WasmGuest:
                 f"{', '.join(ABI_EXPORTS)}); Envoy refuses such a module")
         self.abi_version = abi_version
         self.store = wasmtime.Store(shared_engine())
+        self.time_limit_s = host.options.callback_time_limit_s
+        self.store.set_epoch_deadline(epoch.deadline_ticks(self.time_limit_s))  # start code
         self.errors = HostErrors()
         self._keep: list[object] = []
         self.memory = GuestMemory(self.store)
@@ -103,7 +107,7 @@ class WasmGuest:
         if actual != expected:
             raise ModuleError(f"{self.label}: exports {name} with type {_describe(actual)}, "
                               f"but Envoy calls it as {_describe(expected)}")
-        return FastFunc(self.store, func, name, self.errors)
+        return FastFunc(self.store, func, name, self.errors, self.time_limit_s)
 
     def _link(self, module: wasmtime.Module, linker: wasmtime.Linker, host: Host,
               abi_version: str) -> None:
