@@ -24,6 +24,7 @@ from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Exchange, Expectation, HttpRequest, UpstreamResponse
 from meshwasm.replay.traffic import load_traffic
 
+from .. import hostile_corpus
 from ..conftest import PROJECT
 
 FILTER = PROJECT / "filters" / "fault" / "filter.py"
@@ -147,9 +148,7 @@ def _run(plugin: CompiledPlugin, headers: list[tuple[str, str]]) -> int:
     return plugin.run(exchange).status
 
 
-header_value = st.one_of(
-    st.integers(-10, 10**21).map(str), st.sampled_from(["", " 503 ", "+0", "5e2", "٣", "0x1f"]),
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=12))
+header_value = st.one_of(st.integers(-10, 10**21).map(str), hostile_corpus.header_values())
 
 
 @settings(max_examples=60, deadline=None,
@@ -170,6 +169,25 @@ def test_hostile_fault_headers_give_envoys_answer(module: Path, abort: str, perc
     else:
         assert status == expected
     assert plugin.host.failed is None
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(delay=header_value)
+def test_hostile_delay_values_neither_fail_the_vm_nor_leak_the_slot(module: Path,
+                                                                     delay: str) -> None:
+    """Whatever the delay header says, the VM keeps serving and the only fault slot comes
+    back: the next delay of 5 ms is applied."""
+    config = {"delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+              "max_active_faults": 1}
+    plugin = CompiledPlugin(module, json.dumps(config).encode())
+    first = _run(plugin, [("x-envoy-fault-delay-request", delay)])
+    probe = Exchange(name="probe", request=HttpRequest(
+        path="/", headers=[("x-envoy-fault-delay-request", "5")]),
+        upstream=UpstreamResponse(), expect=Expectation())
+    second = plugin.run(probe)
+    assert first in (200, 408) and plugin.host.failed is None
+    assert (second.status, second.elapsed_ms) == (200, 5)
 
 
 json_values = st.recursive(
