@@ -214,6 +214,6 @@ def test_deeply_nested_configuration_is_refused_naming_the_field(module: Path) -
     nested = '{"delay": ' + "[" * 100_000 + "]" * 100_000 + "}"
     with pytest.raises(HarnessError) as refused:
         CompiledPlugin(module, nested.encode())
-    assert "fault: bad configuration: delay[0][0][0][0]...: nested 100001 levels deep" \
+    assert "fault: bad configuration: delay[0][0][0][0]...: nested more than 1000 levels deep" \
         in str(refused.value)
     assert "RecursionError" not in str(refused.value)

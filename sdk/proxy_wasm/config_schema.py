@@ -215,9 +215,14 @@ def load(configuration: bytes, schema: Schema) -> Schema:
     return document
 
 
+#: ``_too_deep`` stops looking once the nesting passes this (deeper than Python can parse)
+_DEEPEST_REPORTED = 1000
+
+
 def _too_deep(configuration: bytes) -> str:
-    """The error for JSON nested too deeply to read: the path to its deepest point, found
-    without recursion (a scan of brackets, commas, colons and strings)."""
+    """The error for JSON nested too deeply to read: the path to its deepest point (or to
+    where it passes ``_DEEPEST_REPORTED``), found without recursion: a scan of brackets,
+    commas, colons and strings."""
     text = configuration.decode("utf-8", "replace")
     path: list = []  # per open bracket: an array index, or an object's current key
     deepest: list = []
@@ -235,6 +240,8 @@ def _too_deep(configuration: bytes) -> str:
             path.append(0 if char == "[" else "")
             if len(path) > len(deepest):
                 deepest = list(path)
+                if len(deepest) > _DEEPEST_REPORTED:
+                    break
         elif char in "]}" and path:
             path.pop()
         elif char == "," and path and isinstance(path[-1], int):
@@ -243,7 +250,9 @@ def _too_deep(configuration: bytes) -> str:
             path[-1] = key
         position += 1
     shown = _format_path(deepest[:5]) + ("..." if len(deepest) > 5 else "")
-    return f"{shown or '(top level)'}: nested {len(deepest)} levels deep, too deep to read"
+    depth = f"more than {_DEEPEST_REPORTED}" if len(deepest) > _DEEPEST_REPORTED \
+        else str(len(deepest))
+    return f"{shown or '(top level)'}: nested {depth} levels deep, too deep to read"
 
 
 def _format_path(parts: list) -> str:

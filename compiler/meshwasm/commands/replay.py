@@ -49,7 +49,7 @@ def _engine(name: str, time_limit_s: float | None,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
 @click.option("--callback-time-limit", "time_limit_s", type=click.FloatRange(min=0),
-              default=10.0, show_default=True, metavar="SECONDS",
+              default=30.0, show_default=True, metavar="SECONDS",
               help="Harness and source engines: stop a callback running longer than this "
                    "(wall-clock) and fail its VM as a trap would; 0: no limit.")
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=1024,

@@ -65,7 +65,7 @@ class HostOptions:
     #: Guards of the harness itself (Envoy has none; see docs/harness-semantics.md): a callback
     #: running longer than this many seconds of wall-clock time is stopped and fails the VM as
     #: a trap would; None: no limit.
-    callback_time_limit_s: float | None = 10.0
+    callback_time_limit_s: float | None = 30.0
     #: source mode: how much memory a request (or tick) may add to this process, in MiB;
     #: past it the filter gets MemoryError.  None: no limit.
     source_memory_limit_mb: int | None = 1024
