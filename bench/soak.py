@@ -122,7 +122,8 @@ def _client(port: int, requests: int, seed: int, hostile_share: float, load: Fil
                 connection = None
         except (ValueError, UnicodeEncodeError):
             status = UNSENDABLE  # http.client refused the header: nothing went out
-            connection.close()
+            if connection is not None:
+                connection.close()
             connection = None
         except (OSError, http.client.HTTPException):
             status = NO_ANSWER

@@ -39,6 +39,8 @@ ESCALATE_AFTER = 5
 #: where code the stop must never interrupt lives: the harness, and the standard library
 _HOST_CODE = (str(Path(__file__).resolve().parent.parent), sysconfig.get_paths()["stdlib"])
 T = TypeVar("T")
+#: a guarded callback is running (of any guest: one signal timer for the process)
+_callback_running = False
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -62,7 +64,6 @@ class SourceGuard:
     def __init__(self, time_limit_s: float | None, memory_limit_mb: int | None) -> None:
         self.time_limit_s = time_limit_s
         self.memory_limit_mb = memory_limit_mb
-        self._in_callback = False
         self._timing = False
         self._alarms = 0
         self._interrupted = False
@@ -90,9 +91,10 @@ class SourceGuard:
         """``callback()`` under the time limit.  Raises ``GuestTrap`` when it had to be
         stopped (then nothing it returned counts), ``KeyboardInterrupt`` when the user
         pressed Ctrl-C meanwhile."""
-        if self._in_callback or not _in_main_thread():
+        global _callback_running
+        if _callback_running or not _in_main_thread():
             return callback()  # entered from a host call: the outer callback's limit holds
-        self._in_callback, self._alarms, self._interrupted = True, 0, False
+        _callback_running, self._alarms, self._interrupted = True, 0, False
         previous_trace = sys.gettrace()  # a debugger's or coverage's, put back if replaced
         previous_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
         previous_interrupt = signal.signal(signal.SIGINT, self._on_interrupt)
@@ -110,7 +112,7 @@ class SourceGuard:
                 sys.settrace(previous_trace)
             signal.signal(signal.SIGALRM, previous_alarm)
             signal.signal(signal.SIGINT, previous_interrupt)
-            self._in_callback = False
+            _callback_running = False
         if self._interrupted:
             raise KeyboardInterrupt
         if self._alarms:
