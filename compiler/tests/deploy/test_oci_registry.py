@@ -203,3 +203,15 @@ def test_pulled_module_mode_follows_the_umask(registry: LocalRegistry, module: P
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "default.wasm").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "private.wasm").stat().st_mode) == 0o600
+
+
+def test_pull_refuses_a_layer_larger_than_a_module_before_downloading_it(
+        tmp_path: Path) -> None:
+    image = build_image(MODULE, "oci")
+    manifest = json.loads(image.manifest)
+    manifest["layers"][1]["size"] = 1 << 40
+    blobs = {blob.digest: blob.data for blob in image.blobs}
+    with _lying_registry(json.dumps(manifest).encode(), blobs) as host:
+        with pytest.raises(ImageError, match="the module layer is 1099511627776 bytes"):
+            pull(f"{host}/filters/huge:v1", tmp_path / "out.wasm")
+    assert list(tmp_path.iterdir()) == []
