@@ -224,8 +224,8 @@ def _too_deep(configuration: bytes) -> str:
     where it passes ``_DEEPEST_REPORTED``), found without recursion: a scan of brackets,
     commas, colons and strings."""
     text = configuration.decode("utf-8", "replace")
-    path: list = []  # per open bracket: an array index, or an object's current key
-    deepest: list = []
+    path: list[int | str] = []  # per open bracket: an array index, or an object's current key
+    deepest: list[int | str] = []
     key = ""
     position = 0
     while position < len(text):
@@ -255,7 +255,7 @@ def _too_deep(configuration: bytes) -> str:
     return f"{shown or '(top level)'}: nested {depth} levels deep, too deep to read"
 
 
-def _format_path(parts: list) -> str:
+def _format_path(parts: list[int | str]) -> str:
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
