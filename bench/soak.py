@@ -111,8 +111,8 @@ def _client(port: int, requests: int, seed: int, hostile_share: float, load: Fil
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.putrequest("GET", f"/soak/{rng.randrange(1000)}",
                                   skip_accept_encoding=True)
-            for name, value in headers:
-                connection.putheader(name, value)
+            for name, value in headers:  # as UTF-8 bytes: http.client sends them untouched
+                connection.putheader(name, value.encode("utf-8"))
             connection.endheaders()
             response = connection.getresponse()
             response.read()
