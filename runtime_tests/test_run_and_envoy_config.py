@@ -57,6 +57,18 @@ def test_envoy_config_names_a_bad_upstream(c_filter_wasm: Path) -> None:
     assert result.exit_code == 2 and "--upstream" in result.output and "HOST:PORT" in result.output
 
 
+@pytest.mark.parametrize("content", [b"#!/bin/sh\n", b"\0asm\x01\0\0\0\x01\x05\x01\x60"],
+                         ids=["not-wasm", "truncated-wasm"])
+def test_envoy_config_refuses_a_file_that_is_not_a_module(tmp_path: Path,
+                                                          content: bytes) -> None:
+    bogus = tmp_path / "bogus.wasm"
+    bogus.write_bytes(content)
+    result = CliRunner().invoke(main, ["envoy-config", str(bogus)])
+    assert result.exit_code == 2
+    assert result.stdout == ""  # no configuration written
+    assert "bogus.wasm: not a" in result.output and "WebAssembly module" in result.output
+
+
 @pytest.mark.envoy
 def test_run_serves_the_filter_and_ctrl_c_stops_envoy(c_filter_wasm: Path) -> None:
     process = subprocess.Popen(

@@ -33,6 +33,15 @@ def parse_unsigned(text: str | None, bits: int) -> int | None:
     return value if value < (1 << bits) else None
 
 
+def header_delay_ms(text: str | None) -> int | None:
+    """The delay ``x-envoy-fault-delay-request`` asks for, as Envoy reads it: an unsigned 64-bit
+    integer made a signed 64-bit count of milliseconds, so 2^63 and more wrap negative and,
+    like 0 or an unparsable value, ask for no delay.  Anything below is held that long (in
+    practice until the stream idle timeout ends the request)."""
+    value = parse_unsigned(text, 64)
+    return value if value is not None and 0 < value < (1 << 63) else None
+
+
 def duration_ms(text: str) -> int:
     """A protobuf JSON duration (``"0.25s"``) in whole milliseconds."""
     whole, _, fraction = text[:-1].partition(".")

@@ -18,6 +18,9 @@ import fault_rules
 
 ABORT_BODY = b"fault filter abort"
 ABORT_DETAILS = "fault_filter_abort"
+#: The longest tick period the ABI carries (a u32 of milliseconds); a longer delay is waited
+#: out in several ticks.
+MAX_TICK_PERIOD_MS = (1 << 32) - 1
 
 
 class Root(RootContext):
@@ -74,20 +77,22 @@ class Root(RootContext):
             self.set_tick_period_ms(0)
             return
         due = min(due for due, _ in self.held.values())
-        self.set_tick_period_ms(max(1, due - clock.now_ms()))
+        self.set_tick_period_ms(min(MAX_TICK_PERIOD_MS, max(1, due - clock.now_ms())))
 
     def on_tick(self) -> None:
         now = clock.now_ms()
-        for context_id, (due, stream) in list(self.held.items()):
-            if due > now:
-                continue
-            del self.held[context_id]
-            try:
-                _hostcalls.abi.set_effective_context(context_id)
-            except _hostcalls.HostCallError:
-                continue  # the stream is gone (client left)
-            stream.release()
-        self._schedule()
+        try:
+            for context_id, (due, stream) in list(self.held.items()):
+                if due > now:
+                    continue
+                del self.held[context_id]
+                try:
+                    _hostcalls.abi.set_effective_context(context_id)
+                except _hostcalls.HostCallError:
+                    continue  # the stream is gone (client left)
+                stream.release()
+        finally:  # a release that raised must not leave the other held streams unticked
+            self._schedule()
 
 
 def _route_cluster() -> str | None:
@@ -147,7 +152,7 @@ class Fault(HttpContext):
         if not percentage.hit(settings.rng):
             return None
         if settings.delay_from_headers:
-            return fault_rules.parse_unsigned(headers[fault_rules.DELAY_HEADER], 64) or None
+            return fault_rules.header_delay_ms(headers[fault_rules.DELAY_HEADER])
         return settings.delay_ms or None
 
     def _abort_status(self, settings: fault_rules.Settings,
@@ -190,10 +195,12 @@ class Fault(HttpContext):
             self.resume_request()
 
     def on_done(self) -> None:
-        self.root.forget(self.context_id)
-        if self.active:
-            self.active = False
-            self.root.add_active(-1)
+        try:
+            self.root.forget(self.context_id)
+        finally:  # whatever failed above, the fault's slot is given back
+            if self.active:
+                self.active = False
+                self.root.add_active(-1)
 
 
 register(Fault, root=Root)

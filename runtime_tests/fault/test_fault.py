@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
 from meshwasm.deploy.envoy_process import start_envoy
 from meshwasm.deploy.envoy_replay import replay_in_envoy, send_request
 from meshwasm.deploy.upstream import run_upstream
@@ -24,13 +24,16 @@ from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Exchange, Expectation, HttpRequest, UpstreamResponse
 from meshwasm.replay.traffic import load_traffic
 
+from .. import hostile_corpus
 from ..conftest import PROJECT
 
 FILTER = PROJECT / "filters" / "fault" / "filter.py"
 HERE = Path(__file__).parent
-HARNESS_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml",
-                     "delays_and_grpc.yaml"]
-ENVOY_SCENARIOS = HARNESS_SCENARIOS
+ENVOY_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yaml",
+                   "delays_and_grpc.yaml"]
+#: huge_delays.yaml stalls for Envoy's 5-minute idle timeout: test_envoy_huge_delays_agree
+#: checks the same values in Envoy with a short one
+HARNESS_SCENARIOS = [*ENVOY_SCENARIOS, "huge_delays.yaml"]
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +93,62 @@ def test_max_active_faults_is_counted_across_workers(module: Path) -> None:
         assert reached_during_delay == ["/fast"], native  # it did not wait behind the delay
 
 
+def _with_idle_timeout(config: dict, seconds: int) -> dict:
+    listener = config["static_resources"]["listeners"][0]
+    listener["filter_chains"][0]["filters"][0]["typed_config"]["stream_idle_timeout"] = \
+        f"{seconds}s"
+    return config
+
+
+@pytest.mark.envoy
+def test_envoy_huge_delays_agree(module: Path) -> None:
+    """Delays of 2^32 ms and more, held while a short one is released (its on_tick then
+    reschedules for the huge one) and ended by a 2 s stream idle timeout: the same statuses
+    as Envoy's native filter, no exception, and every fault slot given back."""
+    config = {"delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+              "max_active_faults": 3}
+    delays = {"short": "300", "huge": "4294967296", "huger": "9223372036854775807",
+              "wrapped": "9223372036854775808"}
+    outcomes = {}
+    for native in (False, True):
+        with run_upstream(UpstreamResponse(body=b"ok")) as upstream:
+            options = EnvoyOptions(upstream_port=upstream.port,
+                                   module=None if native else module,
+                                   plugin_config=json.dumps(config).encode(), workers=1)
+            config_for = native_filters.fault(options, config) if native else bootstrap(options)
+            with start_envoy(options, config=_with_idle_timeout(config_for, 2)) as envoy:
+                statuses: dict[str, int] = {}
+
+                def send(name: str) -> None:
+                    request = HttpRequest(path=f"/{name}",
+                                          headers=[("x-envoy-fault-delay-request", delays[name])])
+                    statuses[name] = send_request(envoy.listener_port, request, timeout=30)[0]
+
+                threads = [threading.Thread(target=send, args=(name,))
+                           for name in ("short", "huge", "huger")]
+                for thread in threads:  # one by one, so the short delay is held first
+                    active = envoy.gauge("http.meshwasm.downstream_rq_active")
+                    thread.start()
+                    while envoy.gauge("http.meshwasm.downstream_rq_active") <= active:
+                        pass
+                for thread in threads:
+                    thread.join(timeout=60)
+                send("wrapped")
+                if not native:
+                    assert envoy.gauge("wasmcustom.fault.active_faults") == 0
+                    assert "Traceback" not in envoy.read_log(0)[0]
+        outcomes[native] = statuses
+    assert outcomes[False] == outcomes[True]
+    assert outcomes[False] == {"short": 200, "huge": 504, "huger": 504, "wrapped": 200}
+
+
 def _run(plugin: CompiledPlugin, headers: list[tuple[str, str]]) -> int:
     exchange = Exchange(name="probe", request=HttpRequest(path="/", headers=headers),
                         upstream=UpstreamResponse(), expect=Expectation())
     return plugin.run(exchange).status
 
 
-header_value = st.one_of(
-    st.integers(-10, 10**21).map(str), st.sampled_from(["", " 503 ", "+0", "5e2", "٣", "0x1f"]),
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=12))
+header_value = st.one_of(st.integers(-10, 10**21).map(str), hostile_corpus.header_values())
 
 
 @settings(max_examples=60, deadline=None,
@@ -121,6 +171,25 @@ def test_hostile_fault_headers_give_envoys_answer(module: Path, abort: str, perc
     assert plugin.host.failed is None
 
 
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(delay=header_value)
+def test_hostile_delay_values_neither_fail_the_vm_nor_leak_the_slot(module: Path,
+                                                                     delay: str) -> None:
+    """Whatever the delay header says, the VM keeps serving and the only fault slot comes
+    back: the next delay of 5 ms is applied."""
+    config = {"delay": {"header_delay": {}, "percentage": {"numerator": 100}},
+              "max_active_faults": 1}
+    plugin = CompiledPlugin(module, json.dumps(config).encode())
+    first = _run(plugin, [("x-envoy-fault-delay-request", delay)])
+    probe = Exchange(name="probe", request=HttpRequest(
+        path="/", headers=[("x-envoy-fault-delay-request", "5")]),
+        upstream=UpstreamResponse(), expect=Expectation())
+    second = plugin.run(probe)
+    assert first in (200, 408) and plugin.host.failed is None
+    assert (second.status, second.elapsed_ms) == (200, 5)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
@@ -139,3 +208,12 @@ def test_hostile_configuration_is_accepted_or_refused_cleanly(module: Path, fiel
         assert "bad configuration" in str(refused) and field in str(refused)
         return
     assert _run(plugin, []) in (200, 503, 418) and plugin.host.failed is None
+
+
+def test_deeply_nested_configuration_is_refused_naming_the_field(module: Path) -> None:
+    nested = '{"delay": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(HarnessError) as refused:
+        CompiledPlugin(module, nested.encode())
+    assert "fault: bad configuration: delay[0][0][0][0]...: nested more than 1000 levels deep" \
+        in str(refused.value)
+    assert "RecursionError" not in str(refused.value)

@@ -203,9 +203,60 @@ def load(configuration: bytes, schema: Schema) -> Schema:
     """
     try:
         document = json.loads(configuration or b"{}")
+        check(document, schema)
+    except RecursionError:  # the parser or the validator ran out of stack: say where
+        raise ConfigError([_too_deep(configuration)]) from None
+    except ConfigError:
+        raise
     except ValueError as error:
         raise ConfigError([f"(top level): not valid JSON: {error}"]) from None
-    check(document, schema)
     if not isinstance(document, dict):
         raise ConfigError(["(top level): expected object"])
     return document
+
+
+#: ``_too_deep`` stops looking once the nesting passes this (deeper than Python can parse)
+_DEEPEST_REPORTED = 1000
+
+
+def _too_deep(configuration: bytes) -> str:
+    """The error for JSON nested too deeply to read: the path to its deepest point (or to
+    where it passes ``_DEEPEST_REPORTED``), found without recursion: a scan of brackets,
+    commas, colons and strings."""
+    text = configuration.decode("utf-8", "replace")
+    path: list[int | str] = []  # per open bracket: an array index, or an object's current key
+    deepest: list[int | str] = []
+    key = ""
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            end = position + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            key = text[position + 1:end]
+            position = end
+        elif char in "[{":
+            path.append(0 if char == "[" else "")
+            if len(path) > len(deepest):
+                deepest = list(path)
+                if len(deepest) > _DEEPEST_REPORTED:
+                    break
+        elif char in "]}" and path:
+            path.pop()
+        elif char == "," and path and isinstance(path[-1], int):
+            path[-1] += 1
+        elif char == ":" and path:
+            path[-1] = key
+        position += 1
+    shown = _format_path(deepest[:5]) + ("..." if len(deepest) > 5 else "")
+    depth = f"more than {_DEEPEST_REPORTED}" if len(deepest) > _DEEPEST_REPORTED \
+        else str(len(deepest))
+    return f"{shown or '(top level)'}: nested {depth} levels deep, too deep to read"
+
+
+def _format_path(parts: list[int | str]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from meshwasm.build.resources import add_resources
 from meshwasm.build.progress import Progress, Silent
 from meshwasm.build.toolchain import WasiPython, cache_root, wasi_python
 from meshwasm.build.zig import zig_version
+from meshwasm.files import write_atomically  # re-exported: deploy and bench use it from here
 
 SDK_DIR = Path(proxy_wasm.__file__).resolve().parent
 
@@ -58,28 +58,6 @@ def _input_digest(closure: Closure, python: WasiPython, trim_to: list[Path]) -> 
     for part in sorted([*link.GLUE_DIR.iterdir(), *build_dir.glob("*.py")]):
         digest.update(part.name.encode() + part.read_bytes())
     return digest.hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600 -> as any output (0644)
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,

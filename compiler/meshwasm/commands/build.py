@@ -8,6 +8,7 @@ import click
 
 from meshwasm.build.errors import BuildError
 from meshwasm.build.toolchain import ToolchainError
+from meshwasm.files import OutputError
 
 
 @click.command("build")
@@ -35,7 +36,7 @@ def command(filter_path: Path, output: Path | None, verbose: bool,
     try:
         result = build_filter(filter_path, output, progress=progress,
                               trim_to=list(trim_to) or None)
-    except (BuildError, ToolchainError) as error:
+    except (BuildError, ToolchainError, OutputError) as error:
         raise click.ClickException(str(error)) from None
     finally:
         progress.close()

@@ -73,13 +73,14 @@ class DevLoop:
         from meshwasm.build.errors import BuildError
         from meshwasm.build.pipeline import build_filter
         from meshwasm.build.toolchain import ToolchainError
+        from meshwasm.files import OutputError
 
         self._watched = self._mtimes()
         self.console.rule(f"[bold]{self.filter_path.name}[/] {time.strftime('%H:%M:%S')}")
         try:
             with self.console.status(f"building {self.filter_path} ..."):
                 result = build_filter(self.filter_path, self.output)
-        except (BuildError, ToolchainError) as error:
+        except (BuildError, ToolchainError, OutputError) as error:
             self.console.print("[red]build failed[/] (still serving the last good module)")
             self.console.print(str(error), markup=False, highlight=False)
             return CycleResult(built=False, error=str(error))

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.module_check import NotAModuleError, check_module
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,7 +50,12 @@ def envoy_options(listen_default: int) -> Callable[[F], F]:
 
 def to_envoy_options(module: Path, upstream: str, plugin_config: Path | None, fail_open: bool,
                      workers: int, listen: int, admin_port: int = 0) -> EnvoyOptions:
-    """The ``EnvoyOptions`` for the option values; errors name the option."""
+    """The ``EnvoyOptions`` for the option values; errors name the option (a ``module`` that
+    is not a valid Wasm module is refused here, before any configuration is written)."""
+    try:
+        check_module(module.read_bytes(), str(module))
+    except (OSError, NotAModuleError) as error:
+        raise click.BadParameter(str(error), param_hint="MODULE.wasm") from None
     host, port = parse_host_port(upstream)
     config = plugin_config.read_bytes() if plugin_config is not None else b""
     try:

@@ -22,10 +22,11 @@ def command(reference: str, output: Path, plain_http: bool | None, timeout: floa
     sha256; OUTPUT is written only when all checks pass.  Prints the manifest digest.
     """
     from meshwasm.deploy.oci import ImageError, RegistryError, pull
+    from meshwasm.files import OutputError
 
     try:
         result = pull(reference, output, plain_http=plain_http or None, timeout=timeout)
-    except (ImageError, RegistryError, ValueError) as error:
+    except (ImageError, RegistryError, ValueError, OutputError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"pulled {result.reference} ({result.variant} format) to {output}; module "
                f"sha256 {result.module_sha256}", err=True)

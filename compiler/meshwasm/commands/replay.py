@@ -5,6 +5,7 @@ With ``--engine source`` the first argument is the filter's ``FILTER.py``, run f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,8 +25,10 @@ EXIT_BAD_INPUT = 2
 Engine = Callable[[Path, Traffic], list[Verdict]]
 
 
-def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
-    """The replay function of engine ``name`` and the errors meaning "cannot run"."""
+def _engine(name: str, time_limit_s: float | None,
+            memory_limit_mb: int | None) -> tuple[Engine, tuple[type[Exception], ...]]:
+    """The replay function of engine ``name`` (with the harness's limits, for the engines
+    that have them) and the errors meaning "cannot run"."""
     from meshwasm.harness.errors import HarnessError
     if name == "envoy":
         # Imported only when asked for: it needs the Envoy binary and its own modules.
@@ -35,9 +38,10 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
         return envoy_replay.replay_in_envoy, (HarnessError, *errors)
     if name == "source":
         from meshwasm.harness.source import replay_source
-        return replay_source, (HarnessError,)
+        return functools.partial(replay_source, time_limit_s=time_limit_s,
+                                 memory_limit_mb=memory_limit_mb), (HarnessError,)
     from meshwasm.harness import replay_module
-    return replay_module, (HarnessError,)
+    return functools.partial(replay_module, time_limit_s=time_limit_s), (HarnessError,)
 
 
 @click.command("replay")
@@ -54,8 +58,17 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
 @click.option("-v", "--verbose", is_flag=True,
               help="Show every log line of every request (a failing request always shows "
                    "its warnings and errors).")
+@click.option("--callback-time-limit", "time_limit_s", type=click.FloatRange(min=0),
+              default=30.0, show_default=True, metavar="SECONDS",
+              help="Harness and source engines: stop a callback running longer than this "
+                   "(wall-clock) and fail its VM as a trap would; 0: no limit.")
+@click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=1024,
+              show_default=True, metavar="MiB",
+              help="Source engine: how much memory one request may add to the process "
+                   "before the filter gets MemoryError; 0: no limit.")
 def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
-            junit_path: Path | None, verbose: bool) -> None:
+            junit_path: Path | None, verbose: bool, time_limit_s: float,
+            memory_limit_mb: int) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -75,7 +88,7 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
                       "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
                       "use --engine source", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT)
-    replay, errors = _engine(engine)
+    replay, errors = _engine(engine, time_limit_s or None, memory_limit_mb or None)
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)

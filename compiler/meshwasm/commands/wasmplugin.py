@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,18 @@ MODES = ("CLIENT", "SERVER", "CLIENT_AND_SERVER")
 
 def _load_data(path: Path) -> Any:
     """A YAML or JSON file (JSON is YAML); errors name the file."""
+    return _load_documents(path, yaml.safe_load)
+
+
+def _load_documents(path: Path, loader: Callable[[str], Any]) -> Any:
+    """``loader`` applied to the file's text; unreadable, invalid or too deeply nested
+    data is a click error naming the file."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+        return loader(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise click.ClickException(f"{path}: {error}") from None
+    except RecursionError:
+        raise click.ClickException(f"{path}: nested too deeply to read") from None
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -37,7 +46,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 def _check_only(path: Path) -> None:
-    documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    documents = [d for d in _load_documents(path, lambda text: list(yaml.safe_load_all(text)))
+                 if d]
     for index, document in enumerate(documents):
         where = f"{path}" + (f" (document {index + 1})" if len(documents) > 1 else "")
         try:

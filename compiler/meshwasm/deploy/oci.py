@@ -13,8 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshwasm.deploy.oci_image import (OCI_MANIFEST, ImageError, build_image, module_layer,
-                                       parse_manifest, unpack_module)
+from meshwasm.deploy.oci_image import (MAX_MODULE_BYTES, OCI_MANIFEST, ImageError, build_image,
+                                       module_layer, parse_manifest, unpack_module)
 from meshwasm.deploy.oci_registry import (Reference, RegistryClient, RegistryError,
                                           parse_reference)
 
@@ -88,9 +88,11 @@ def pull(reference: str | Reference, output: Path, *, plain_http: bool | None = 
         variant, descriptor = module_layer(manifest)
     except ImageError as error:
         raise ImageError(f"{ref}: {error}") from None
-    layer = client.get_blob(ref.repository, str(descriptor.get("digest")),
-                            descriptor.get("size") if isinstance(descriptor.get("size"), int)
-                            else None)
+    size = descriptor.get("size") if isinstance(descriptor.get("size"), int) else None
+    if size is not None and size > MAX_MODULE_BYTES:  # refused before it is downloaded
+        raise ImageError(f"{ref}: the module layer is {size} bytes, more than the "
+                         f"{MAX_MODULE_BYTES} a module may have")
+    layer = client.get_blob(ref.repository, str(descriptor.get("digest")), size)
     try:
         module = unpack_module(variant, layer)
     except ImageError as error:

@@ -26,6 +26,8 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshwasm.module_check import WASM_MAGIC, NotAModuleError, check_module
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -42,7 +44,6 @@ RUNTIME_CONFIG_FILE = "runtime-config.json"
 FORMATS = ("oci", "compat")
 #: manifest types ``extract_module`` understands, for the registry's Accept header
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-WASM_MAGIC = b"\0asm"
 
 
 class ImageError(ValueError):
@@ -184,24 +185,60 @@ def module_layer(manifest: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         f"including {WASM_CONTENT} (oci); got layer types {types}")
 
 
-def unpack_module(variant: str, layer: bytes) -> bytes:
-    """The module bytes from the module layer's blob."""
+#: The largest module ``unpack_module`` gives back (and so the most a compat layer may inflate
+#: to): far above any real filter (ours are ~6 MB), far below what a gzip bomb would use.
+MAX_MODULE_BYTES = 128 * 1024 * 1024
+
+
+class _Capped(io.RawIOBase):
+    """A readable stream that raises ``ImageError`` once more than ``limit`` bytes came out."""
+
+    def __init__(self, stream: gzip.GzipFile, limit: int) -> None:
+        super().__init__()
+        self._stream, self._limit, self._count = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        self._count += len(data)
+        if self._count > self._limit:
+            raise ImageError(f"compat layer inflates to more than {self._limit} bytes "
+                             "(a gzip bomb?)")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _module_from_tar_gz(layer: bytes, limit: int) -> bytes:
+    """``plugin.wasm`` from a compat layer, decompressed as a stream: at most ``limit`` bytes
+    are ever inflated, whatever the layer claims."""
+    source = _Capped(gzip.GzipFile(fileobj=io.BytesIO(layer)), limit)
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(source), mode="r|") as archive:
+            for member in archive:
+                if member.isfile() and member.name.rsplit("/", 1)[-1] == PLUGIN_FILE:
+                    if member.size > limit:
+                        raise ImageError(f"compat layer's {PLUGIN_FILE} is {member.size} "
+                                         f"bytes, more than the {limit} a module may have")
+                    extracted = archive.extractfile(member)
+                    assert extracted is not None
+                    return extracted.read()
+    except (OSError, EOFError, tarfile.TarError) as error:
+        raise ImageError(f"compat layer is not a tar.gz: {error}") from None
+    raise ImageError(f"compat layer has no {PLUGIN_FILE}")
+
+
+def unpack_module(variant: str, layer: bytes, limit: int = MAX_MODULE_BYTES) -> bytes:
+    """The module bytes from the module layer's blob, checked to be a valid Wasm module."""
     if variant == "compat":
-        try:
-            raw = gzip.decompress(layer)
-            with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
-                for member in archive.getmembers():
-                    if member.isfile() and member.name.rsplit("/", 1)[-1] == PLUGIN_FILE:
-                        extracted = archive.extractfile(member)
-                        assert extracted is not None
-                        module = extracted.read()
-                        break
-                else:
-                    raise ImageError(f"compat layer has no {PLUGIN_FILE}")
-        except (OSError, EOFError, tarfile.TarError) as error:
-            raise ImageError(f"compat layer is not a tar.gz: {error}") from None
+        module = _module_from_tar_gz(layer, limit)
+    elif len(layer) > limit:
+        raise ImageError(f"the image's module is larger than {limit} bytes")
     else:
         module = layer
-    if not module.startswith(WASM_MAGIC):
-        raise ImageError("the image's module is not WebAssembly (no \\0asm magic)")
+    try:
+        check_module(module, "the image's module")
+    except NotAModuleError as error:
+        raise ImageError(str(error)) from None
     return module

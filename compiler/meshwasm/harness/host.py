@@ -62,6 +62,13 @@ class HostOptions:
     clock_ns: Callable[[], int] | None = None
     monotonic_ns: Callable[[], int] | None = None
     worker: int = 0  # which worker VM this is (0-based)
+    #: Guards of the harness itself (Envoy has none; see docs/harness-semantics.md): a callback
+    #: running longer than this many seconds of wall-clock time is stopped and fails the VM as
+    #: a trap would; None: no limit.
+    callback_time_limit_s: float | None = 30.0
+    #: source mode: how much memory a request (or tick) may add to this process, in MiB;
+    #: past it the filter gets MemoryError.  None: no limit.
+    source_memory_limit_mb: int | None = 1024
 
 
 @dataclass

@@ -100,7 +100,9 @@ def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
 
 
 def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info",
-                  fail_open: bool = False, workers: int | None = None) -> list[Verdict]:
+                  fail_open: bool = False, workers: int | None = None,
+                  time_limit_s: float | None = HostOptions.callback_time_limit_s,
+                  ) -> list[Verdict]:
     """Run every exchange of ``traffic`` through the module at ``module_path``, in order, in
     ``workers`` VMs (default: the traffic file's ``workers``, 1 unless set) sharing one
     proxy, and return one ``Verdict`` per exchange.
@@ -109,7 +111,10 @@ def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info
     are dropped and ``proxy_get_log_level`` reports it.  Raises ``ModuleError`` when the
     module cannot be loaded, linked or started as Envoy would.  ``fail_open`` is Envoy's
     plugin option: after the VM failed, requests pass through instead of getting a 503.
+    ``time_limit_s``: the harness's own limit per callback (None: none); a callback past it
+    is stopped and fails the VM as a trap, with a note in the verdict.
     """
-    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open)
+    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open,
+                          callback_time_limit_s=time_limit_s)
     pool = start_workers(module_path, traffic, options, workers)
     return [pool.run(exchange) for exchange in traffic.exchanges]

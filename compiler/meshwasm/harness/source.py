@@ -40,6 +40,7 @@ from meshwasm.harness.host import Host, HostOptions, PendingCall
 from meshwasm.harness.replay import Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
+from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
 from meshwasm.harness.stream import PluginRunner
 from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
 
@@ -51,6 +52,12 @@ _CALLBACKS = (
     "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
     "on_http_call_response",
 )
+#: Callbacks whose raise the module's glue answers with the filter's policy (exports.c
+#: ``stream_dispatch``), and those where it only logs it.
+_POLICY_CALLBACKS = frozenset({
+    "on_request_headers", "on_request_body", "on_request_trailers", "on_response_headers",
+    "on_response_body", "on_response_trailers"})
+_LOGGED_CALLBACKS = frozenset({"on_log", "on_done"})
 
 
 def full_traceback(error: BaseException) -> str:
@@ -143,6 +150,8 @@ class SourceGuest:
         self._stderr = _StdioToLog(host, abi.LOG_ERROR)
         self._saved: tuple[Any, Any, Any] | None = None
         self._depth = 0
+        self.guard = SourceGuard(host.options.callback_time_limit_s,
+                                 host.options.source_memory_limit_mb)
         folder = self.path.parent
         self.space = _ModuleSpace(folder, _local_names(folder) | {SDK})
         self.dispatch = self._load()
@@ -169,7 +178,7 @@ class SourceGuest:
             try:
                 spec.loader.exec_module(module)
                 dispatch.check_registered(stem)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # (Ctrl-C while importing: stop)
                 raise ModuleError(f"{self.label}: importing the filter failed:\n"
                                   f"{full_traceback(error)}") from None
             finally:
@@ -188,7 +197,7 @@ class SourceGuest:
                 self._depth -= 1
             return
         saved = sys.stdout, sys.stderr, sys.breakpointhook
-        with self.space.active():
+        with self.space.active(), self.guard.session():
             sys.stdout, sys.stderr = self._stdout, self._stderr  # type: ignore[assignment]
             sys.breakpointhook = self._breakpoint
             self._saved, self._depth = saved, 1
@@ -201,6 +210,7 @@ class SourceGuest:
     def _breakpoint(self, *args: Any, **kwargs: Any) -> Any:
         """``breakpoint()`` inside the filter: give the debugger the real terminal back."""
         saved = self._saved
+        self.guard.stop_timing()  # the debugger may take as long as it likes
         if saved is None:
             return sys.__breakpointhook__(*args, **kwargs)
         sys.stdout, sys.stderr = saved[0], saved[1]
@@ -208,19 +218,44 @@ class SourceGuest:
 
     def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., int]:
         def call(*args: int) -> int:
-            try:
-                if self._depth:
-                    result = function(*args)
-                else:
-                    with self.session():
-                        result = function(*args)
-            except Exception as error:  # the dispatcher failed, not the filter
-                self.host.log(abi.LOG_ERROR, (f"meshwasm: unhandled Python error in {name}\n"
-                                              f"{full_traceback(error)}").encode())
-                return 0
+            result = self.guard.run(lambda: self._invoke(name, function, args))
             return _as_u32(result, name, self.host)
         call.__name__ = f"proxy_{name}"
         return call
+
+    def _invoke(self, name: str, function: Callable[..., Any], args: tuple[int, ...]) -> Any:
+        """One dispatcher call in this guest's session; what the module's glue does when it
+        raises."""
+        try:
+            if self._depth:
+                return function(*args)
+            with self.session():
+                return function(*args)
+        except CallbackTimeLimit:
+            raise
+        except Exception as error:  # the dispatcher failed, not the filter
+            self._unhandled(name, error)
+            return 0
+        except BaseException as error:  # SystemExit, KeyboardInterrupt: the filter's
+            return self._after_base_exception(name, args, error)
+
+    def _unhandled(self, name: str, error: BaseException) -> None:
+        self.host.log(abi.LOG_ERROR, (f"meshwasm: unhandled Python error in {name}\n"
+                                      f"{full_traceback(error)}").encode())
+
+    def _after_base_exception(self, name: str, args: tuple[int, ...],
+                              error: BaseException) -> int:
+        """What the module's glue does with an exception the dispatcher's ``except
+        Exception`` lets through: the filter's policy for a stream callback, a logged
+        traceback for on_log/on_done, and for the root's callbacks an unhandled error."""
+        dispatch = self.dispatch
+        if name in _POLICY_CALLBACKS:
+            return dispatch.fail_stream(dispatch._streams.get(args[0]), name, error)
+        if name in _LOGGED_CALLBACKS:
+            dispatch._log_exception(name, error)
+            return 1 if name == "on_done" else 0
+        self._unhandled(name, error)
+        return 0
 
     def start(self) -> None:
         """What a module does before its first callback: leave build-time mode."""
@@ -293,11 +328,16 @@ def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptio
 
 
 def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",
-                  fail_open: bool = False, workers: int | None = None) -> list[Verdict]:
+                  fail_open: bool = False, workers: int | None = None,
+                  time_limit_s: float | None = HostOptions.callback_time_limit_s,
+                  memory_limit_mb: int | None = HostOptions.source_memory_limit_mb,
+                  ) -> list[Verdict]:
     """``replay_module`` for a filter's source file: every exchange of ``traffic`` in order,
     on the same virtual timeline and worker VMs, one ``Verdict`` each.  Raises
     ``ModuleError`` when the filter cannot be imported or the plugin does not start as
-    Envoy would."""
-    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open)
+    Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py``."""
+    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open,
+                          callback_time_limit_s=time_limit_s,
+                          source_memory_limit_mb=memory_limit_mb)
     pool = start_source_workers(filter_path, traffic, options, workers)
     return [pool.run(exchange) for exchange in traffic.exchanges]

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import tarfile
+import tracemalloc
 
 import pytest
 
@@ -14,7 +15,9 @@ from meshwasm.deploy.oci_image import (OCI_LAYER_TAR_GZIP, VARIANT_ANNOTATION, W
                                        parse_manifest, sha256_digest, unpack_module)
 from meshwasm.deploy.oci_registry import Reference, parse_reference
 
-MODULE = b"\0asm\x01\0\0\0" + bytes(range(256)) * 4
+from wasm_bytes import gzip_bomb_layer, module_with_payload  # this folder is on sys.path (no __init__.py)
+
+MODULE = module_with_payload(bytes(range(256)) * 4)
 
 
 def test_oci_variant_has_the_two_layers_istio_requires() -> None:
@@ -64,6 +67,47 @@ def test_foreign_manifests_are_named_in_the_error() -> None:
         module_layer(three)
     with pytest.raises(ImageError, match="not a tar.gz"):
         unpack_module("compat", b"garbage")
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+def test_compat_layer_inflating_past_the_limit_is_refused_as_it_streams() -> None:
+    """Members before plugin.wasm count too: decompression stops at the limit."""
+    layer = _tar_gz({"padding": bytes(4 << 20), "plugin.wasm": MODULE})
+    assert unpack_module("compat", layer) == MODULE  # the default limit lets it through
+    with pytest.raises(ImageError, match="inflates to more than 1048576 bytes"):
+        unpack_module("compat", layer, limit=1 << 20)
+
+
+def test_gzip_bomb_is_refused_without_inflating_it() -> None:
+    """A 1 MB layer whose plugin.wasm says 1 GiB (issue 12): refused from its tar header,
+    with next to nothing allocated."""
+    layer = gzip_bomb_layer(1 << 30)
+    assert len(layer) < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match="plugin.wasm is 1073741824 bytes, more than"):
+            unpack_module("compat", layer)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("variant", ["oci", "compat"])
+def test_unpacked_module_must_be_valid_wasm(variant: str) -> None:
+    broken = b"\0asm\x01\0\0\0\x01\x05\x01\x60"  # a type section cut short
+    layer = _tar_gz({"plugin.wasm": broken}) if variant == "compat" else broken
+    with pytest.raises(ImageError, match="not a valid WebAssembly module"):
+        unpack_module(variant, layer)
 
 
 @pytest.mark.parametrize("text, expected", [

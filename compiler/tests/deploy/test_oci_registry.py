@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +19,9 @@ from meshwasm.deploy.local_registry import LocalRegistry, RegistryStartError, ru
 from meshwasm.deploy.oci import ImageError, RegistryError, pull, push
 from meshwasm.deploy.oci_image import build_image, sha256_digest
 
-MODULE = b"\0asm\x01\0\0\0" + b"meshwasm test module" * 100
+from wasm_bytes import gzip_bomb_layer, module_with_payload  # this folder is on sys.path (no __init__.py)
+
+MODULE = module_with_payload(b"meshwasm test module" * 100)
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ def test_push_is_idempotent_and_tags_move(registry: LocalRegistry, module: Path,
     first = push(module, ref)
     assert push(module, ref).digest == first.digest
     changed = tmp_path / "changed.wasm"
-    changed.write_bytes(MODULE + b"v2")
+    changed.write_bytes(module_with_payload(b"v2"))
     second = push(changed, ref)
     assert second.digest != first.digest
     assert pull(ref, tmp_path / "out.wasm").digest == second.digest
@@ -154,3 +159,59 @@ def test_https_is_used_when_plain_http_is_off(tmp_path: Path) -> None:
     with _lying_registry(image.manifest, {}) as host:
         with pytest.raises(RegistryError, match=f"https://{host}/v2/x/manifests/y: cannot reach"):
             pull(f"{host}/x:y", tmp_path / "o.wasm", plain_http=False, timeout=5)
+
+
+def _compat_image_with_layer(layer: bytes) -> tuple[bytes, dict[str, bytes]]:
+    """A compat image's manifest and blobs, its one layer replaced by ``layer``."""
+    image = build_image(MODULE, "compat")
+    manifest = json.loads(image.manifest)
+    manifest["layers"][0].update(digest=sha256_digest(layer), size=len(layer))
+    blobs = {image.config.digest: image.config.data, sha256_digest(layer): layer}
+    return json.dumps(manifest).encode(), blobs
+
+
+def test_pull_refuses_a_gzip_bomb_and_writes_nothing(tmp_path: Path) -> None:
+    manifest, blobs = _compat_image_with_layer(gzip_bomb_layer(1 << 30))
+    output = tmp_path / "out.wasm"
+    with _lying_registry(manifest, blobs) as host:
+        result = CliRunner().invoke(main, ["pull", f"{host}/filters/bomb:v1", "-o", str(output)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "plugin.wasm is 1073741824 bytes, more than" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pull_refuses_a_module_that_is_not_valid_wasm(tmp_path: Path) -> None:
+    broken = b"\0asm\x01\0\0\0\x01\x05\x01\x60"
+    image = build_image(broken, "oci")
+    output = tmp_path / "out.wasm"
+    with _lying_registry(image.manifest, {b.digest: b.data for b in image.blobs}) as host:
+        with pytest.raises(ImageError, match="not a valid WebAssembly module"):
+            pull(f"{host}/filters/broken:v1", output)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pulled_module_mode_follows_the_umask(registry: LocalRegistry, module: Path,
+                                              tmp_path: Path) -> None:
+    ref = f"{registry.host}/filters/test:mode"
+    push(module, ref)
+    previous = os.umask(0o022)
+    try:
+        pull(ref, tmp_path / "default.wasm")
+        os.umask(0o077)
+        pull(ref, tmp_path / "private.wasm")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "default.wasm").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.wasm").stat().st_mode) == 0o600
+
+
+def test_pull_refuses_a_layer_larger_than_a_module_before_downloading_it(
+        tmp_path: Path) -> None:
+    image = build_image(MODULE, "oci")
+    manifest = json.loads(image.manifest)
+    manifest["layers"][1]["size"] = 1 << 40
+    blobs = {blob.digest: blob.data for blob in image.blobs}
+    with _lying_registry(json.dumps(manifest).encode(), blobs) as host:
+        with pytest.raises(ImageError, match="the module layer is 1099511627776 bytes"):
+            pull(f"{host}/filters/huge:v1", tmp_path / "out.wasm")
+    assert list(tmp_path.iterdir()) == []

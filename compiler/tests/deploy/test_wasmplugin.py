@@ -234,3 +234,21 @@ def test_check_names_the_file_and_document(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{path} (document 2) is invalid" in result.output
     assert 'spec.phase: Unsupported value: "LATE"' in result.output
+
+
+@pytest.mark.parametrize("option", ["--plugin-config", "--config-schema", "--check"])
+def test_deeply_nested_input_is_named_not_a_traceback(tmp_path: Path, option: str) -> None:
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    arguments = {
+        "--check": ["wasmplugin", "--check", str(nested)],
+        "--plugin-config": ["wasmplugin", "hello", "--url", URL, option, str(nested)],
+        "--config-schema": ["wasmplugin", "hello", "--url", URL, "--plugin-config", str(plain),
+                            option, str(nested)],
+    }[option]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 1
+    assert f"{nested}: nested too deeply to read" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -68,3 +68,15 @@ json_values = st.recursive(
 def test_agrees_with_jsonschema_on_validity(document: object) -> None:
     expected_valid = jsonschema.Draft202012Validator(SCHEMA).is_valid(document)
     assert (config_schema.validate(document, SCHEMA) == []) == expected_valid
+
+
+@pytest.mark.parametrize("text, where", [
+    ('{"delay": ' + "[" * 100_000 + "]" * 100_000 + "}", "delay[0][0][0][0]..."),
+    ('{"a": {"b": [1, {"c": ' + '{"d": ' * 5000 + "1" + "}" * 5000 + "}]}}", "a.b[1].c.d..."),
+    ("[" * 50_000 + "]" * 50_000, "[0][0][0][0][0]..."),
+])
+def test_too_deep_nesting_is_a_config_error_naming_where(text: str, where: str) -> None:
+    with pytest.raises(config_schema.ConfigError) as refused:
+        config_schema.load(text.encode(), {"type": "object"})
+    assert str(refused.value) == f"{where}: nested more than 1000 levels deep, too deep to read"
+

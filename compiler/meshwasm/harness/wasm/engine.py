@@ -8,7 +8,7 @@ import wasmtime
 
 from meshwasm.harness.errors import ModuleError
 from meshwasm.harness.host import Host
-from meshwasm.harness.wasm import proxy_imports, wasi
+from meshwasm.harness.wasm import epoch, proxy_imports, wasi
 from meshwasm.harness.wasm.envoy_interface import (
     ALLOCATORS, CALLBACKS, START_FUNCTIONS, ModuleInterface, check_module,
 )
@@ -27,7 +27,9 @@ def shared_engine() -> wasmtime.Engine:
             config.cache = True
         except wasmtime.WasmtimeError:
             pass  # no cache directory: compile every time
+        config.epoch_interruption = True  # the callback time limit (epoch.py)
         _engine = wasmtime.Engine(config)
+        epoch.start_ticker(_engine)
     return _engine
 
 
@@ -59,6 +61,8 @@ class WasmGuest:
         interface = check_module(module, label)
         self.abi_version = interface.abi_version
         self.store = wasmtime.Store(shared_engine())
+        self.time_limit_s = host.options.callback_time_limit_s
+        self.store.set_epoch_deadline(epoch.deadline_ticks(self.time_limit_s))  # start code
         self.errors = HostErrors()
         self._keep: list[object] = []
         self.memory = GuestMemory(self.store)
@@ -82,7 +86,8 @@ class WasmGuest:
     def _fast(self, found: object, name: str) -> FastFunc:
         """A fast caller for export ``name`` (its type was checked by ``check_module``: the
         unchecked call path must never see a type it does not expect)."""
-        return FastFunc(self.store, found[name], name, self.errors)  # type: ignore[index]
+        return FastFunc(self.store, found[name], name, self.errors,  # type: ignore[index]
+                        self.time_limit_s)
 
     def _link(self, interface: ModuleInterface, linker: wasmtime.Linker, host: Host) -> None:
         """Define each distinct import once (``check_module`` checked them all)."""

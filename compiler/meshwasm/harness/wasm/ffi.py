@@ -15,9 +15,11 @@ from collections.abc import Callable
 import wasmtime
 from wasmtime import _bindings as _b
 
-from meshwasm.harness.errors import GuestTrap
+from meshwasm.harness.errors import GuestTrap, time_limit_note
+from meshwasm.harness.wasm import epoch
 
 _call_unchecked = _b._wasmtime_func_call_unchecked
+_set_epoch_deadline = _b._wasmtime_context_set_epoch_deadline
 _RawArray = _b.wasmtime_val_raw_t
 _TrapPtr = ctypes.POINTER(_b.wasm_trap_t)
 _NO_FINALIZER = ctypes.cast(None, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
@@ -53,10 +55,10 @@ class FastFunc:
     """An exported function of i32 parameters, called through the unchecked API."""
 
     __slots__ = ("name", "_ctx", "_ref", "_args", "_nparams", "_has_result", "_errors",
-                 "_func")
+                 "_func", "_limit_s", "_deadline")
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, name: str,
-                 errors: HostErrors) -> None:
+                 errors: HostErrors, time_limit_s: float | None = None) -> None:
         ty = func.type(store)
         self.name = name
         self._func = func  # keep the wasmtime object alive: _ref points into it
@@ -66,6 +68,8 @@ class FastFunc:
         self._has_result = len(ty.results) > 0
         self._args = (_RawArray * max(self._nparams, len(ty.results), 1))()
         self._errors = errors
+        self._limit_s = time_limit_s
+        self._deadline = epoch.deadline_ticks(time_limit_s)
 
     def __call__(self, *params: int) -> int | None:
         args = self._args
@@ -74,6 +78,7 @@ class FastFunc:
             args[i].i32 = value
             i += 1
         trap = _TrapPtr()
+        _set_epoch_deadline(self._ctx, self._deadline)
         error = _call_unchecked(self._ctx, self._ref, args, len(args), ctypes.byref(trap))
         if error or trap:
             self._raise(error, trap)
@@ -84,7 +89,9 @@ class FastFunc:
         if pending is not None:
             raise pending  # a bug in a host function, not the module's fault
         if trap:
-            message = wasmtime.Trap._from_ptr(trap).message
+            caught = wasmtime.Trap._from_ptr(trap)
+            message = time_limit_note(self._limit_s) \
+                if caught.trap_code == wasmtime.TrapCode.INTERRUPT else caught.message
         else:
             message = str(wasmtime.WasmtimeError._from_ptr(error))
         raise GuestTrap(message)
