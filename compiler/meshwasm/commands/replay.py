@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from meshwasm.commands.envoy_options import failure_policy_options
 from meshwasm.replay.expect import evaluate, print_report
 from meshwasm.replay.model import Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
@@ -18,7 +19,7 @@ from meshwasm.replay.traffic import TrafficError, load_traffic
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
-Engine = Callable[[Path, Traffic], list[Verdict]]
+Engine = Callable[..., list[Verdict]]  # (module, traffic, failure_policy=...)
 
 
 def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
@@ -44,7 +45,8 @@ def _engine(name: str) -> tuple[Engine, tuple[type[Exception], ...]]:
               default="harness", show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
-def command(module: Path, traffic: Path, engine: str) -> None:
+@failure_policy_options
+def command(module: Path, traffic: Path, engine: str, failure_policy: str) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -59,7 +61,7 @@ def command(module: Path, traffic: Path, engine: str) -> None:
         raise SystemExit(EXIT_BAD_INPUT) from None
     replay, errors = _engine(engine)
     try:
-        verdicts = replay(module, parsed)
+        verdicts = replay(module, parsed, failure_policy=failure_policy)
     except errors as error:
         console.print("[red]error:[/] the module cannot run", markup=True)
         console.print(str(error), markup=False, soft_wrap=True)

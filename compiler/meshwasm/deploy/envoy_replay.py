@@ -42,6 +42,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
@@ -125,7 +126,7 @@ def _wait_until(started: float, at_ms: int) -> None:
 
 
 def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int | None = None,
-                    fail_open: bool = False, ready_timeout: float = 20.0,
+                    failure_policy: str = FAIL_CLOSED, ready_timeout: float = 20.0,
                     exchange_timeout: float = 10.0, workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
                     max_wait_seconds: float = 120.0) -> list[Verdict]:
@@ -150,7 +151,8 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
             name: stack.enter_context(run_upstream()) for name in _cluster_names(traffic)}
         options = EnvoyOptions(upstream_port=upstream.port,
                                module=None if module_path is None else Path(module_path),
-                               plugin_config=traffic.plugin_config, fail_open=fail_open,
+                               plugin_config=traffic.plugin_config,
+                               failure_policy=failure_policy,
                                workers=workers or traffic.workers,
                                extra_clusters=tuple((name, server.port)
                                                     for name, server in clusters.items()))
