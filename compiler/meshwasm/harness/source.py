@@ -227,6 +227,7 @@ class SourceGuest:
                         with self.session():
                             result = function(*args)
             except SourceTrap as trap:  # as a module traps: the VM fails
+                self.host.log(abi.LOG_CRITICAL, str(trap).encode())
                 raise GuestTrap(str(trap)) from None
             except (Exception, self._limits.LimitExceeded) as error:  # not the filter's
                 self.host.log(abi.LOG_ERROR, (f"meshwasm: unhandled Python error in {name}\n"

@@ -9,7 +9,9 @@ into process CPU time (``ITIMER_VIRTUAL``: waiting in a debugger does not count)
 measured once on this interpreter, times ``SLACK``: a callback that runs away is stopped with
 the same ``LimitExceeded`` and policy as in the module; one near its budget may differ (the
 module counts exactly, this measures time).  As in the module, a filter that catches the
-error and keeps going gets a grace, then its VM fails (a trap).
+error and keeps going gets a grace, then its VM fails (a trap): ``SourceTrap`` is raised and,
+since Python code can catch that too, raised again at every line of the filter's frames
+(a trace function, installed only then) until the callback is left.
 
 The alarm only interrupts the filter: when it fires inside the harness's own code (a host
 call), it is put off for a millisecond, so the host model is never left half updated.
@@ -19,11 +21,13 @@ Signals work in the main thread only; elsewhere callbacks run without a budget.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 #: CPU time per step is measured on a bare loop; a filter's steps do more work, and a
 #: callback near its budget must not be stopped here while the module lets it finish
@@ -31,6 +35,11 @@ SLACK = 10.0
 _CALIBRATION_STEPS = 200_000
 _DEFER_SECONDS = 0.001
 _HARNESS_PACKAGE = "meshwasm."
+
+
+#: logged (critical) before the VM stops, word for word as glue/vm_limits.c logs it
+TRAP_MESSAGE = ("meshwasm: the filter kept running after its step budget or memory ceiling "
+                "stopped it (it caught LimitExceeded?); stopping the VM")
 
 
 class SourceTrap(BaseException):
@@ -58,6 +67,24 @@ class _Alarm:
                  error: type[BaseException]) -> None:
         self.name, self.steps, self.grace_steps, self.error = name, steps, grace_steps, error
         self.spent = False
+        self.trap: str | None = None  # set once the VM is being stopped
+
+
+def _trap_at_each_line(frame: FrameType, event: str, arg: Any) -> Any:
+    """Trace function while a VM is being stopped: the filter's frames raise again at every
+    line, so that no ``except`` in them can keep the callback running."""
+    # not on "exception" events: a trace function that raises is removed, and the filter's
+    # except clause would still catch what is being raised
+    if event == "line" and _running and _running[-1].trap and not _in_harness(frame):
+        raise SourceTrap(_running[-1].trap)
+    return _trap_at_each_line
+
+
+def _trap_every_line(frame: FrameType | None) -> None:
+    sys.settrace(_trap_at_each_line)
+    while frame is not None:
+        frame.f_trace = _trap_at_each_line
+        frame = frame.f_back
 
 
 _running: list[_Alarm] = []
@@ -76,8 +103,9 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
         signal.setitimer(signal.ITIMER_VIRTUAL, _DEFER_SECONDS)
         return
     if alarm.spent:
-        raise SourceTrap(f"the filter kept running after its step budget stopped "
-                         f"{alarm.name} (it caught LimitExceeded?); stopping the VM")
+        alarm.trap = TRAP_MESSAGE
+        _trap_every_line(frame)
+        raise SourceTrap(alarm.trap)
     alarm.spent = True
     signal.setitimer(signal.ITIMER_VIRTUAL, _as_seconds(alarm.grace_steps))
     raise alarm.error(f"{alarm.name} ran past its budget of {alarm.steps} interpreter steps "
@@ -100,11 +128,13 @@ def step_budget(name: str, steps: int, grace_steps: int,
         signal.signal(signal.SIGVTALRM, _on_alarm)
     seconds = _as_seconds(steps)  # calibrates before the alarm is armed
     _running.append(_Alarm(name, steps, grace_steps, error))
+    tracer = sys.gettrace()  # a debugger's or coverage's, given back if a trap replaced it
     outer = signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        _running.pop()
+        if _running.pop().trap:
+            sys.settrace(tracer)
         if _running and outer[0] > 0:  # a nested callback: the outer one's time goes on
             signal.setitimer(signal.ITIMER_VIRTUAL, outer[0])
