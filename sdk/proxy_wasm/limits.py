@@ -5,7 +5,7 @@
   ``max_callback_steps`` it raises ``LimitExceeded`` in the filter, and the callback fails by
   the filter's policy (``fail_open`` / ``error_status``) with the traceback in the log; the
   VM goes on serving.  The default is generous: it stops a callback that runs away, not a
-  slow one (the shipped filters take a few thousand steps per request).
+  slow one.
 - A **memory ceiling per VM**: once the VM's memory passes ``max_memory_mb``, the callback
   running fails by the policy and the VM asks to be replaced: it stops (a trap) once that
   request is over, and the proxy's failure policy decides what follows (``FAIL_RELOAD``
@@ -18,9 +18,10 @@ on gets a short grace (``GRACE_STEPS``) and then the VM stops.
 
 from __future__ import annotations
 
-#: steps a callback may take by default (a tight loop runs ~10-50M steps a second in V8)
+#: steps a callback may take by default (in Envoy's V8 a bare loop spent them in 0.86 s,
+#: measured on a loaded 2-core machine)
 DEFAULT_MAX_CALLBACK_STEPS = 20_000_000
-#: a VM's memory ceiling by default, in MiB (a started VM uses ~10-30 MiB)
+#: a VM's memory ceiling by default, in MiB (hello's VM starts with 4.6 MiB)
 DEFAULT_MAX_MEMORY_MB = 512
 #: steps left to the error policy (traceback, local reply) once a limit was hit
 GRACE_STEPS = 200_000
