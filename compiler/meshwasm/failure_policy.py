@@ -5,10 +5,10 @@ The same three values as Envoy's ``envoy.extensions.wasm.v3.FailurePolicy`` and 
 
 - ``FAIL_CLOSED``: every later request of that VM is answered 503;
 - ``FAIL_OPEN``: later requests pass as if the filter were absent;
-- ``FAIL_RELOAD``: the next request starts a new VM from the module (its per-VM state -
-  module globals, root context, ticks - is lost; shared data and queues survive, they belong
-  to the proxy).  Envoy waits a back-off between reloads (``reload_config``, 1 s by default);
-  requests in between are failed closed.
+- ``FAIL_RELOAD``: a request starts a new VM from the module (its per-VM state - module
+  globals, root context, ticks - is lost; shared data and queues survive, they belong to the
+  proxy), once Envoy's reload back-off has passed (``reload_config``, 1 s at first, jittered
+  and growing); requests before that are answered 503 (``harness/stream.py`` models it).
 """
 
 from __future__ import annotations
