@@ -24,7 +24,7 @@ ENGINES = ["harness", "source", pytest.param("envoy", marks=pytest.mark.envoy)]
 def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("limits")
     return {name: build_filter(HERE / f"{name}.py", out / f"{name}.wasm").output
-            for name in ("runaway", "leak")}
+            for name in ("runaway", "leak", "ticker")}
 
 
 def _replay(engine: str, name: str, modules: dict[str, Path], traffic_name: str,
@@ -49,6 +49,13 @@ def test_a_runaway_callback_fails_by_the_policy_and_the_vm_serves_on(
     error = next(line.message for line in verdicts[1].logs if line.level == "error")
     assert "in on_request_headers" in error and error.rstrip().endswith(
         "(loop iterations and calls; register(max_callback_steps=...) sets it)")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_runaway_tick_is_stopped_and_requests_are_served(engine: str,
+                                                           modules: dict[str, Path]) -> None:
+    verdicts = _replay(engine, "ticker", modules, "ticker.traffic.yaml")
+    assert _mismatches("ticker.traffic.yaml", verdicts) == [[]] * len(verdicts)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
