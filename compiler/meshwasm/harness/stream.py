@@ -64,9 +64,10 @@ _PAUSE = 1
 #: Envoy's HttpConnectionManager stream_idle_timeout default (5 minutes)
 STREAM_IDLE_TIMEOUT_MS = 300_000
 _IDLE_TIMEOUT = LocalReply(408, b"stream timeout", [], -1, b"stream_idle_timeout")
-#: FAIL_RELOAD's back-off (Envoy's ReloadConfig default: base 1 s, at most 10 s).  Envoy
-#: jitters it (the n-th reload waits a random time below min((2^n - 1) s, 10 s)); the harness
-#: waits the whole bound, so a request it serves from a new VM gets one in Envoy too.
+#: FAIL_RELOAD's back-off (Envoy's ReloadConfig default: base 1 s; its back-offs grow to 10
+#: times the base).  Envoy's is jittered and grows with each reload (docs/harness-semantics.md
+#: has what Envoy 1.40 did); the harness waits the upper bound of a jittered exponential
+#: back-off, min((2^n - 1) s, 10 s) before the n-th reload.
 RELOAD_BACKOFF_BASE_MS = 1000
 RELOAD_BACKOFF_MAX_MS = 10_000
 
@@ -234,6 +235,8 @@ class PluginRunner:
         except ModuleError as error:
             self.host, self.guest, self.cb = failed, failed_guest, failed_guest.callbacks
             failed.driver = self  # type: ignore[attr-defined]
+            failed.failed_at_ms = failed.proxy.clock.now_ms  # the next try waits a back-off
+            self.reloads += 1
             return f"FAIL_RELOAD: the new VM did not start: {error}"
         self.reloads += 1
         return (f"the VM had failed ({failed.failed}); FAIL_RELOAD started a new one "
