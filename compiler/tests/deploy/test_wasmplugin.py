@@ -234,3 +234,13 @@ def test_check_names_the_file_and_document(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{path} (document 2) is invalid" in result.output
     assert 'spec.phase: Unsupported value: "LATE"' in result.output
+
+
+def test_fail_reload_is_a_fail_strategy_the_crd_accepts(tmp_path: Path) -> None:
+    out = tmp_path / "plugin.yaml"
+    result = CliRunner().invoke(main, ["wasmplugin", "hello", "--url", URL,
+                                       "--fail-strategy", "FAIL_RELOAD", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = yaml.safe_load(out.read_text())
+    assert manifest["spec"]["failStrategy"] == "FAIL_RELOAD"
+    assert validate_manifest(manifest) == []
