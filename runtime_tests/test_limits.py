@@ -24,7 +24,7 @@ ENGINES = ["harness", "source", pytest.param("envoy", marks=pytest.mark.envoy)]
 def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("limits")
     return {name: build_filter(HERE / f"{name}.py", out / f"{name}.wasm").output
-            for name in ("runaway", "leak", "ticker")}
+            for name in ("runaway", "leak", "ticker", "fail_open")}
 
 
 def _replay(engine: str, name: str, modules: dict[str, Path], traffic_name: str,
@@ -49,6 +49,15 @@ def test_a_runaway_callback_fails_by_the_policy_and_the_vm_serves_on(
     error = next(line.message for line in verdicts[1].logs if line.level == "error")
     assert "in on_request_headers" in error and error.rstrip().endswith(
         "(loop iterations and calls; register(max_callback_steps=...) sets it)")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_past_its_budget_a_fail_open_filter_lets_the_request_through(
+        engine: str, modules: dict[str, Path]) -> None:
+    verdicts = _replay(engine, "fail_open", modules, "fail_open.traffic.yaml")
+    assert _mismatches("fail_open.traffic.yaml", verdicts) == [[]] * len(verdicts)
+    assert verdicts[0].upstream_request is not None
+    assert ("x-spins", "passed") not in verdicts[0].upstream_request.headers
 
 
 @pytest.mark.parametrize("engine", ENGINES)
