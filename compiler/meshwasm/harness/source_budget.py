@@ -106,6 +106,9 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
         return
     if alarm.spent:
         alarm.trap = TRAP_MESSAGE
+        # again every millisecond until the callback is left: a trace function is dropped
+        # once it raises, and the filter may catch what it raised
+        signal.setitimer(signal.ITIMER_VIRTUAL, _DEFER_SECONDS, _DEFER_SECONDS)
         _trap_every_line(frame)
         raise SourceTrap(alarm.trap)
     alarm.spent = True
