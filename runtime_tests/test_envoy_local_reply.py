@@ -60,8 +60,8 @@ def replay(request: pytest.FixtureRequest, probe_wasm: Path) -> Replay:
     engine = replay_module if request.param == "harness" else replay_in_envoy
 
     def run(*requests: tuple[HttpRequest, UpstreamResponse],
-            fail_open: bool = False) -> list[Verdict]:
-        return engine(probe_wasm, _traffic(*requests), fail_open=fail_open)
+            failure_policy: str = "FAIL_CLOSED") -> list[Verdict]:
+        return engine(probe_wasm, _traffic(*requests), failure_policy=failure_policy)
     return run
 
 
@@ -137,16 +137,15 @@ def test_local_reply_from_response_headers_replaces_the_response(replay: Replay)
     assert late.upstream_request is not None and twice.upstream_request is None
 
 
-@pytest.mark.parametrize("fail_open", [False, True])
-def test_a_trap_fails_the_request_then_the_policy_decides(replay: Replay,
-                                                          fail_open: bool) -> None:
+@pytest.mark.parametrize("policy", ["FAIL_CLOSED", "FAIL_OPEN"])
+def test_a_trap_fails_the_request_then_the_policy_decides(replay: Replay, policy: str) -> None:
     trapped, after = replay((HttpRequest(path="/trap"), UPSTREAM),
-                            (HttpRequest(path="/hello"), UPSTREAM), fail_open=fail_open)
+                            (HttpRequest(path="/hello"), UPSTREAM), failure_policy=policy)
     assert (trapped.status, trapped.body, trapped.upstream_request) == (503, b"", None)
     assert [name for name, _ in trapped.headers] == ["date", "server", "content-length"]
     assert not any(line.message.startswith("cb log") for line in trapped.logs)
     assert after.logs == []  # the VM is dead: the filter is never called again
-    if fail_open:
+    if policy == "FAIL_OPEN":
         assert after.status == 200 and after.upstream_request is not None
         assert after.header("x-probe") is None
     else:

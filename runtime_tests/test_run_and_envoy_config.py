@@ -52,6 +52,21 @@ def test_envoy_config_prints_a_bootstrap_envoy_validates(c_filter_wasm: Path,
     assert "OK" in checked.stdout + checked.stderr
 
 
+def test_envoy_config_fail_reload_is_a_failure_policy_envoy_accepts(c_filter_wasm: Path,
+                                                                    tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["envoy-config", str(c_filter_wasm), "--fail-reload"])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load(result.stdout)
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    wasm = hcm["typed_config"]["http_filters"][0]["typed_config"]["config"]
+    assert wasm["failure_policy"] == "FAIL_RELOAD"
+    path = tmp_path / "envoy.yaml"
+    path.write_text(result.stdout)
+    checked = subprocess.run([str(find_envoy()), "--mode", "validate", "-c", str(path)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_envoy_config_names_a_bad_upstream(c_filter_wasm: Path) -> None:
     result = CliRunner().invoke(main, ["envoy-config", str(c_filter_wasm), "--upstream", "nope"])
     assert result.exit_code == 2 and "--upstream" in result.output and "HOST:PORT" in result.output

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from meshwasm.failure_policy import FAIL_OPEN
 from click.testing import CliRunner
 
 from meshwasm.build.pipeline import build_filter
@@ -62,7 +64,7 @@ def test_the_traffic_file_gives_the_same_verdicts_in_both_engines(module: Path,
 def test_fail_open_lets_requests_through_after_a_stopped_callback(module: Path,
                                                                   engine: str) -> None:
     verdicts = _replay(engine, module, _traffic("loop", ""), time_limit_s=LIMIT_S,
-                       fail_open=True)
+                       failure_policy=FAIL_OPEN)
     assert [v.status for v in verdicts] == [503, 200]
 
 

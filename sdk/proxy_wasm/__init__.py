@@ -20,10 +20,11 @@ from ._hostcalls import HostCallError
 from ._registry import register
 from .context import HttpContext, RootContext
 from .headers import HeaderMap
+from .limits import LimitExceeded
 from .types import Action, BufferType, LogLevel, MapType, Status, StreamType
 
 __all__ = [
-    "Action", "BufferType", "HeaderMap", "HostCallError", "HttpContext", "LogLevel",
-    "MapType", "RootContext", "Status", "StreamType", "clock", "log", "metrics", "properties",
+    "Action", "BufferType", "HeaderMap", "HostCallError", "HttpContext", "LimitExceeded",
+    "LogLevel", "MapType", "RootContext", "Status", "StreamType", "clock", "log", "metrics", "properties",
     "queues", "register", "shared_data",
 ]

@@ -13,6 +13,7 @@ import sys
 from . import _hostcalls
 from ._registry import Registration, registration
 from .context import CALLOUTS, SKIP_BITS, SKIPPABLE, HttpContext, RootContext
+from .limits import LimitExceeded
 from .types import Action, BufferType, LogLevel
 
 _roots: dict[int, RootContext] = {}
@@ -30,6 +31,10 @@ _uncreated: set[int] = set()
 # interpreter costs ~1.5k Wasm instructions).
 _plain_init = False
 _calls_on_delete = True
+
+#: what a callback may raise that the error policy handles: LimitExceeded is a BaseException
+#: (a filter's ``except Exception`` must not swallow it), the policy still applies to it
+FAILURES = (Exception, LimitExceeded)
 
 CONTINUE = int(Action.CONTINUE)
 PAUSE = int(Action.PAUSE)
@@ -103,7 +108,7 @@ def _log_exception(where: str, error: BaseException | None = None) -> None:
     text = format_exception(error if error is not None else sys.exc_info()[1])  # type: ignore[arg-type]
     try:
         _hostcalls.abi.log(int(LogLevel.ERROR), f"filter raised in {where}:\n{text}")
-    except Exception:  # the log call itself failed: nothing better to do
+    except FAILURES:  # the log call itself failed: nothing better to do
         pass
 
 
@@ -126,7 +131,7 @@ def _answer_by_policy(where: str) -> int:
     try:
         _hostcalls.abi.send_local_response(policy.error_status, "meshwasm_filter_raised",
                                            b"filter error\n", [], -1)
-    except Exception:
+    except FAILURES:
         _log_exception(f"{where} (sending the error reply)")
         return CONTINUE
     return PAUSE
@@ -158,12 +163,12 @@ def on_context_create(context_id: int, parent_id: int) -> None:
             _roots[context_id] = policy.root(context_id)
             return
         root = _roots[parent_id]
-    except Exception:
+    except FAILURES:
         _log_exception("context creation")
         return
     try:
         _streams[context_id] = policy.http(context_id, root)
-    except Exception:
+    except FAILURES:
         creation_failed(context_id)
 
 
@@ -179,7 +184,7 @@ def on_vm_start(root_id: int, size: int) -> int:
         return 1
     try:
         return 1 if root.on_vm_start(_buffer(BufferType.VM_CONFIGURATION, size)) else 0
-    except Exception:
+    except FAILURES:
         _log_exception("on_vm_start")
         return 0
 
@@ -192,7 +197,7 @@ def on_configure(root_id: int, size: int) -> int:
         configuration = _buffer(BufferType.PLUGIN_CONFIGURATION, size)
         root.configuration = configuration
         return 1 if root.on_configure(configuration) else 0
-    except Exception:
+    except FAILURES:
         _log_exception("on_configure")
         return 0
 
@@ -207,7 +212,7 @@ def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
         return CONTINUE
     try:
         action: int = getattr(context, name)(*args)  # (None too: the runtime reads it as 0)
-    except Exception:
+    except FAILURES:
         return fail_stream(context, name)
     return action
 
@@ -243,7 +248,7 @@ def _after_stream(name: str, context_id: int) -> None:
         return
     try:
         getattr(context, name)()
-    except Exception:
+    except FAILURES:
         _log_exception(name)
 
 
@@ -266,7 +271,7 @@ def on_delete(context_id: int) -> None:
         return
     try:
         context.on_delete()
-    except Exception:
+    except FAILURES:
         _log_exception("on_delete")
 
 
@@ -275,7 +280,7 @@ def on_tick(root_id: int) -> None:
     if root is not None:
         try:
             root.on_tick()
-        except Exception:
+        except FAILURES:
             _log_exception("on_tick")
 
 
@@ -284,7 +289,7 @@ def on_queue_ready(root_id: int, queue_id: int) -> None:
     if root is not None:
         try:
             root.on_queue_ready(queue_id)
-        except Exception:
+        except FAILURES:
             _log_exception("on_queue_ready")
 
 
@@ -302,7 +307,7 @@ def on_http_call_response(context_id: int, token: int, num_headers: int, body_si
         return
     try:
         target.on_http_call_response(token, num_headers, body_size, num_trailers)
-    except Exception:
+    except FAILURES:
         # A stream paused for this call would hang: apply the error policy to it.
         if context is not None and fail_stream(context, "on_http_call_response") == PAUSE:
             return

@@ -33,7 +33,7 @@ from meshwasm.build.prune import MapFunction, function_results, map_functions, s
 COVERAGE_BASE = 4096
 # Objects whose functions are always kept (see the module docstring).
 KEPT_OBJECTS = re.compile(
-    r"^(obmalloc|gcmodule|ceval|errors|pystate|pyerrors|exceptions|exports|abi_\w+|wasi_shim"
+    r"^(obmalloc|gcmodule|ceval|errors|pystate|pyerrors|exceptions|exports|vm_limits|abi_\w+|wasi_shim"
     r"|frozen-\w+)\.o$")
 KEPT_ARCHIVES = ("libc.a", "libzigc.a", "libcompiler_rt.a")
 SMALL_BODY = 24  # bytes: a body this small costs V8 nothing worth the risk

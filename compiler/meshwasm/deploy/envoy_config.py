@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshwasm.failure_policy import FAIL_CLOSED, check_policy
+
 LOOPBACK = "127.0.0.1"
 LISTENER_NAME = "meshwasm_ingress"
 CLUSTER_NAME = "meshwasm_upstream"
@@ -35,8 +37,9 @@ class EnvoyOptions:
 
     ``module`` None gives the same Envoy without the wasm filter (a baseline for benchmarks).
     ``plugin_config`` reaches the filter's ``proxy_on_configure`` byte for byte.
-    ``fail_open`` maps to ``failure_policy``: when the VM has failed, FAIL_OPEN lets requests
-    through the filter untouched, FAIL_CLOSED answers them with 503.
+    ``failure_policy`` is Envoy's for a VM that failed: FAIL_CLOSED answers requests with
+    503, FAIL_OPEN lets them through the filter untouched, FAIL_RELOAD starts a new VM
+    (``meshwasm.failure_policy``).
     ``workers`` is Envoy's ``--concurrency`` (one wasm VM per worker).
     Ports 0 are chosen by the kernel.
     """
@@ -44,7 +47,7 @@ class EnvoyOptions:
     upstream_port: int
     module: Path | None = None
     plugin_config: bytes = b""
-    fail_open: bool = False
+    failure_policy: str = FAIL_CLOSED
     workers: int = 1
     listener_port: int = 0
     admin_port: int = 0
@@ -63,6 +66,7 @@ class EnvoyOptions:
     stream_idle_timeout_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        check_policy(self.failure_policy)
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         for name in ("upstream_port", "listener_port", "admin_port"):
@@ -109,7 +113,7 @@ def wasm_filter(options: EnvoyOptions) -> dict[str, Any]:
                     "code": {"local": {"filename": str(Path(options.module).resolve())}},
                 },
                 "configuration": plugin_configuration(options.plugin_config),
-                "failure_policy": "FAIL_OPEN" if options.fail_open else "FAIL_CLOSED",
+                "failure_policy": options.failure_policy,
             },
         },
     }

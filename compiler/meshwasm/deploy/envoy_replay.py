@@ -50,6 +50,7 @@ from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
 from meshwasm.deploy.upstream import ScriptedUpstream, chunked, read_trailers, run_upstream
+from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.replay.model import (
     Exchange, Headers, HttpRequest, Traffic, UpstreamResponse, Verdict,
 )
@@ -169,7 +170,7 @@ def _idle_timeout(status: int, headers: Headers, body: bytes) -> bool:
 
 
 def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int | None = None,
-                    fail_open: bool = False, ready_timeout: float = 20.0,
+                    failure_policy: str = FAIL_CLOSED, ready_timeout: float = 20.0,
                     exchange_timeout: float = REPLAY_STREAM_IDLE_TIMEOUT_S + 10.0,
                     workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
@@ -195,7 +196,8 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
             name: stack.enter_context(run_upstream()) for name in _cluster_names(traffic)}
         options = EnvoyOptions(upstream_port=upstream.port,
                                module=None if module_path is None else Path(module_path),
-                               plugin_config=traffic.plugin_config, fail_open=fail_open,
+                               plugin_config=traffic.plugin_config,
+                               failure_policy=failure_policy,
                                workers=workers or traffic.workers,
                                stream_idle_timeout_seconds=REPLAY_STREAM_IDLE_TIMEOUT_S,
                                extra_clusters=tuple((name, server.port)

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness import abi
 from meshwasm.harness.context import Context, HttpCallResponse, LocalReply
 from meshwasm.harness.envoy_http import local_reply_headers, upstream_response_headers
@@ -57,7 +58,9 @@ class HostOptions:
     vm_id: str = ""
     vm_config: bytes = b""
     log_level: int = abi.LOG_INFO  # Envoy's default for the wasm log component
-    fail_open: bool = False  # after a VM failure, pass requests through instead of 503
+    #: after a VM failure: FAIL_CLOSED (503), FAIL_OPEN (pass through), FAIL_RELOAD (a new
+    #: VM for the next request); see meshwasm.failure_policy
+    failure_policy: str = FAIL_CLOSED
     #: None: the proxy's virtual clock (a fixed epoch + the traffic file's ``at``)
     clock_ns: Callable[[], int] | None = None
     monotonic_ns: Callable[[], int] | None = None
@@ -116,6 +119,7 @@ class Host:
         self.current: Context = self.root
         self.effective_id = 0
         self.failed: str | None = None  # why the VM died (a trap), once it has
+        self.failed_at_ms = 0  # virtual time it died at
         self._metric_ids: dict[tuple[int, bytes], int] = {}
         self._metric_names: dict[int, tuple[int, bytes]] = {}  # id -> (type, name)
         self._tick_period_ms = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import wasmtime
 
+from meshwasm.failure_policy import FAIL_CLOSED, check_policy
 from meshwasm.harness import abi
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.host import Host, HostOptions
@@ -36,9 +37,14 @@ class CompiledPlugin:
                  options: HostOptions | None = None, proxy: Proxy | None = None,
                  module: wasmtime.Module | None = None) -> None:
         self.host = Host(plugin_config, options, proxy)
-        module = module or load_module(Path(module_path))
-        self.guest = WasmGuest(module, self.host, label=str(module_path))
-        self.runner = PluginRunner(self.host, self.guest, label=str(module_path))
+        loaded = module or load_module(Path(module_path))
+        label = str(module_path)
+
+        def new_guest(host: Host) -> WasmGuest:
+            return WasmGuest(loaded, host, label=label)
+
+        self.guest = new_guest(self.host)
+        self.runner = PluginRunner(self.host, self.guest, label=label, new_guest=new_guest)
         self.startup_logs: list[LogLine] = self.runner.start()
 
     def run(self, exchange: Exchange) -> Verdict:
@@ -100,7 +106,7 @@ def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
 
 
 def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info",
-                  fail_open: bool = False, workers: int | None = None,
+                  failure_policy: str = FAIL_CLOSED, workers: int | None = None,
                   time_limit_s: float | None = HostOptions.callback_time_limit_s,
                   ) -> list[Verdict]:
     """Run every exchange of ``traffic`` through the module at ``module_path``, in order, in
@@ -109,12 +115,13 @@ def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info
 
     ``log_level`` is the host's level (Envoy's default for wasm is ``info``): lower lines
     are dropped and ``proxy_get_log_level`` reports it.  Raises ``ModuleError`` when the
-    module cannot be loaded, linked or started as Envoy would.  ``fail_open`` is Envoy's
-    plugin option: after the VM failed, requests pass through instead of getting a 503.
+    module cannot be loaded, linked or started as Envoy would.  ``failure_policy`` is
+    Envoy's plugin option for a VM that failed (``meshwasm.failure_policy``).
     ``time_limit_s``: the harness's own limit per callback (None: none); a callback past it
     is stopped and fails the VM as a trap, with a note in the verdict.
     """
-    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open,
+    options = HostOptions(log_level=abi.log_level_number(log_level),
+                          failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s)
     pool = start_workers(module_path, traffic, options, workers)
     return [pool.run(exchange) for exchange in traffic.exchanges]

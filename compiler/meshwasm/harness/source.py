@@ -29,16 +29,18 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from meshwasm.failure_policy import FAIL_CLOSED, check_policy
 from meshwasm.harness import abi
-from meshwasm.harness.errors import ModuleError
+from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.host import Host, HostOptions, PendingCall
 from meshwasm.harness.replay import Workers
 from meshwasm.harness.shared import Proxy
+from meshwasm.harness.source_budget import SourceTrap, step_budget
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
 from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
 from meshwasm.harness.stream import PluginRunner
@@ -155,6 +157,7 @@ class SourceGuest:
         folder = self.path.parent
         self.space = _ModuleSpace(folder, _local_names(folder) | {SDK})
         self.dispatch = self._load()
+        self._limits = self.space.modules[f"{SDK}.limits"]  # this guest's LimitExceeded
         self.callbacks: dict[str, Callable[..., int | None]] = {
             f"proxy_{name}": self._wrap(name, getattr(self.dispatch, name))
             for name in _CALLBACKS if callable(getattr(self.dispatch, name, None))}
@@ -216,6 +219,14 @@ class SourceGuest:
         sys.stdout, sys.stderr = saved[0], saved[1]
         return saved[2](*args, **kwargs)
 
+    def _budget(self, name: str) -> AbstractContextManager[None]:
+        """The registration's step budget around callback ``name`` (source_budget.py)."""
+        active = self.dispatch._active
+        if active is None:
+            return nullcontext()
+        return step_budget(name, active.max_callback_steps, self._limits.GRACE_STEPS,
+                           self._limits.LimitExceeded)
+
     def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., int]:
         def call(*args: int) -> int:
             result = self.guard.run(lambda: self._invoke(name, function, args))
@@ -227,13 +238,17 @@ class SourceGuest:
         """One dispatcher call in this guest's session; what the module's glue does when it
         raises."""
         try:
-            if self._depth:
-                return function(*args)
-            with self.session():
-                return function(*args)
+            with self._budget(name):
+                if self._depth:
+                    return function(*args)
+                with self.session():
+                    return function(*args)
         except CallbackTimeLimit:
             raise
-        except Exception as error:  # the dispatcher failed, not the filter
+        except SourceTrap as trap:  # past the step budget's grace, as a module traps
+            self.host.log(abi.LOG_CRITICAL, str(trap).encode())
+            raise GuestTrap(str(trap)) from None
+        except (Exception, self._limits.LimitExceeded) as error:  # the dispatcher failed
             self._unhandled(name, error)
             return 0
         except BaseException as error:  # SystemExit, KeyboardInterrupt: the filter's
@@ -306,8 +321,14 @@ class SourcePlugin:
     def __init__(self, filter_path: Path, plugin_config: bytes,
                  options: HostOptions | None = None, proxy: Proxy | None = None) -> None:
         self.host = Host(plugin_config, options, proxy)
-        self.guest = SourceGuest(Path(filter_path), self.host)
-        self.runner = _SourceRunner(self.host, self.guest, label=str(filter_path))
+        path = Path(filter_path)
+
+        def new_guest(host: Host) -> SourceGuest:
+            return SourceGuest(path, host)
+
+        self.guest = new_guest(self.host)
+        self.runner = _SourceRunner(self.host, self.guest, label=str(filter_path),
+                                    new_guest=new_guest)
         with self.guest.session():
             self.startup_logs: list[LogLine] = self.runner.start()
 
@@ -328,7 +349,7 @@ def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptio
 
 
 def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",
-                  fail_open: bool = False, workers: int | None = None,
+                  failure_policy: str = FAIL_CLOSED, workers: int | None = None,
                   time_limit_s: float | None = HostOptions.callback_time_limit_s,
                   memory_limit_mb: int | None = HostOptions.source_memory_limit_mb,
                   ) -> list[Verdict]:
@@ -336,7 +357,8 @@ def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info
     on the same virtual timeline and worker VMs, one ``Verdict`` each.  Raises
     ``ModuleError`` when the filter cannot be imported or the plugin does not start as
     Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py``."""
-    options = HostOptions(log_level=abi.log_level_number(log_level), fail_open=fail_open,
+    options = HostOptions(log_level=abi.log_level_number(log_level),
+                          failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s,
                           source_memory_limit_mb=memory_limit_mb)
     pool = start_source_workers(filter_path, traffic, options, workers)

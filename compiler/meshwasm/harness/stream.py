@@ -22,7 +22,9 @@ test_envoy_local_reply.py):
 - after ``proxy_send_local_response`` the callback's return value is ignored (stop);
 - access logging (``on_log``) runs before the filter is destroyed (``on_done``, ``on_delete``);
 - a trap fails the VM: the stream gets an empty 503 and no more callbacks; every later
-  request gets a 503 too, or passes through untouched with ``fail_open``;
+  request gets a 503 too (``FAIL_CLOSED``), or passes through untouched (``FAIL_OPEN``), or
+  (``FAIL_RELOAD``) is served by a new VM started from the module: the failed VM's module
+  globals, root context and ticks are gone, shared data and queues (the proxy's) remain;
 - a paused stream waits on the virtual timeline (``harness/timeline.py``): the clock jumps to
   the next tick or delayed http_call answer of any worker VM, fires it, and so on until the
   stream goes on (``proxy_continue_stream`` or a local reply, e.g. from ``on_tick`` after
@@ -48,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from meshwasm.failure_policy import FAIL_OPEN, FAIL_RELOAD
 from meshwasm.harness import abi
 from meshwasm.harness.context import Context, LocalReply
 from meshwasm.harness.envoy_http import (
@@ -65,6 +68,12 @@ _PAUSE = 1
 #: Envoy's HttpConnectionManager stream_idle_timeout default (5 minutes)
 STREAM_IDLE_TIMEOUT_MS = 300_000
 _IDLE_TIMEOUT = LocalReply(504, b"stream timeout", [], -1, b"stream_idle_timeout")
+#: FAIL_RELOAD's back-off (Envoy's ReloadConfig default: base 1 s; its back-offs grow to 10
+#: times the base).  Envoy's is jittered and grows with each reload (docs/harness-semantics.md
+#: has what Envoy 1.40 did); the harness waits the upper bound of a jittered exponential
+#: back-off, min((2^n - 1) s, 10 s) before the n-th reload.
+RELOAD_BACKOFF_BASE_MS = 1000
+RELOAD_BACKOFF_MAX_MS = 10_000
 
 
 class Guest(Protocol):
@@ -94,7 +103,8 @@ _RESET = (0, None, b"")
 class PluginRunner:
     """One plugin in one VM: ``start()`` once, then ``run(exchange)`` per request."""
 
-    def __init__(self, host: Host, guest: Guest, label: str = "module") -> None:
+    def __init__(self, host: Host, guest: Guest, label: str = "module",
+                 new_guest: Callable[[Host], Guest] | None = None) -> None:
         self.host = host
         self.guest = guest
         self.label = label
@@ -103,6 +113,9 @@ class PluginRunner:
         #: Envoy keeps this worker's upstream connection open after a complete exchange; a
         #: request whose headers went on is written to it at once (see ``_body_rejected``)
         self._upstream_pooled = False
+        #: makes the guest of a replacement VM (FAIL_RELOAD); None: this VM is never replaced
+        self._new_guest = new_guest
+        self.reloads = 0  # VMs started to replace a failed one
         host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
         host.proxy.timeline.add(self)
 
@@ -116,6 +129,7 @@ class PluginRunner:
             result = function(*args)
         except GuestTrap as trap:
             self.host.failed = f"Function: {name} failed: {trap}"
+            self.host.failed_at_ms = self.host.proxy.clock.now_ms
             context.notes.append(self.host.failed)
             raise _VmFailed from None
         self._deliver()
@@ -205,6 +219,38 @@ class PluginRunner:
             root.plugin_config_visible = False
         return root.logs
 
+    def _reload_after_backoff(self) -> str:
+        """FAIL_RELOAD: a new VM once the back-off since the failure has passed; until then
+        requests are failed closed, as Envoy does."""
+        backoff = min((2 ** (self.reloads + 1) - 1) * RELOAD_BACKOFF_BASE_MS,
+                      RELOAD_BACKOFF_MAX_MS)
+        waited = self.host.proxy.clock.now_ms - self.host.failed_at_ms
+        if waited < backoff:
+            return (f"FAIL_RELOAD: the VM failed {waited} ms ago; Envoy waits up to "
+                    f"{backoff} ms (its reload back-off) before starting a new one: 503")
+        return self._reload()
+
+    def _reload(self) -> str:
+        """FAIL_RELOAD: replace the failed VM by a new one on the same proxy (shared data and
+        queues stay); returns a note for the request it serves.  A VM that does not start
+        leaves the old failure in place (Envoy then fails closed)."""
+        failed, failed_guest = self.host, self.guest
+        host = Host(failed.plugin_config, failed.options, failed.proxy)
+        try:
+            self.guest = self._new_guest(host)  # type: ignore[misc]
+            self.host, self.cb = host, self.guest.callbacks
+            host.driver = self  # type: ignore[attr-defined]
+            self.start()
+        except ModuleError as error:
+            self.host, self.guest, self.cb = failed, failed_guest, failed_guest.callbacks
+            failed.driver = self  # type: ignore[attr-defined]
+            failed.failed_at_ms = failed.proxy.clock.now_ms  # the next try waits a back-off
+            self.reloads += 1
+            return f"FAIL_RELOAD: the new VM did not start: {error}"
+        self.reloads += 1
+        return (f"the VM had failed ({failed.failed}); FAIL_RELOAD started a new one "
+                f"(reload {self.reloads}): per-VM state is lost, shared data is kept")
+
     def _refused(self, why: str) -> ModuleError:
         tail = "\n".join(f"  [{line.level}] {line.message}" for line in self.host.root.logs[-20:])
         return ModuleError(f"{self.label}: {why}" + (f"\nlog:\n{tail}" if tail else ""))
@@ -212,11 +258,17 @@ class PluginRunner:
     # -- one request -----------------------------------------------------------------------
     def run(self, exchange: Exchange) -> Verdict:
         """Replay one exchange and return what the client and the upstream saw."""
+        reload_note = None
+        if self.host.failed and self.host.options.failure_policy == FAIL_RELOAD \
+                and self._new_guest is not None:
+            reload_note = self._reload_after_backoff()
         host = self.host
         started = host.proxy.clock.now_ms
         context = host.new_stream(exchange.request)
+        if reload_note:
+            context.notes.append(reload_note)
         upstream: list[HttpRequest] = []
-        if host.failed and host.options.fail_open:
+        if host.failed and host.options.failure_policy == FAIL_OPEN:
             ended = self._bypass(exchange, upstream)
         elif host.failed:
             ended = _Ended(503, None, b"")

@@ -70,10 +70,16 @@ def test_wasm_filter_comes_before_the_router(tmp_path: Path) -> None:
     assert wasm["failure_policy"] == "FAIL_CLOSED"
 
 
-def test_fail_open_maps_to_failure_policy() -> None:
-    options = EnvoyOptions(upstream_port=1, module=Path("m.wasm"), fail_open=True)
+@pytest.mark.parametrize("policy", ["FAIL_OPEN", "FAIL_RELOAD"])
+def test_the_failure_policy_reaches_the_plugin(policy: str) -> None:
+    options = EnvoyOptions(upstream_port=1, module=Path("m.wasm"), failure_policy=policy)
     wasm = _hcm(bootstrap(options))["http_filters"][0]["typed_config"]["config"]
-    assert wasm["failure_policy"] == "FAIL_OPEN"
+    assert wasm["failure_policy"] == policy
+
+
+def test_an_unknown_failure_policy_is_refused_naming_the_values() -> None:
+    with pytest.raises(ValueError, match="FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD, got 'FAIL_CLOSE'"):
+        EnvoyOptions(upstream_port=1, failure_policy="FAIL_CLOSE")
 
 
 def test_without_module_only_the_router_runs() -> None:

@@ -252,3 +252,13 @@ def test_deeply_nested_input_is_named_not_a_traceback(tmp_path: Path, option: st
     assert result.exit_code == 1
     assert f"{nested}: nested too deeply to read" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_fail_reload_is_a_fail_strategy_the_crd_accepts(tmp_path: Path) -> None:
+    out = tmp_path / "plugin.yaml"
+    result = CliRunner().invoke(main, ["wasmplugin", "hello", "--url", URL,
+                                       "--fail-strategy", "FAIL_RELOAD", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = yaml.safe_load(out.read_text())
+    assert manifest["spec"]["failStrategy"] == "FAIL_RELOAD"
+    assert validate_manifest(manifest) == []

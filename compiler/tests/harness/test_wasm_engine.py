@@ -110,7 +110,7 @@ def test_a_trap_fails_the_stream_and_the_vm(tmp_path: Path) -> None:
     assert "Function: proxy_on_request_headers failed" in trapped.notes[0]
     assert "unreachable" in trapped.notes[0]
     assert (after.status, after.logs) == (503, [])
-    open_after = replay_module(write(tmp_path, wasm), traffic, fail_open=True)[1]
+    open_after = replay_module(write(tmp_path, wasm), traffic, failure_policy="FAIL_OPEN")[1]
     assert open_after.status == 200 and open_after.upstream_request is not None
 
 

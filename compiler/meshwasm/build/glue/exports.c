@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "abi_internal.h"
+#include "vm_limits.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
@@ -164,12 +165,15 @@ static uint32_t after_error(enum callback which, PyObject *context, uint32_t fal
 static int policy_fail_open = 0;
 static uint32_t policy_error_status = 500;
 
-static uint32_t fail_without_python(enum callback which, uint32_t fallback) {
-  static const char message[] =
-      "meshwasm: this request reached code removed from the module (by --trim-to, or "
-      "compiling source at request time); failing it by the filter's policy";
+static const char removed_code_reached[] =
+    "meshwasm: this request reached code removed from the module (by --trim-to, or "
+    "compiling source at request time); failing it by the filter's policy";
+
+/* Apply the filter's policy to the stream whose callback `which` runs, without Python;
+ * `why` (may be NULL: already logged) goes to the log first. */
+static uint32_t fail_without_python(enum callback which, uint32_t fallback, const char *why) {
   PyErr_Clear();
-  proxy_log(PROXY_LOG_ERROR, message, sizeof(message) - 1);
+  if (why != NULL) proxy_log(PROXY_LOG_ERROR, why, strlen(why));
   if (policy_fail_open || which == CB_LOG || which == CB_DONE) return fallback;
   /* Pause only when the local reply was taken (it ends the stream); a paused stream with no
    * reply would hang until the idle timeout. */
@@ -220,6 +224,7 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
     return which == CB_LOG || which == CB_DONE ? fallback : policy_for_uncreated(which, id);
   if (((abi_stream_t *)context)->skipped & bit) return fallback;
   Py_INCREF(context);
+  limits_begin(callback_names[which], id, 0);
   unsigned hits = stub_hits_mark = stub_hits;
   PyObject *count = nargs > 0 ? PyLong_FromUnsignedLong(size) : NULL;
   PyObject *result = NULL;
@@ -235,7 +240,8 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
   uint32_t action = result != NULL ? action_of(result, which)
                                    : after_error(which, context, fallback, &handled);
   if (stub_hits != hits && (result != NULL || !handled))
-    action = fail_without_python(which, fallback);
+    action = fail_without_python(which, fallback, removed_code_reached);
+  if (limits_end(id, 1)) action = fail_without_python(which, fallback, NULL);
   Py_DECREF(context);
   return which == CB_DONE ? fallback : action;
 }
@@ -263,6 +269,7 @@ static int load_fast_paths(PyObject *dispatcher) {
     Py_XDECREF(fail_open);
     Py_XDECREF(error_status);
   }
+  if (ok) ok = limits_load(active) == 0;
   if (ok) {
     plain_init = PyObject_IsTrue(plain);
     python_deletes = PyObject_IsTrue(calls_on_delete);
@@ -494,18 +501,28 @@ static void ensure_runtime_started(void) {
   dispatch(CB_START_RUNTIME, 0, 0, 0, 0, 0, 0);
 }
 
+/* A callback that is not a stream's (or creates one): the limits around dispatch(). */
+static uint32_t limited_dispatch(enum callback which, int nargs, uint32_t a, uint32_t b,
+                                 uint32_t c, uint32_t d, uint32_t e) {
+  limits_begin(callback_names[which], a, 0);
+  uint32_t result = dispatch(which, nargs, a, b, c, d, e);
+  limits_end(a, 0);
+  return result;
+}
+
 EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent) {
+  limits_begin(callback_names[CB_CONTEXT_CREATE], id, 0);
   ensure_runtime_started();
-  if (create_stream(id, parent) == 0) return;
-  dispatch(CB_CONTEXT_CREATE, 2, id, parent, 0, 0, 0);
+  if (create_stream(id, parent) != 0) dispatch(CB_CONTEXT_CREATE, 2, id, parent, 0, 0, 0);
+  limits_end(id, 0);
 }
 
 EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t root, uint32_t size) {
-  return dispatch(CB_VM_START, 2, root, size, 0, 0, 0);
+  return limited_dispatch(CB_VM_START, 2, root, size, 0, 0, 0);
 }
 
 EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t size) {
-  return dispatch(CB_CONFIGURE, 2, root, size, 0, 0, 0);
+  return limited_dispatch(CB_CONFIGURE, 2, root, size, 0, 0, 0);
 }
 
 #define STREAM_CALLBACK3(export, which, skip)                                             \
@@ -538,26 +555,32 @@ EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
 }
 
 EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  limits_begin(callback_names[CB_DELETE], id, 1);
   forget_last(id);
   if (last_root != NULL && last_root_id == id) Py_CLEAR(last_root);
   if (!python_deletes) {
     PyObject *context = abi_table_pop(streams, id);
-    if (context != NULL) { Py_DECREF(context); return; }
+    if (context != NULL) {
+      Py_DECREF(context);
+      limits_end(id, 0);
+      return;
+    }
     /* not a stream (a root context): Python handles it */
   }
   dispatch(CB_DELETE, 1, id, 0, 0, 0, 0);
+  limits_end(id, 0);
 }
 
 EXPORT(proxy_on_tick) void proxy_on_tick(uint32_t root) {
-  dispatch(CB_TICK, 1, root, 0, 0, 0, 0);
+  limited_dispatch(CB_TICK, 1, root, 0, 0, 0, 0);
 }
 
 EXPORT(proxy_on_queue_ready) void proxy_on_queue_ready(uint32_t root, uint32_t queue) {
-  dispatch(CB_QUEUE_READY, 2, root, queue, 0, 0, 0);
+  limited_dispatch(CB_QUEUE_READY, 2, root, queue, 0, 0, 0);
 }
 
 EXPORT(proxy_on_http_call_response)
 void proxy_on_http_call_response(uint32_t id, uint32_t token, uint32_t headers,
                                  uint32_t body_size, uint32_t trailers) {
-  dispatch(CB_HTTP_CALL_RESPONSE, 5, id, token, headers, body_size, trailers);
+  limited_dispatch(CB_HTTP_CALL_RESPONSE, 5, id, token, headers, body_size, trailers);
 }

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from meshwasm.build.progress import Progress
 from meshwasm.build.toolchain.errors import ToolchainError
+from meshwasm.build.toolchain.patches import apply_patches, patches_key
 from meshwasm.build.toolchain.source import CPYTHON, SourceRelease
 from meshwasm.build.toolchain.wasi_python import WasiPython
 from meshwasm.build.zig import zig_executable, zig_version
@@ -58,7 +59,7 @@ def build_key(release: SourceRelease = CPYTHON) -> str:
     digest = hashlib.sha256()
     for part in (release.sha256, zig_version(), OPT, " ".join(CONFIGURE_ARGS),
                  " ".join(MAKE_TARGETS), CONFIG_SITE.read_text(), COMPAT_HEADER.read_text(),
-                 Path(__file__).read_text()):
+                 Path(__file__).read_text(), patches_key()):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -99,6 +100,7 @@ def cached_or_built(tarball_of: Callable[[Progress], Path], toolchains: Path, pr
 
 def _build(tarball: Path, scratch: Path, progress: Progress) -> Path:
     source = _extract(tarball, scratch / "src", progress)
+    apply_patches(source)
     tools = _zig_wrappers(scratch / "bin")
     build_dir = source / "builddir" / "wasi"
     build_dir.mkdir(parents=True)
