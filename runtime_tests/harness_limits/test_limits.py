@@ -10,12 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from meshwasm.failure_policy import FAIL_OPEN
 from click.testing import CliRunner
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm.cli import main
+from meshwasm.failure_policy import FAIL_OPEN
 from meshwasm.harness import replay_module
 from meshwasm.harness.source import replay_source
 from meshwasm.replay.expect import evaluate
