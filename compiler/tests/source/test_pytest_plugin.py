@@ -37,6 +37,13 @@ requests:
 """
 
 
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An inner pytest run in this process, without its own faulthandler: enabling and then
+    disabling it there would put back the crash handlers from before wasmtime installed its
+    own, and the next Wasm trap in this process would kill it with SIGILL."""
+    return pytester.runpytest_inprocess("-p", "no:faulthandler", *args)
+
+
 @pytest.fixture
 def hello_folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     # pytester gives the inner run its own HOME: keep the toolchain, module and wasmtime
@@ -57,14 +64,14 @@ def test_the_plugin_is_registered_through_pytest11() -> None:
 
 def test_traffic_files_are_not_collected_unless_asked(pytester: pytest.Pytester,
                                                       hello_folder: Path) -> None:
-    result = pytester.runpytest_inprocess("-q")
+    result = _run(pytester, "-q")
     result.assert_outcomes()
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
 def test_one_item_per_request_named_after_it(pytester: pytest.Pytester,
                                              hello_folder: Path) -> None:
-    result = pytester.runpytest_inprocess("--meshwasm-traffic", "--meshwasm-engine", "source",
+    result = _run(pytester, "--meshwasm-traffic", "--meshwasm-engine", "source",
                                           "-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
@@ -79,7 +86,7 @@ def test_a_failure_shows_the_request_the_expectation_and_what_happened(
     (hello_folder / "edited.traffic.yaml").write_text(EDITED)
     (hello_folder / "traffic.yaml").unlink()
     pytester.makeini("[pytest]\nmeshwasm_traffic = true\nmeshwasm_engine = source\n")
-    result = pytester.runpytest_inprocess()
+    result = _run(pytester)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*request #2 (*edited.traffic.yaml:8), engine source:",
@@ -95,7 +102,7 @@ def test_a_failure_shows_the_request_the_expectation_and_what_happened(
 def test_a_traffic_file_without_a_filter_is_a_collection_error(
         pytester: pytest.Pytester) -> None:
     (pytester.path / "lonely.traffic.yaml").write_text(EDITED)
-    result = pytester.runpytest_inprocess("--meshwasm-traffic")
+    result = _run(pytester, "--meshwasm-traffic")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*lonely.traffic.yaml: no filter to replay it against*"])
 
@@ -115,7 +122,7 @@ def test_the_plugin_fixture_drives_a_filter_from_python(pytester: pytest.Pyteste
             assert denied.status == 403 and denied.upstream_request is None
             assert plugin.metrics() == {{}}
     """)
-    pytester.runpytest_inprocess().assert_outcomes(passed=1)
+    _run(pytester).assert_outcomes(passed=1)
 
 
 @pytest.mark.slow
@@ -127,7 +134,7 @@ def test_compiled_is_the_default_engine_and_builds_once(pytester: pytest.Pyteste
             assert first.read_bytes()[:4] == b"\\0asm"
             assert meshwasm_build({str(hello_folder / "filter.py")!r}) == first
     """)
-    result = pytester.runpytest_inprocess("--meshwasm-traffic", "-v")
+    result = _run(pytester, "--meshwasm-traffic", "-v")
     result.assert_outcomes(passed=5)
 
 
@@ -139,8 +146,8 @@ def test_engine_names_are_the_clis_and_the_old_one_still_works(
             print("ENGINE=" + request.config.stash[_SESSION].engine)
     """)
     for given, meant in (("harness", "harness"), ("compiled", "harness"), ("source", "source")):
-        result = pytester.runpytest_inprocess("-s", "--meshwasm-engine", given)
+        result = _run(pytester, "-s", "--meshwasm-engine", given)
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([f"*ENGINE={meant}*"])
-    result = pytester.runpytest_inprocess("--meshwasm-engine", "wasmtime")
+    result = _run(pytester, "--meshwasm-engine", "wasmtime")
     assert result.ret != 0
