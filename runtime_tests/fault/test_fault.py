@@ -186,7 +186,7 @@ def test_hostile_delay_values_neither_fail_the_vm_nor_leak_the_slot(module: Path
         path="/", headers=[("x-envoy-fault-delay-request", "5")]),
         upstream=UpstreamResponse(), expect=Expectation())
     second = plugin.run(probe)
-    assert first in (200, 408) and plugin.host.failed is None
+    assert first in (200, 504) and plugin.host.failed is None  # 504: the stream idle timeout
     assert (second.status, second.elapsed_ms) == (200, 5)
 
 
