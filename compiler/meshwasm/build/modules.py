@@ -25,10 +25,9 @@ CPYTHON_FROZEN: frozenset[str] = frozenset({
 # C modules the stdlib imports only inside functions, for a feature the filter's own code has
 # to ask for; their tables are large, so they are linked only when that code imports them or
 # uses the feature (see implied.py).
-LINKED_ON_DEMAND: dict[str, str] = {
-    # re's parser imports it for `\N{NAME}` escapes; its tables are ~1 MB of data
-    "unicodedata": "a regular expression with \\N{...} in the filter's code",
-}
+LINKED_ON_DEMAND: frozenset[str] = frozenset({
+    "unicodedata",  # re's parser imports it for `\N{NAME}` escapes; ~1 MB of tables
+})
 
 # Modules that install themselves under another name (os sets sys.modules["os.path"]).
 ALIASES: dict[str, str] = {"os.path": "posixpath"}

@@ -85,9 +85,17 @@ def encode_field(number: int, value: bytes | bool) -> bytes:
     return varint(number << 3 | 2) + varint(len(value)) + value
 
 
+def _bytes_field(fields: dict[int, bytes | int], number: int) -> bytes:
+    """A length-delimited field (empty when absent); a varint there is malformed."""
+    value = fields.get(number, b"")
+    if not isinstance(value, bytes):
+        raise ValueError(f"field {number} is not length-delimited")
+    return value
+
+
 def _load_key(fields: dict[int, bytes | int]) -> object:
-    der, pem = fields.get(2, b""), fields.get(5, b"")
-    if not isinstance(der, bytes) or not isinstance(pem, bytes) or bool(der) == bool(pem):
+    der, pem = _bytes_field(fields, 2), _bytes_field(fields, 5)
+    if bool(der) == bool(pem):
         raise ValueError("exactly one of public_key and public_key_pem")
     return (serialization.load_der_public_key(der) if der
             else serialization.load_pem_public_key(pem))
@@ -97,12 +105,9 @@ def verify_signature(argument: bytes) -> tuple[int, bytes]:
     try:
         fields = decode_fields(argument)
         key = _load_key(fields)
-        hash_name, signature, text = fields.get(1, b""), fields.get(3, b""), fields.get(4, b"")
-        if not all(isinstance(item, bytes) for item in (hash_name, signature, text)):
-            raise ValueError("a field has the wrong type")
+        hash_name, signature, text = (_bytes_field(fields, number) for number in (1, 3, 4))
     except (ProtobufError, ValueError, UnsupportedAlgorithm):
         return abi.BAD_ARGUMENT, b""
-    assert isinstance(hash_name, bytes) and isinstance(signature, bytes) and isinstance(text, bytes)
     algorithm = _HASHES.get(hash_name.decode("ascii", "replace"))
     if algorithm is None:
         return abi.OK, encode_field(2, b"unknown hash function")
