@@ -1,7 +1,7 @@
 """``meshwasm build``: filter.py -> one proxy-wasm module, stage by stage.
 
 analyze -> freeze -> link -> snapshot (dead deep-frozen objects dropped) -> prune ->
-(trim, opt-in) -> reachability -> stamp -> atomic write.  The whole result is cached by the hash of every input (sources of all bundled
+(trim, opt-in) -> reachability -> data packed -> stamp -> atomic write.  The whole result is cached by the hash of every input (sources of all bundled
 modules, the glue, the toolchain pins), so rebuilding an unchanged filter is a copy, and two
 builds of the same inputs give the same bytes.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 import proxy_wasm
 
 from meshwasm import __version__
-from meshwasm.build import deepfreeze, freeze, link, prune, reachability, snapshot, stamp, trim
+from meshwasm.build import (datapack, deepfreeze, freeze, link, prune, reachability, snapshot,
+                            stamp, trim)
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -129,6 +130,11 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
     initialized, reduction = reachability.reduce(initialized, unavailable)
     timings["reachability"] = time.perf_counter() - mark
 
+    progress.step("packing the initial memory")
+    mark = time.perf_counter()
+    initialized, packed = datapack.pack_memory(initialized)
+    timings["pack"] = time.perf_counter() - mark
+
     filter_source = filter_path.read_bytes()
     data = stamp.stamp(initialized, {
         "meshwasm": __version__,
@@ -140,6 +146,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
         "builtins": freeze.builtin_modules(closure),
         "reachability": reduction.summary(),
         "deepfreeze": dead_frozen.summary(),
+        "data": packed.summary(),
         **({"trimmed": trimmed.summary()} if trimmed else {}),
     })
     write_atomically(cached, data)
