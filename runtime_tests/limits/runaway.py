@@ -1,5 +1,9 @@
 """A filter that runs away on some paths, under a small step budget (runtime_tests/limits)."""
+import re
+
 from proxy_wasm import Action, HttpContext, register, shared_data
+
+BACKTRACKS = re.compile(r"(a+)+$")  # exponential on "aaa…b": loops inside C, not Python
 
 served = 0  # per VM: a new VM (FAIL_RELOAD) starts again from 0
 
@@ -15,6 +19,8 @@ class Runaway(HttpContext):
         if path == "/loop":
             while True:
                 pass
+        if path.startswith("/regex/"):  # 2**n steps of the regex engine
+            BACKTRACKS.match("a" * int(path[len("/regex/"):]) + "b")
         if path == "/recurse":
             calls(40)
         if path == "/swallow":  # catches even LimitExceeded, and goes on: the VM stops

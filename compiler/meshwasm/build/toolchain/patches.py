@@ -7,6 +7,10 @@ targets) so that the two change independently.
 
 - ``step_budget.patch``: counts interpreter steps (loop iterations and calls) in ceval and
   asks the module's glue what to do when a callback's budget is spent (``glue/vm_limits.c``).
+- ``sre_budget.patch``: the regular-expression engine spends the same budget where it checks
+  for signals (every 4096 steps of a match), so a pattern that backtracks without end is
+  stopped too.  (Wrapping ``PyErr_CheckSignals`` at link time instead would also charge every
+  ``str()`` and ``repr()``, which check for signals on each call.)
 """
 
 from __future__ import annotations
