@@ -6,7 +6,8 @@ what the client received); with ``expect=True`` the recorded response also becom
 expectation: status, ``content-type`` and the body (text up to ``MAX_EXPECTED_BODY``).
 Secret headers are redacted unless ``keep_secrets``; framing and proxy-added headers are
 dropped (``capture/headers.py``).  With ``keep_timing`` each request gets ``at:`` (ms after
-the first).  Bodies that are not UTF-8 cannot be written in a traffic file: a request's is
+the first; the requests then go in time order, as a browser's HAR need not list them).
+Bodies that are not UTF-8 cannot be written in a traffic file: a request's is
 refused naming the entry, a response's is left out with a note.
 """
 
@@ -55,7 +56,10 @@ def to_traffic(exchanges: list[CapturedExchange], *, expect: bool = False,
                keep_secrets: bool = False, keep_timing: bool = False) -> Conversion:
     """The traffic document for ``exchanges`` (see the module docstring)."""
     conversion = Conversion({"requests": []})
-    first = next((e.started_ms for e in exchanges if e.started_ms is not None), None)
+    first = min((e.started_ms for e in exchanges if e.started_ms is not None), default=None)
+    if keep_timing and first is not None:  # a traffic file's 'at' never decreases
+        exchanges = sorted(exchanges, key=lambda e: first if e.started_ms is None
+                           else e.started_ms)
     for exchange in exchanges:
         entry = _request_entry(exchange, keep_secrets)
         if keep_timing and exchange.started_ms is not None and first is not None:

@@ -9,6 +9,12 @@ import click
 FORMATS = ("har", "tap", "access-log")
 
 
+class BadInput(click.ClickException):
+    """A capture that cannot be read: exit 2, as every command's bad input."""
+
+    exit_code = 2
+
+
 def _guess_format(paths: tuple[Path, ...]) -> str:
     first = paths[0]
     if first.is_dir() or first.suffix == ".json":
@@ -71,7 +77,7 @@ def command(captures: tuple[Path, ...], output: Path, capture_format: str | None
         conversion = to_traffic(exchanges, expect=with_expect and kind != "access-log",
                                 keep_secrets=keep_secrets, keep_timing=keep_timing)
     except CaptureError as error:
-        raise click.ClickException(str(error)) from None
+        raise BadInput(str(error)) from None
     if with_expect and kind == "access-log":
         click.echo("note: an access log records no responses to expect: requests only",
                    err=True)

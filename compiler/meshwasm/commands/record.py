@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from meshwasm.commands.envoy_options import envoy_options, to_envoy_options
+from meshwasm.commands.import_traffic import BadInput
 from meshwasm.commands.run import interrupt_on_sigterm
 from meshwasm.deploy.echo_upstream import run_echo_upstream
 from meshwasm.deploy.envoy_config import LOOPBACK
@@ -78,7 +79,7 @@ def command(module: Path, output: Path, plugin_config: Path | None, failure_poli
             exchanges = read_tap(clients, list(folder.glob(f"{UPSTREAM_PREFIX}_*.json")))
             conversion = to_traffic(exchanges, expect=with_expect, keep_secrets=keep_secrets)
         except CaptureError as error:
-            raise click.ClickException(str(error)) from None
+            raise BadInput(str(error)) from None
     text = conversion.yaml_text(f"Recorded by meshwasm record through {module.name}."
                                 + ("" if keep_secrets else "\nSecret headers are REDACTED."))
     write_atomically(output, text.encode())
