@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -77,11 +78,19 @@ def _engine(name: str, time_limit_s: float | None,
               show_default=True, metavar="MiB",
               help="Source engine: how much memory one request may add to the process "
                    "before the filter gets MemoryError; 0: no limit.")
+@click.option("--update", is_flag=True,
+              help="Snapshot: show, as a diff of TRAFFIC, the expectations (status, the "
+                   "headers they name, body) set to what this replay observed.")
+@click.option("--write", is_flag=True,
+              help="With --update: write that change to TRAFFIC (comments and layout kept).")
+@click.option("--snapshot-header", "snapshot_headers", multiple=True, metavar="NAME",
+              help="With --update: also snapshot this response header (repeatable).")
 @failure_policy_options
 def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
             engine: str, json_path: Path | None,
             junit_path: Path | None, verbose: bool, time_limit_s: float,
-            memory_limit_mb: int, failure_policy: str) -> None:
+            memory_limit_mb: int, update: bool, write: bool,
+            snapshot_headers: tuple[str, ...], failure_policy: str) -> None:
     """Replay TRAFFIC (a traffic YAML file, the last argument) against MODULE (a proxy-wasm
     .wasm file, or the filter's .py file with --engine source).
 
@@ -94,6 +103,9 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
     itself failed.
     """
     console = Console(highlight=False)
+    if (write or snapshot_headers) and not update:
+        _bad_input(console, "--write and --snapshot-header go with --update")
+    snapshots = _Snapshots(update, write, snapshot_headers)
     if len(modules) < 2:
         _bad_input(console, "give a MODULE (or, with --wasmplugin, manifests) and a TRAFFIC "
                             "file")
@@ -102,7 +114,7 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
     if wasmplugins or len(plugins) > 1:
         _replay_chain(console, plugins, traffic, wasmplugins, destination_port, engine,
                       json_path, junit_path, verbose, time_limit_s, memory_limit_mb,
-                      failure_policy)
+                      failure_policy, snapshots)
         return
     try:
         parsed = load_traffic(traffic)
@@ -126,7 +138,7 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     _report(console, parsed, verdicts, engine, [traffic, module], json_path, junit_path,
-            verbose)
+            verbose, snapshots)
 
 
 def _bad_input(console: Console, message: str) -> NoReturn:
@@ -134,16 +146,51 @@ def _bad_input(console: Console, message: str) -> NoReturn:
     raise SystemExit(EXIT_BAD_INPUT)
 
 
+@dataclass(frozen=True)
+class _Snapshots:
+    """``--update``, ``--write`` and ``--snapshot-header`` (``replay/snapshot.py``)."""
+
+    update: bool = False
+    write: bool = False
+    headers: tuple[str, ...] = ()
+
+    def apply(self, console: Console, traffic: Traffic, verdicts: list[Verdict]) -> bool:
+        """Show (and with --write write) the snapshot diff; True when the file was written
+        and now expects what was observed."""
+        from meshwasm.replay.snapshot import snapshot
+        text = traffic.path.read_text(encoding="utf-8")
+        result = snapshot(text, traffic, verdicts, self.headers)
+        for note in result.notes:
+            console.print(f"note: {escape(note)}", markup=True, soft_wrap=True)
+        if not result.changed:
+            console.print("snapshot: the expectations are what was observed", markup=False)
+            return False
+        console.print(result.diff(str(traffic.path)), markup=False, soft_wrap=True,
+                      end="")
+        if not self.write:
+            console.print("snapshot: not written (add --write to accept it)", markup=False)
+            return False
+        write_atomically(traffic.path, result.after.encode())
+        console.print(f"snapshot: wrote {traffic.path}", markup=False)
+        return True
+
+
 def _report(console: Console, parsed: Traffic, verdicts: list[Verdict], engine: str,
             files: list[Path], json_path: Path | None, junit_path: Path | None,
-            verbose: bool) -> None:
-    """Compare, print, write the CI reports; exit 1 on any mismatch."""
+            verbose: bool, snapshots: _Snapshots) -> None:
+    """Compare, print, write the CI reports, apply --update; exit 1 on any mismatch (after
+    a written snapshot: any that remains, e.g. a log check)."""
     outcomes = evaluate(parsed, verdicts)
     source_dirs = [*(path.resolve().parent for path in files), Path.cwd()]
     print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
     for path, render in ((json_path, json_report), (junit_path, junit_report)):
         if path is not None:
             write_atomically(path, render(parsed, outcomes, engine).encode())
+    if snapshots.update and snapshots.apply(console, parsed, verdicts):
+        try:
+            outcomes = evaluate(load_traffic(parsed.path), verdicts)
+        except TrafficError as error:  # pragma: no cover - the snapshot wrote bad YAML
+            _bad_input(console, f"the written snapshot does not load: {error}")
     if not all(outcome.ok for outcome in outcomes):
         raise SystemExit(EXIT_MISMATCH)
 
@@ -151,7 +198,7 @@ def _report(console: Console, parsed: Traffic, verdicts: list[Verdict], engine: 
 def _replay_chain(console: Console, plugins: list[Path], traffic: Path, wasmplugins: bool,
                   destination_port: int, engine: str, json_path: Path | None,
                   junit_path: Path | None, verbose: bool, time_limit_s: float,
-                  memory_limit_mb: int, failure_policy: str) -> None:
+                  memory_limit_mb: int, failure_policy: str, snapshots: _Snapshots) -> None:
     """``replay`` of a chain of plugins (``harness/chain.py``, ``deploy/envoy_chain.py``)."""
     import tempfile
 
@@ -200,4 +247,4 @@ def _replay_chain(console: Console, plugins: list[Path], traffic: Path, wasmplug
             console.print(str(error), markup=False, soft_wrap=True)
             raise SystemExit(EXIT_BAD_INPUT) from None
     _report(console, parsed, verdicts, engine, [traffic, *(p.module for p in chain)],
-            json_path, junit_path, verbose)
+            json_path, junit_path, verbose, snapshots)
