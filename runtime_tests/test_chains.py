@@ -10,6 +10,7 @@ import hmac
 import json
 import shutil
 import string
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,27 @@ def test_envoy_runs_the_same_chain_with_the_same_verdicts(chain_dir: Path) -> No
         assert (ours.upstream_request is None) == (theirs.upstream_request is None)
         assert sorted({line.plugin for line in ours.logs}) == \
             sorted({line.plugin for line in theirs.logs}), exchange.name
+
+
+def test_an_oci_url_is_pulled_with_its_digest_checked(chain_dir: Path, tmp_path: Path) -> None:
+    from meshwasm.deploy.local_registry import RegistryStartError, run_registry
+    from meshwasm.deploy.oci import push
+    with ExitStack() as stack:
+        try:
+            registry = stack.enter_context(run_registry())
+        except RegistryStartError as error:
+            pytest.fail(f"cannot start the OCI registry this test needs: {error}",
+                        pytrace=False)
+        pushed = push(chain_dir / "hello_c.wasm", f"{registry.host}/chain/c:v1")
+        text = (chain_dir / "c-filter.wasmplugin.yaml").read_text()
+        manifest = tmp_path / "c-filter.wasmplugin.yaml"
+        manifest.write_text(text.replace("url: hello_c.wasm", f"url: oci://{pushed.pinned}"))
+        pulled = tmp_path / "pulled"
+        pulled.mkdir()
+        plugin = load_wasmplugin(manifest, pull_dir=pulled)
+        assert plugin.module.read_bytes() == (chain_dir / "hello_c.wasm").read_bytes()
+        wrong = tmp_path / "wrong.wasmplugin.yaml"
+        wrong.write_text(text.replace("url: hello_c.wasm",
+                                      f"url: oci://{registry.host}/chain/c@sha256:{'0' * 64}"))
+        with pytest.raises(ChainError, match="wrong.wasmplugin.yaml: spec.url .*cannot pull"):
+            load_wasmplugin(wrong, pull_dir=pulled)

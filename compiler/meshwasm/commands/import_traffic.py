@@ -57,7 +57,7 @@ def command(captures: tuple[Path, ...], output: Path, capture_format: str | None
     Secrets are redacted unless --keep-secrets; a capture that cannot be read stops the
     import, naming the file and the entry, and nothing is written.
     """
-    from meshwasm.build.pipeline import write_atomically
+    from meshwasm.files import write_atomically
     from meshwasm.capture.access_log import read_access_log
     from meshwasm.capture.har import read_har
     from meshwasm.capture.model import CaptureError

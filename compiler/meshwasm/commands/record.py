@@ -44,7 +44,7 @@ def command(module: Path, output: Path, plugin_config: Path | None, failure_poli
     --requests N): OUTPUT gets every request, what the upstream answered, and with --expect
     the responses as expectations.  Replay it with ``meshwasm replay MODULE.wasm OUTPUT``.
     """
-    from meshwasm.build.pipeline import write_atomically
+    from meshwasm.files import write_atomically
     from meshwasm.capture.model import CaptureError
     from meshwasm.capture.tap import read_tap, written_order
     from meshwasm.capture.to_traffic import to_traffic
