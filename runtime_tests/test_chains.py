@@ -183,23 +183,44 @@ def test_the_chain_replays_from_source(chain_dir: Path, tmp_path: Path) -> None:
     assert "5 requests: 5 as expected" in output
 
 
-def test_a_failed_fail_open_plugin_is_skipped_and_the_rest_still_run(
-        chain_dir: Path, tmp_path: Path) -> None:
-    """c-filter (FAIL_OPEN) replaced by a module that traps: requests pass the others."""
+def _trapping_chain(chain_dir: Path, tmp_path: Path) -> list[ChainPlugin]:
+    """The chain with c-filter (FAIL_OPEN) replaced by a module that traps on a request."""
     from tests.harness.wat import Wat, write
-    w = Wat()
-    write(tmp_path, w.module({"proxy_on_request_headers": "(unreachable)"}), "hello_c.wasm")
+    write(tmp_path, Wat().module({"proxy_on_request_headers": "(unreachable)"}), "hello_c.wasm")
     for name in MANIFESTS:
         text = (chain_dir / f"{name}.wasmplugin.yaml").read_text()
         text = text.replace("url: jwt_authn.wasm", f"url: {chain_dir / 'jwt_authn.wasm'}")
         text = text.replace("url: rate_limit.wasm", f"url: {chain_dir / 'rate_limit.wasm'}")
         (tmp_path / f"{name}.wasmplugin.yaml").write_text(text)
-    chain = istio_order(load_wasmplugin(Path(path)) for path in _manifests(tmp_path))
+    return istio_order(load_wasmplugin(Path(path)) for path in _manifests(tmp_path))
+
+
+#: statuses of chain.traffic.yaml when c-filter traps at its first request and is skipped after
+TRAPPED_STATUSES = [401, 503, 200, 429, 200]
+
+
+def test_a_failed_fail_open_plugin_is_skipped_and_the_rest_still_run(
+        chain_dir: Path, tmp_path: Path) -> None:
+    chain = _trapping_chain(chain_dir, tmp_path)
     verdicts = replay_chain(chain, load_traffic(chain_dir / "chain.traffic.yaml"))
-    assert [v.status for v in verdicts] == [401, 503, 200, 429, 200]
+    assert [v.status for v in verdicts] == TRAPPED_STATUSES
     assert verdicts[1].header("x-ratelimit-remaining") == "1"  # the 503 went through rate-limit
     assert any("c-filter: " in note for note in verdicts[1].notes)
     assert verdicts[2].upstream_request is not None  # /deny passed: c-filter is skipped
+
+
+@pytest.mark.envoy
+def test_envoy_agrees_on_a_trapping_plugin_in_the_chain(chain_dir: Path,
+                                                        tmp_path: Path) -> None:
+    chain = _trapping_chain(chain_dir, tmp_path)
+    traffic = load_traffic(chain_dir / "chain.traffic.yaml")
+    harness, envoy = replay_chain(chain, traffic), replay_chain_in_envoy(chain, traffic)
+    assert [v.status for v in envoy] == TRAPPED_STATUSES
+    for exchange, ours, theirs in zip(traffic.exchanges, harness, envoy):
+        assert ours.header("x-ratelimit-remaining") == theirs.header("x-ratelimit-remaining"), \
+            exchange.name
+        assert (ours.upstream_request is None) == (theirs.upstream_request is None), \
+            exchange.name
 
 
 @pytest.mark.envoy

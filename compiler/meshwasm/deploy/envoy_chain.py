@@ -50,8 +50,11 @@ def chain_bootstrap(options: EnvoyOptions, chain: Sequence[ChainPlugin],
 
 def replay_chain_in_envoy(chain: Sequence[ChainPlugin], traffic: Traffic, *,
                           failure_policy: str = FAIL_CLOSED, workers: int | None = None,
-                          workdir: Path | None = None) -> list[Verdict]:
-    """``envoy_replay.replay_in_envoy`` with the chain's filters in place of one module."""
+                          workdir: Path | None = None,
+                          ready_timeout: float | None = None) -> list[Verdict]:
+    """``envoy_replay.replay_in_envoy`` with the chain's filters in place of one module.
+    Envoy compiles every module before it is ready: by default it gets 20 s per plugin."""
     return replay_in_envoy(
         None, traffic, failure_policy=failure_policy, workers=workers, workdir=workdir,
+        ready_timeout=ready_timeout or 20.0 * max(1, len(chain)),
         bootstrap_for=lambda options: chain_bootstrap(options, chain, traffic.plugin_config))

@@ -12,9 +12,9 @@ log).  A request goes through the plugins as Envoy's filter manager sends it:
   did not create) — pinned by ``runtime_tests/test_chains.py`` against Envoy 1.40;
 - a local reply sent from a response callback replaces the response and goes straight to the
   client, past the earlier plugins' response callbacks; a reset ends the stream for all;
-- each plugin has its own failure policy: a failed VM answers 503 (``FAIL_CLOSED``, through
-  the earlier plugins' response callbacks), is skipped (``FAIL_OPEN``) or reloaded
-  (``FAIL_RELOAD``);
+- each plugin has its own failure policy: a trap answers its stream 503 through the earlier
+  plugins' response callbacks; later, a failed VM answers 503 (``FAIL_CLOSED``), is skipped
+  (``FAIL_OPEN``) or reloaded (``FAIL_RELOAD``);
 - once the response is complete, every plugin that ran for the stream runs its access log
   and is destroyed (``on_log``, ``on_done``, ``on_delete``), in chain order.
 
