@@ -192,6 +192,7 @@ def test_recorded_tap_traces_replay_without_edits(hello_wasm: Path, tmp_path: Pa
         code, output = _cli("replay", "--engine", engine, str(hello_wasm), str(out))
         assert code == 0, output
         assert "3 requests: 3 as expected" in output
+    assert _import(tmp_path, str(traces), "--expect") == yaml.safe_load(out.read_text())
     clients = sorted(str(p) for p in traces.glob("client_*.json"))
     upstream = [arg for p in traces.glob("upstream_*.json") for arg in ("--upstream-tap", str(p))]
     reimported = _requests(_import(tmp_path, *clients, *upstream, "--expect"))

@@ -66,6 +66,16 @@ def read_tap(paths: list[Path], upstream_paths: list[Path] | None = None
     return exchanges
 
 
+def read_recorded(folder: Path, client_prefix: str = "client",
+                  upstream_prefix: str = "upstream") -> list[CapturedExchange] | None:
+    """The traces ``meshwasm record`` keeps (``--traces``): ``client_*.json`` paired with
+    ``upstream_*.json``; None when ``folder`` is not laid out so."""
+    clients = written_order(Path(folder).glob(f"{client_prefix}_*.json"))
+    if not Path(folder).is_dir() or not clients:
+        return None
+    return read_tap(clients, list(Path(folder).glob(f"{upstream_prefix}_*.json")))
+
+
 def _request_id(request: HttpRequest) -> str:
     return next((value for name, value in request.headers if name == "x-request-id"), "")
 

@@ -61,13 +61,17 @@ def command(captures: tuple[Path, ...], output: Path, capture_format: str | None
     from meshwasm.capture.access_log import read_access_log
     from meshwasm.capture.har import read_har
     from meshwasm.capture.model import CaptureError
-    from meshwasm.capture.tap import read_tap
+    from meshwasm.capture.tap import read_recorded, read_tap
     from meshwasm.capture.to_traffic import to_traffic
     from meshwasm.replay.traffic import TrafficError, parse_traffic
 
     kind = capture_format or _guess_format(captures)
     try:
-        if kind == "tap":
+        recorded = read_recorded(captures[0]) \
+            if kind == "tap" and len(captures) == 1 and not upstream_taps else None
+        if recorded is not None:  # a folder record --traces kept: both sides, paired
+            exchanges = recorded
+        elif kind == "tap":
             exchanges = read_tap(list(captures), list(upstream_taps) or None)
         else:
             if upstream_taps:

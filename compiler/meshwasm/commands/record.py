@@ -46,7 +46,7 @@ def command(module: Path, output: Path, plugin_config: Path | None, failure_poli
     """
     from meshwasm.files import write_atomically
     from meshwasm.capture.model import CaptureError
-    from meshwasm.capture.tap import read_tap, written_order
+    from meshwasm.capture.tap import read_recorded
     from meshwasm.capture.to_traffic import to_traffic
     from meshwasm.deploy.tap_config import CLIENT_PREFIX, UPSTREAM_PREFIX, tapped_bootstrap
 
@@ -72,11 +72,10 @@ def command(module: Path, output: Path, plugin_config: Path | None, failure_poli
             click.echo("stopped", err=True)
         except EnvoyError as error:
             raise click.ClickException(str(error)) from None
-        clients = written_order(folder.glob(f"{CLIENT_PREFIX}_*.json"))
-        if not clients:
-            raise click.ClickException("no request passed through: nothing to write")
         try:
-            exchanges = read_tap(clients, list(folder.glob(f"{UPSTREAM_PREFIX}_*.json")))
+            exchanges = read_recorded(folder, CLIENT_PREFIX, UPSTREAM_PREFIX) or []
+            if not exchanges:
+                raise click.ClickException("no request passed through: nothing to write")
             conversion = to_traffic(exchanges, expect=with_expect, keep_secrets=keep_secrets)
         except CaptureError as error:
             raise BadInput(str(error)) from None
