@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from meshwasm.deploy.plugin_chain import ChainPlugin
+from meshwasm.failure_policy import FAIL_CLOSED, check_policy
+from meshwasm.harness import abi
 from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.headers import HeaderMap
@@ -113,15 +115,13 @@ def start_chain_workers(chain: Sequence[ChainPlugin], traffic: Traffic, options:
 
 
 def replay_chain(chain: Sequence[ChainPlugin], traffic: Traffic, *, log_level: str = "info",
-                 failure_policy: str = "FAIL_CLOSED", workers: int | None = None,
+                 failure_policy: str = FAIL_CLOSED, workers: int | None = None,
                  time_limit_s: float | None = HostOptions.callback_time_limit_s,
                  memory_limit_mb: int | None = HostOptions.source_memory_limit_mb,
                  ) -> list[Verdict]:
     """Every exchange of ``traffic`` through ``chain`` (already in filter-chain order), in
     the harness: compiled modules under wasmtime, ``.py`` filters from source.  One verdict
     per exchange; ``ModuleError`` when a plugin cannot start as Envoy would."""
-    from meshwasm.failure_policy import check_policy
-    from meshwasm.harness import abi
     options = HostOptions(log_level=abi.log_level_number(log_level),
                           failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s,
