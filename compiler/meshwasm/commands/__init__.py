@@ -9,7 +9,7 @@ import click
 # Modules under meshwasm.commands that define `command`; missing ones are skipped so a
 # partially installed tree still starts.
 COMMAND_MODULES = ("build", "replay", "run", "envoy_config", "inspect", "push", "pull",
-                   "wasmplugin", "dev")
+                   "wasmplugin", "dev", "import_traffic", "record")
 
 
 def register_all(group: click.Group) -> None:

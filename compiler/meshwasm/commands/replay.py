@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -46,8 +48,17 @@ def _engine(name: str, time_limit_s: float | None,
 
 
 @click.command("replay")
-@click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("traffic", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("modules", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False), metavar="MODULE... TRAFFIC")
+@click.option("--wasmplugin", "wasmplugins", is_flag=True,
+              help="The arguments before TRAFFIC are Istio WasmPlugin manifests: their "
+                   "modules run as a chain in Istio's order (phase, then priority), each with "
+                   "its pluginConfig and failStrategy; match selects them for inbound traffic "
+                   "to --destination-port.")
+@click.option("--destination-port", type=click.IntRange(1, 65535), default=80,
+              show_default=True,
+              help="With --wasmplugin: the port the replayed (inbound) traffic is for, which "
+                   "a manifest's match.ports selects on.")
 @click.option("--engine", type=click.Choice(["harness", "envoy", "source"]),
               default="harness", show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
@@ -67,18 +78,44 @@ def _engine(name: str, time_limit_s: float | None,
               show_default=True, metavar="MiB",
               help="Source engine: how much memory one request may add to the process "
                    "before the filter gets MemoryError; 0: no limit.")
+@click.option("--update", is_flag=True,
+              help="Snapshot: show, as a diff of TRAFFIC, the expectations (status, the "
+                   "headers they name, body) set to what this replay observed.")
+@click.option("--write", is_flag=True,
+              help="With --update: write that change to TRAFFIC (comments and layout kept).")
+@click.option("--snapshot-header", "snapshot_headers", multiple=True, metavar="NAME",
+              help="With --update: also snapshot this response header (repeatable).")
 @failure_policy_options
-def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
+def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
+            engine: str, json_path: Path | None,
             junit_path: Path | None, verbose: bool, time_limit_s: float,
-            memory_limit_mb: int, failure_policy: str) -> None:
-    """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
-    filter's .py file with --engine source).
+            memory_limit_mb: int, update: bool, write: bool,
+            snapshot_headers: tuple[str, ...], failure_policy: str) -> None:
+    """Replay TRAFFIC (a traffic YAML file, the last argument) against MODULE (a proxy-wasm
+    .wasm file, or the filter's .py file with --engine source).
+
+    Several MODULEs run as a chain, in the order given, as Envoy's filter chain runs them
+    (each gets the traffic file's plugin_config); with --wasmplugin they are WasmPlugin
+    manifests, ordered as Istio orders them.
 
     Prints one line per request and a diff for each one that is not as expected.
     Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module, 3 meshwasm
     itself failed.
     """
     console = Console(highlight=False)
+    if (write or snapshot_headers) and not update:
+        _bad_input(console, "--write and --snapshot-header go with --update")
+    snapshots = _Snapshots(update, write, snapshot_headers)
+    if len(modules) < 2:
+        _bad_input(console, "give a MODULE (or, with --wasmplugin, manifests) and a TRAFFIC "
+                            "file")
+    *plugins, traffic = modules
+    module = plugins[0]
+    if wasmplugins or len(plugins) > 1:
+        _replay_chain(console, plugins, traffic, wasmplugins, destination_port, engine,
+                      json_path, junit_path, verbose, time_limit_s, memory_limit_mb,
+                      failure_policy, snapshots)
+        return
     try:
         parsed = load_traffic(traffic)
     except TrafficError as error:
@@ -100,11 +137,114 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
         console.print("[red]error:[/] the module cannot run", markup=True)
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    _report(console, parsed, verdicts, engine, [traffic, module], json_path, junit_path,
+            verbose, snapshots)
+
+
+def _bad_input(console: Console, message: str) -> NoReturn:
+    console.print(f"[red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+@dataclass(frozen=True)
+class _Snapshots:
+    """``--update``, ``--write`` and ``--snapshot-header`` (``replay/snapshot.py``)."""
+
+    update: bool = False
+    write: bool = False
+    headers: tuple[str, ...] = ()
+
+    def apply(self, console: Console, traffic: Traffic, verdicts: list[Verdict]) -> bool:
+        """Show (and with --write write) the snapshot diff; True when the file was written
+        and now expects what was observed."""
+        from meshwasm.replay.snapshot import snapshot
+        text = traffic.path.read_text(encoding="utf-8")
+        result = snapshot(text, traffic, verdicts, self.headers)
+        for note in result.notes:
+            console.print(f"note: {escape(note)}", markup=True, soft_wrap=True)
+        if not result.changed:
+            console.print("snapshot: the expectations are what was observed", markup=False)
+            return False
+        console.print(result.diff(str(traffic.path)), markup=False, soft_wrap=True,
+                      end="")
+        if not self.write:
+            console.print("snapshot: not written (add --write to accept it)", markup=False)
+            return False
+        write_atomically(traffic.path, result.after.encode())
+        console.print(f"snapshot: wrote {traffic.path}", markup=False)
+        return True
+
+
+def _report(console: Console, parsed: Traffic, verdicts: list[Verdict], engine: str,
+            files: list[Path], json_path: Path | None, junit_path: Path | None,
+            verbose: bool, snapshots: _Snapshots) -> None:
+    """Compare, print, write the CI reports, apply --update; exit 1 on any mismatch (after
+    a written snapshot: any that remains, e.g. a log check)."""
     outcomes = evaluate(parsed, verdicts)
-    source_dirs = [traffic.resolve().parent, module.resolve().parent, Path.cwd()]
+    source_dirs = [*(path.resolve().parent for path in files), Path.cwd()]
     print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
     for path, render in ((json_path, json_report), (junit_path, junit_report)):
         if path is not None:
             write_atomically(path, render(parsed, outcomes, engine).encode())
+    if snapshots.update and snapshots.apply(console, parsed, verdicts):
+        try:
+            outcomes = evaluate(load_traffic(parsed.path), verdicts)
+        except TrafficError as error:  # pragma: no cover - the snapshot wrote bad YAML
+            _bad_input(console, f"the written snapshot does not load: {error}")
     if not all(outcome.ok for outcome in outcomes):
         raise SystemExit(EXIT_MISMATCH)
+
+
+def _replay_chain(console: Console, plugins: list[Path], traffic: Path, wasmplugins: bool,
+                  destination_port: int, engine: str, json_path: Path | None,
+                  junit_path: Path | None, verbose: bool, time_limit_s: float,
+                  memory_limit_mb: int, failure_policy: str, snapshots: _Snapshots) -> None:
+    """``replay`` of a chain of plugins (``harness/chain.py``, ``deploy/envoy_chain.py``)."""
+    import tempfile
+
+    from meshwasm.deploy.plugin_chain import (
+        ChainError, istio_order, load_wasmplugin, plain_chain,
+    )
+    from meshwasm.harness.errors import HarnessError
+    try:
+        parsed = load_traffic(traffic)
+    except TrafficError as error:
+        _bad_input(console, f"bad traffic file\n{error}")
+    with tempfile.TemporaryDirectory(prefix="meshwasm-chain-") as pulled:
+        try:
+            chain = istio_order(
+                [load_wasmplugin(path, index, Path(pulled), source_module=engine == "source")
+                 for index, path in enumerate(plugins)] if wasmplugins
+                else plain_chain(plugins))
+        except ChainError as error:
+            _bad_input(console, str(error))
+        for plugin in [p for p in chain if not p.applies_to_inbound(destination_port)]:
+            console.print(f"note: {escape(plugin.name)} is left out: its match selects no "
+                          f"inbound traffic to port {destination_port}", markup=True)
+        chain = [p for p in chain if p.applies_to_inbound(destination_port)]
+        if not chain:
+            _bad_input(console, "no plugin of the chain applies to this traffic")
+        for plugin in chain:
+            if engine != "source" and plugin.module.suffix == ".py":
+                _bad_input(console, f"{plugin.module} is a filter's source, not a module: "
+                                    "build it first, or use --engine source")
+        console.print("chain: " + " -> ".join(escape(p.name) for p in chain), markup=True)
+        try:
+            if engine == "envoy":
+                from meshwasm.deploy import envoy_replay
+                from meshwasm.deploy.envoy_chain import replay_chain_in_envoy
+                if parsed.now_ns is not None:
+                    console.print(f"[yellow]warning:[/] {escape(envoy_replay.NOW_IGNORED)}",
+                                  markup=True, soft_wrap=True)
+                verdicts = replay_chain_in_envoy(chain, parsed, failure_policy=failure_policy)
+            else:
+                from meshwasm.harness.chain import replay_chain
+                verdicts = replay_chain(chain, parsed, failure_policy=failure_policy,
+                                        time_limit_s=time_limit_s or None,
+                                        memory_limit_mb=memory_limit_mb or None)
+        except (HarnessError, RuntimeError, ValueError) as error:
+            console.print("[red]error:[/] the chain cannot run", markup=True)
+            console.print(str(error), markup=False, soft_wrap=True)
+            raise SystemExit(EXIT_BAD_INPUT) from None
+    _report(console, parsed, verdicts, engine, [traffic, *(p.module for p in chain)],
+            json_path, junit_path, verbose, snapshots)

@@ -17,7 +17,7 @@ from meshwasm.replay.model import LogLine
 # [2026-01-01 12:00:00.000][1234][info][wasm] message
 _HEADER = re.compile(
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]\[\d+\]\[(?P<level>[a-z]+)\]\[(?P<logger>[\w.]+)\] ")
-_FILTER_MESSAGE = re.compile(r"^wasm log[^:]*: ", re.DOTALL)
+_FILTER_MESSAGE = re.compile(r"^wasm log(?: (?P<plugin>[^ :]+))?[^:]*: ", re.DOTALL)
 #: spdlog level names -> the level names of the replay model (proxy-wasm's)
 _LEVELS = {"warning": "warn", "err": "error"}
 
@@ -53,5 +53,6 @@ def filter_log_lines(text: str) -> list[LogLine]:
         match = _FILTER_MESSAGE.match(record.message)
         if match:
             level = _LEVELS.get(record.level, record.level)
-            lines.append(LogLine(level=level, message=record.message[match.end():]))
+            lines.append(LogLine(level=level, message=record.message[match.end():],
+                                 plugin=match["plugin"] or ""))
     return lines

@@ -211,7 +211,8 @@ class Host:
         if level < 0 or level > abi.LOG_CRITICAL:
             return abi.BAD_ARGUMENT
         if level >= self.log_level:
-            line = LogLine(abi.LOG_LEVELS[level], message.decode(errors="replace"))
+            line = LogLine(abi.LOG_LEVELS[level], message.decode(errors="replace"),
+                           plugin=self.options.plugin_name)
             self.active().logs.append(line)
             self.proxy.log_lines.append(line)
         return abi.OK

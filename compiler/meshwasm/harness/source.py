@@ -43,8 +43,9 @@ from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_budget import SourceTrap, step_budget
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
 from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
-from meshwasm.harness.stream import PluginRunner
-from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
+from meshwasm.harness.headers import HeaderMap
+from meshwasm.harness.stream import NextHop, PluginRunner, Served
+from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Traffic, Verdict
 
 SDK = "proxy_wasm"
 # Dispatcher functions, by the export name the stream driver calls.
@@ -298,6 +299,16 @@ class _SourceRunner(PluginRunner):
     def run(self, exchange: Exchange) -> Verdict:
         with self.guest.session():
             return super().run(exchange)
+
+    def serve(self, exchange: Exchange, upstream: list[HttpRequest],
+              incoming: tuple[HeaderMap, bytes, HeaderMap | None] | None = None,
+              next_hop: NextHop | None = None) -> Served:
+        with self.guest.session():
+            return super().serve(exchange, upstream, incoming, next_hop)
+
+    def finish(self, served: Served) -> None:
+        with self.guest.session():
+            super().finish(served)
 
     def tick(self) -> None:
         with self.guest.session():

@@ -48,6 +48,7 @@ A ``Verdict`` with status 0 means the client saw a reset, no response.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from meshwasm.failure_policy import FAIL_OPEN, FAIL_RELOAD
@@ -89,15 +90,61 @@ class _VmFailed(Exception):
 
 
 class _Ended(Exception):
-    """The response is final (sent, reset or failed); carries it."""
+    """The response is final (sent, reset or failed); carries it.  ``direct``: a local reply
+    sent straight to the client, past every encoder filter (one asked for after the response
+    had started); ``split``: the body arrives as data then an empty end (an upstream's)."""
 
     def __init__(self, status: int, headers: HeaderMap | None, body: bytes,
-                 trailers: HeaderMap | None = None) -> None:
+                 trailers: HeaderMap | None = None, direct: bool = False,
+                 split: bool = False) -> None:
         self.status, self.headers, self.body = status, headers, body
         self.trailers = trailers
+        self.direct, self.split = direct, split
 
 
 _RESET = (0, None, b"")
+
+
+@dataclass
+class HopResponse:
+    """What the rest of a filter chain answered one plugin (``harness/chain.py``): the next
+    plugin's response, or the upstream's.  ``status`` 0: the stream was reset.  ``direct``:
+    sent to the client past the earlier plugins' encoders (a local reply from a response
+    callback); ``split``: an upstream body (data, then an empty end), not a local reply's."""
+
+    status: int
+    headers: HeaderMap
+    body: bytes
+    trailers: HeaderMap | None = None
+    direct: bool = False
+    split: bool = True
+    close_connection: bool = False
+    details: str = "via_upstream"
+
+
+#: (request headers, body, trailers) -> what the rest of the chain answered
+NextHop = Callable[[HeaderMap, bytes, "HeaderMap | None"], HopResponse]
+
+
+@dataclass
+class Served:
+    """One plugin's part of a request, before its access log ran (``PluginRunner.serve``)."""
+
+    ended: _Ended
+    context: object  # the stream's Context (typed loosely: finish() takes it back)
+    notes: list[str] = field(default_factory=list)
+    started: bool = False  # the plugin's callbacks ran (a failed VM's do not)
+
+    def response(self) -> HopResponse:
+        """The response as this plugin passes it to the plugin before it."""
+        ended = self.ended
+        headers = ended.headers if ended.headers is not None or not ended.status \
+            else _status_only(ended.status)
+        context = self.context
+        return HopResponse(ended.status, headers or HeaderMap(), ended.body, ended.trailers,
+                           direct=ended.direct, split=ended.split,
+                           close_connection=bool(getattr(context, "close_connection", False)),
+                           details=str(getattr(context, "response_details", "") or ""))
 
 
 class PluginRunner:
@@ -116,6 +163,7 @@ class PluginRunner:
         #: makes the guest of a replacement VM (FAIL_RELOAD); None: this VM is never replaced
         self._new_guest = new_guest
         self.reloads = 0  # VMs started to replace a failed one
+        self._next_hop: NextHop | None = None  # the rest of the chain, while serving in one
         host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
         host.proxy.timeline.add(self)
 
@@ -258,32 +306,14 @@ class PluginRunner:
     # -- one request -----------------------------------------------------------------------
     def run(self, exchange: Exchange) -> Verdict:
         """Replay one exchange and return what the client and the upstream saw."""
-        reload_note = None
-        if self.host.failed and self.host.options.failure_policy == FAIL_RELOAD \
-                and self._new_guest is not None:
-            reload_note = self._reload_after_backoff()
-        host = self.host
-        started = host.proxy.clock.now_ms
-        context = host.new_stream(exchange.request)
-        if reload_note:
-            context.notes.append(reload_note)
+        started = self.host.proxy.clock.now_ms
         upstream: list[HttpRequest] = []
-        if host.failed and host.options.failure_policy == FAIL_OPEN:
-            ended = self._bypass(exchange, upstream)
-        elif host.failed:
-            ended = _Ended(503, None, b"")
-        else:
-            try:
-                self._stream(context, exchange, upstream)
-                raise AssertionError("unreachable: _stream always ends")  # pragma: no cover
-            except _Ended as end:
-                ended = end
-            except _VmFailed:
-                ended = _Ended(503, None, b"")
-            if not host.failed:
-                self._finish(context)
-        elapsed = host.proxy.clock.now_ms - started
-        host.drop(context)
+        served = self.serve(exchange, upstream)
+        self.finish(served)
+        context = served.context
+        assert isinstance(context, Context)
+        elapsed = self.host.proxy.clock.now_ms - started
+        ended = served.ended
         headers: list[tuple[str, str]] = []
         trailers = ended.trailers
         if ended.status:
@@ -295,8 +325,53 @@ class PluginRunner:
                        elapsed_ms=elapsed,
                        trailers=[] if trailers is None else trailers.text_pairs(False))
 
-    def _bypass(self, exchange: Exchange, upstream: list[HttpRequest]) -> _Ended:
+    def serve(self, exchange: Exchange, upstream: list[HttpRequest],
+              incoming: tuple[HeaderMap, bytes, HeaderMap | None] | None = None,
+              next_hop: NextHop | None = None) -> Served:
+        """This plugin's part of one exchange up to the final response, access log not yet
+        run (``finish``).  Alone: the request as the client sent it, answered by the
+        exchange's upstream (recorded in ``upstream``).  In a chain (``harness/chain.py``):
+        ``incoming`` is what the previous plugin let through and ``next_hop`` runs the rest
+        of the chain."""
+        reload_note = None
+        if self.host.failed and self.host.options.failure_policy == FAIL_RELOAD \
+                and self._new_guest is not None:
+            reload_note = self._reload_after_backoff()
+        host = self.host
+        context = host.new_stream(exchange.request)
+        if reload_note:
+            context.notes.append(reload_note)
+        self._next_hop = next_hop
+        started = False  # the plugin ran for this stream (so its access log runs too)
+        if host.failed and host.options.failure_policy == FAIL_OPEN:
+            ended = self._bypass(exchange, upstream, incoming)
+        elif host.failed:
+            ended = _Ended(503, None, b"")
+        else:
+            started = True
+            try:
+                self._stream(context, exchange, upstream, incoming)
+                raise AssertionError("unreachable: _stream always ends")  # pragma: no cover
+            except _Ended as end:
+                ended = end
+            except _VmFailed:
+                ended = _Ended(503, None, b"")
+        return Served(ended, context, context.notes, started)
+
+    def finish(self, served: Served) -> None:
+        """Access log and destruction of a served stream (Envoy runs them once the whole
+        response went out, for every filter of the chain)."""
+        context = served.context
+        assert isinstance(context, Context)
+        if served.started and not self.host.failed:
+            self._finish(context)
+        self.host.drop(context)
+
+    def _bypass(self, exchange: Exchange, upstream: list[HttpRequest],
+                incoming: tuple[HeaderMap, bytes, HeaderMap | None] | None = None) -> _Ended:
         """Fail-open after a VM failure: the request goes through as if the filter were absent."""
+        if self._next_hop is not None and incoming is not None:
+            return _from_hop(self._next_hop(*incoming))
         request, answer = exchange.request, exchange.upstream
         headers = downstream_request_headers(request, self._ids.next())
         upstream.append(upstream_request(headers, request.body, _trailers(request.trailers)))
@@ -304,13 +379,17 @@ class PluginRunner:
         return _Ended(answer.status, upstream_response_headers(answer), answer.body,
                       _trailers(answer.trailers, RESPONSE_TRAILERS_INLINE))
 
-    def _stream(self, context: Context, exchange: Exchange, upstream: list[HttpRequest]) -> None:
+    def _stream(self, context: Context, exchange: Exchange, upstream: list[HttpRequest],
+                incoming: tuple[HeaderMap, bytes, HeaderMap | None] | None = None) -> None:
         host = self.host
         request = exchange.request
         self._call(context, "proxy_on_context_create", context.id, context.root_id)
-        headers = downstream_request_headers(request, self._ids.next())
+        if incoming is None:
+            headers = downstream_request_headers(request, self._ids.next())
+            body, trailers = request.body, _trailers(request.trailers)
+        else:
+            headers, body, trailers = incoming
         context.final_request_headers = headers
-        body, trailers = request.body, _trailers(request.trailers)
         ends = not body and trailers is None
         context.request_headers, context.end_of_stream = headers, ends
         context.request_complete = ends
@@ -333,14 +412,30 @@ class PluginRunner:
                                    trailers)
             except (_Ended, _VmFailed):
                 waited = host.proxy.clock.now_ms > started_ms
-                self._body_rejected(headers, bytes(forwarded), upstream, waited)
+                if self._next_hop is None:
+                    self._body_rejected(headers, bytes(forwarded), upstream, waited)
                 raise
+        if self._next_hop is not None:
+            self._through_next_hop(context, self._next_hop(headers, body, trailers))
         upstream.append(upstream_request(headers, body, trailers))
         self._upstream_pooled = True
         answer = exchange.upstream
         context.response_status, context.response_details = answer.status, "via_upstream"
         self._encode(context, upstream_response_headers(answer), answer.body, split=True,
                      trailers=_trailers(answer.trailers, RESPONSE_TRAILERS_INLINE))
+
+    def _through_next_hop(self, context: Context, answer: HopResponse) -> None:
+        """Run what the rest of the chain answered through this plugin's response callbacks
+        (a reset or a reply sent past the encoders ends the stream as it is)."""
+        if not answer.status:
+            raise _Ended(*_RESET)
+        if answer.direct:
+            raise _Ended(answer.status, answer.headers, answer.body, answer.trailers,
+                         direct=True)
+        context.close_connection = context.close_connection or answer.close_connection
+        context.response_status, context.response_details = answer.status, answer.details
+        self._encode(context, answer.headers, answer.body, split=answer.split,
+                     trailers=answer.trailers)
 
     def _body_rejected(self, headers: HeaderMap, forwarded: bytes,
                        upstream: list[HttpRequest], waited: bool) -> None:
@@ -411,7 +506,7 @@ class PluginRunner:
                 self._send_through_chain(context, reply)
             if headers_sent:
                 raise _Ended(*_RESET)  # too late for a reply: Envoy resets the stream
-            raise _Ended(*self._reply(context, reply))
+            raise _Ended(*self._reply(context, reply), direct=True)
         if not result or result == _CONTINUE_AND_END_STREAM \
                 or stream in context.continue_requested:
             context.continue_requested.discard(stream)
@@ -434,7 +529,7 @@ class PluginRunner:
         if headers_sent:
             raise _Ended(*_RESET)
         if response_started:
-            raise _Ended(*self._reply(context, _IDLE_TIMEOUT))
+            raise _Ended(*self._reply(context, _IDLE_TIMEOUT), direct=True)
         context.request_complete = True  # Envoy's codec read all of it while the stream waited
         self._send_through_chain(context, _IDLE_TIMEOUT)
 
@@ -474,7 +569,8 @@ class PluginRunner:
         if trailers is not None:
             self._trailers(context, "proxy_on_response_trailers", abi.STREAM_RESPONSE, trailers)
         status = headers.get(b":status") or b"0"
-        raise _Ended(int(status) if status.isdigit() else 0, headers, body, trailers)
+        raise _Ended(int(status) if status.isdigit() else 0, headers, body, trailers,
+                     split=split)
 
     def _finish(self, context: Context) -> None:
         """Access log, then destroy: ``on_log``, ``on_done``, ``on_delete``."""
@@ -504,6 +600,12 @@ def _chunks(body: bytes, trailers: HeaderMap | None, split: bool) -> list[tuple[
     if trailers is not None:
         return [(body, False)]
     return [(body, False), (b"", True)] if split else [(body, True)]
+
+
+def _from_hop(answer: HopResponse) -> _Ended:
+    """A fail-open plugin passes the rest of the chain's answer on untouched."""
+    return _Ended(answer.status, answer.headers if answer.status else None, answer.body,
+                  answer.trailers, direct=answer.direct, split=answer.split)
 
 
 def _status_only(status: int) -> HeaderMap:

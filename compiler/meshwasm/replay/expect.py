@@ -17,7 +17,7 @@ from rich.text import Text
 
 from meshwasm.replay.model import (
     WALL_CLOCK_EARLY_MS, WALL_CLOCK_LATE_MS, ElapsedBounds, Exchange, Expectation, HeaderChecks,
-    LogCheck, Traffic, ValueCheck, Verdict, expects_json,
+    LogCheck, LogLine, PluginLogCheck, Traffic, ValueCheck, Verdict, expects_json,
 )
 from meshwasm.replay.tracebacks import quote_sources
 
@@ -81,8 +81,12 @@ def _check_body(label: str, body: bytes, exact: bytes | None, contains: bytes | 
     return found
 
 
-def _log_matches(check: LogCheck, message: str) -> bool:
-    return check in message if isinstance(check, str) else bool(check.search(message))
+def _log_matches(check: LogCheck, line: LogLine) -> bool:
+    if isinstance(check, PluginLogCheck):
+        return line.plugin == check.plugin and (
+            check.text is None or _log_matches(check.text, line))
+    return check in line.message if isinstance(check, str) \
+        else bool(check.search(line.message))
 
 
 def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
@@ -104,9 +108,12 @@ def compare(expect: Expectation, verdict: Verdict) -> list[Mismatch]:
     found += _check_body("body", verdict.body, expect.body, expect.body_contains,
                          expect.body_json)
     for wanted in expect.logs:
-        if not any(_log_matches(wanted, line.message) for line in verdict.logs):
-            seen = "\n".join(f"[{line.level}] {line.message}" for line in verdict.logs)
+        if not any(_log_matches(wanted, line) for line in verdict.logs):
+            seen = "\n".join(f"[{line.level}]{f' {line.plugin}:' if line.plugin else ''} "
+                             f"{line.message}" for line in verdict.logs)
             label, text = (("log line containing", wanted) if isinstance(wanted, str)
+                           else ("log line", str(wanted))
+                           if isinstance(wanted, PluginLogCheck)
                            else ("log line matching", f"/{wanted.pattern}/"))
             found.append(Mismatch(label, text, seen or "(no log lines)"))
     upstream = verdict.upstream_request

@@ -76,8 +76,26 @@ class ValueCheck:
 
 
 HeaderChecks = dict[str, "str | ValueCheck"]
-#: a log expectation: a substring of some line, or a regular expression searched in each
-LogCheck = str | re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class PluginLogCheck:
+    """A log expectation on the lines of one plugin of a chain: a substring, a regular
+    expression, or (neither) any line of that plugin."""
+
+    plugin: str
+    text: str | re.Pattern[str] | None = None
+
+    def __str__(self) -> str:
+        if self.text is None:
+            return f"any line of plugin {self.plugin}"
+        shown = self.text if isinstance(self.text, str) else f"/{self.text.pattern}/"
+        return f"{shown} (plugin {self.plugin})"
+
+
+#: a log expectation: a substring of some line, a regular expression searched in each, or
+#: either restricted to one plugin of a chain
+LogCheck = str | re.Pattern[str] | PluginLogCheck
 _UNSET: Any = object()  # "no JSON expected" (None is a JSON value: null)
 
 
@@ -156,6 +174,9 @@ class Traffic:
 class LogLine:
     level: str  # trace, debug, info, warn, error, critical
     message: str
+    #: the plugin that wrote it (Envoy's plugin name); not compared: lines are the same
+    #: whichever engine named their plugin
+    plugin: str = field(default="", compare=False)
 
 
 @dataclass

@@ -21,8 +21,8 @@ import jsonschema
 import yaml
 
 from meshwasm.replay.model import (
-    ElapsedBounds, Exchange, Expectation, HeaderChecks, Headers, HttpRequest, LogCheck, Traffic,
-    UpstreamResponse, ValueCheck,
+    ElapsedBounds, Exchange, Expectation, HeaderChecks, Headers, HttpRequest, LogCheck,
+    PluginLogCheck, Traffic, UpstreamResponse, ValueCheck,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
@@ -154,8 +154,16 @@ def _checks(value: dict[str, Any] | None) -> HeaderChecks:
 
 
 def _log_checks(value: list[Any] | None) -> list[LogCheck]:
-    return [re.compile(item["regex"]) if isinstance(item, dict) else item
-            for item in value or []]
+    return [_log_check(item) for item in value or []]
+
+
+def _log_check(item: Any) -> LogCheck:
+    if not isinstance(item, dict):
+        return str(item)
+    text = re.compile(item["regex"]) if "regex" in item else item.get("contains")
+    if "plugin" in item:
+        return PluginLogCheck(str(item["plugin"]), text)
+    return re.compile(item["regex"])
 
 
 def _encoded(value: str | None) -> bytes | None:
