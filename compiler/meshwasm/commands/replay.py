@@ -5,6 +5,7 @@ With ``--engine source`` the first argument is the filter's ``FILTER.py``, run f
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from meshwasm.build.pipeline import write_atomically
-from meshwasm.commands.envoy_options import failure_policy_options
+from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_policy_options,
+                                             read_plugin_config)
 from meshwasm.replay.ci_reports import json_report, junit_report
 from meshwasm.replay.expect import evaluate, print_report
 from meshwasm.replay.model import Traffic, Verdict
@@ -67,10 +69,11 @@ def _engine(name: str, time_limit_s: float | None,
               show_default=True, metavar="MiB",
               help="Source engine: how much memory one request may add to the process "
                    "before the filter gets MemoryError; 0: no limit.")
+@PLUGIN_CONFIG_OPTION
 @failure_policy_options
 def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
             junit_path: Path | None, verbose: bool, time_limit_s: float,
-            memory_limit_mb: int, failure_policy: str) -> None:
+            memory_limit_mb: int, plugin_config: Path | None, failure_policy: str) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -85,6 +88,9 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
         console.print(f"[red]error:[/] bad traffic file\n{escape(str(error))}", markup=True,
                       soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    config = read_plugin_config(plugin_config)
+    if config is not None:  # --plugin-config replaces the traffic file's
+        parsed = dataclasses.replace(parsed, plugin_config=config)
     if engine != "source" and module.suffix == ".py":
         console.print(f"[red]error:[/] {escape(str(module))} is a filter's source, not a "
                       "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
