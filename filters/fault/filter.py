@@ -101,8 +101,7 @@ def _route_cluster() -> str | None:
     return properties.get_str("xds", "cluster_name") or properties.cluster_name()
 
 
-class Fault(HttpContext):
-    root: Root
+class Fault(HttpContext[Root]):
     active = False
     abort_after_delay: tuple[int, int | None] | None = None
 

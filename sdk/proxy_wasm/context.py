@@ -138,13 +138,45 @@ else:
         _StreamBase = _PythonStreamBase
 
 
-class HttpContext(_StreamBase, _Context):
+if TYPE_CHECKING:
+    from typing import Generic as _GenericOverRoot
+
+    from typing_extensions import TypeVar
+
+    #: the RootContext class of an HttpContext (``HttpContext[MyRoot]``; bare: RootContext)
+    RootT = TypeVar("RootT", bound=RootContext, default=RootContext, covariant=True)
+else:
+    class _GenericOverRoot:
+        """Stands for ``typing.Generic`` at run time, where ``typing`` is not imported (it
+        would be frozen into every module): ``HttpContext`` derives from plain ``object``."""
+
+        def __class_getitem__(cls, root_type: object) -> type:
+            return object
+
+    RootT = None
+
+
+class HttpContext(_StreamBase, _Context, _GenericOverRoot[RootT]):
     """One HTTP stream.  Created by the proxy for each request (``HttpContext(context_id,
     root)``; ``root`` is its plugin).  ``skip_callbacks()`` tells the proxy which later
-    callbacks this stream no longer needs (see ``_PythonStreamBase.skip_callbacks``)."""
+    callbacks this stream no longer needs (see ``_PythonStreamBase.skip_callbacks``).
+
+    Generic over its plugin's class, so ``self.root`` has that type for type checkers::
+
+        class Limiter(HttpContext[LimiterRoot]):
+            def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+                budget = self.root.budget  # LimiterRoot's attribute, type-checked
+
+    ``HttpContext`` alone means ``HttpContext[RootContext]``.  At run time the subscript is
+    ``HttpContext`` itself; pass the same root class to ``register(..., root=LimiterRoot)``.
+    """
 
     context_id: int
-    root: RootContext
+    root: RootT
+
+    if not TYPE_CHECKING:
+        def __class_getitem__(cls, root_type: object) -> type:
+            return cls
     request_headers: HeaderMap = REQUEST_HEADERS
     """Request headers; legal from ``on_request_headers`` on."""
     request_trailers: HeaderMap = REQUEST_TRAILERS

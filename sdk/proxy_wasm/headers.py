@@ -15,7 +15,7 @@ from .types import MapType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from typing import TypeVar
+    from typing import TypeVar, overload
 
     Default = TypeVar("Default")
 
@@ -30,8 +30,16 @@ class _PythonHeaderMapBase:
     def __init__(self, map_type: int) -> None:
         self._map = int(map_type)
 
-    def get(self, name: str, default: Default = None) -> str | Default:  # type: ignore[assignment]
-        """The value of ``name`` (the first, if repeated), or ``default``."""
+    if TYPE_CHECKING:  # without a default: str | None; with one: str | type of the default
+        @overload
+        def get(self, name: str) -> str | None: ...
+
+        @overload
+        def get(self, name: str, default: Default) -> str | Default: ...
+
+    def get(self, name: str, default: Default | None = None) -> str | Default | None:
+        """The value of ``name`` (the first, if repeated), or ``default`` (None unless
+        given)."""
         value = _hostcalls.abi.get_header(self._map, name)
         return default if value is None else value
 
