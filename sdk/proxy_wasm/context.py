@@ -103,7 +103,9 @@ class RootContext(_Context):
 class _PythonStreamBase:
     """HttpContext's fields and ``skip_callbacks`` in Python, used outside a compiled module.
     Inside one, ``_proxy_wasm_abi.StreamBase`` has them in C, so the runtime creates streams
-    and checks skipped callbacks without entering Python."""
+    and checks skipped callbacks without entering Python.
+
+    (Documented in the API reference, being where ``skip_callbacks`` is: @public)"""
 
     _skipped = 0
 
@@ -153,7 +155,7 @@ else:
         def __class_getitem__(cls, root_type: object) -> type:
             return object
 
-    RootT = None
+    RootT = RootContext  # the type variable's bound stands for it (what the API reference shows)
 
 
 class HttpContext(_StreamBase, _Context, _GenericOverRoot[RootT]):

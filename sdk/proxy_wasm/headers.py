@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 class _PythonHeaderMapBase:
     """The methods that are host calls, in Python: used outside a compiled module.  Inside
     one, ``_proxy_wasm_abi.HeaderMapBase`` has the same methods in C (each saves an
-    interpreter entry per call on the request path)."""
+    interpreter entry per call on the request path).
+
+    (Documented in the API reference, being where ``HeaderMap``'s methods are: @public)"""
 
     __slots__ = ("_map",)
 
