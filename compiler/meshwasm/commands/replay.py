@@ -11,14 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 
 from meshwasm.build.pipeline import write_atomically
 from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_policy_options,
                                              read_plugin_config)
 from meshwasm.replay.ci_reports import json_report, junit_report
-from meshwasm.replay.expect import evaluate, print_report
+from meshwasm.replay.expect import (Outcome, compare, evaluate, print_report, render_outcome,
+                                   render_summary)
 from meshwasm.replay.model import Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
 
@@ -100,6 +101,15 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
+    source_dirs = [traffic.resolve().parent, module.resolve().parent, Path.cwd()]
+    streamed = engine == "envoy"  # real time passes between requests: show each as it comes
+    if streamed:
+        def show(index: int, verdict: Verdict) -> None:
+            exchange = parsed.exchanges[index]
+            outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
+            console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
+                                                source_dirs)), soft_wrap=True)
+        replay = functools.partial(replay, on_verdict=show)
     try:
         verdicts = replay(module, parsed, failure_policy=failure_policy)
     except errors as error:
@@ -107,8 +117,11 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     outcomes = evaluate(parsed, verdicts)
-    source_dirs = [traffic.resolve().parent, module.resolve().parent, Path.cwd()]
-    print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
+    if streamed:
+        console.print(render_summary(outcomes, engine), soft_wrap=True)
+    else:
+        print_report(parsed, outcomes, engine, console, verbose=verbose,
+                     source_dirs=source_dirs)
     for path, render in ((json_path, json_report), (junit_path, junit_report)):
         if path is not None:
             write_atomically(path, render(parsed, outcomes, engine).encode())
