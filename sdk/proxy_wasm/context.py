@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
+#: the largest gRPC status Envoy's proxy-wasm host passes on (UNAUTHENTICATED); above it, and
+#: below 0, the reply's gRPC status comes from its HTTP status (measured with Envoy 1.40)
+GRPC_STATUS_MAX = 16
+
 #: http_call token -> the context that made the call (see ``_dispatch.on_http_call_response``)
 CALLOUTS: dict[int, int] = {}
 
@@ -221,10 +225,14 @@ class HttpContext(_StreamBase, _Context, _GenericOverRoot[RootT]):
         """Answer the client directly instead of forwarding the request.
 
         Legal in request and response callbacks; return ``Action.PAUSE`` afterwards.
-        ``details`` ends up in Envoy's ``%RESPONSE_CODE_DETAILS%``.
+        ``details`` ends up in Envoy's ``%RESPONSE_CODE_DETAILS%``.  To a gRPC request the
+        reply carries ``grpc-status: grpc_status``; Envoy's proxy-wasm host honours only the
+        known codes (0..16): for None or any other number, Envoy derives the gRPC status
+        from the HTTP status (403 gives 7, 200 gives 2), as it does here.
         """
+        known = grpc_status is not None and 0 <= grpc_status <= GRPC_STATUS_MAX
         _hostcalls.abi.send_local_response(
-            status, details, body, list(headers), -1 if grpc_status is None else grpc_status)
+            status, details, body, list(headers), grpc_status if known else -1)
 
     def resume_request(self) -> None:
         """Continue a request paused by an earlier callback."""
