@@ -230,9 +230,9 @@ class HttpContext(_StreamBase, _Context, _GenericOverRoot[RootT]):
         known codes (0..16): for None or any other number, Envoy derives the gRPC status
         from the HTTP status (403 gives 7, 200 gives 2), as it does here.
         """
-        known = grpc_status is not None and 0 <= grpc_status <= GRPC_STATUS_MAX
-        _hostcalls.abi.send_local_response(
-            status, details, body, list(headers), grpc_status if known else -1)
+        if grpc_status is None or not 0 <= grpc_status <= GRPC_STATUS_MAX:
+            grpc_status = -1  # none: Envoy derives it from the HTTP status
+        _hostcalls.abi.send_local_response(status, details, body, list(headers), grpc_status)
 
     def resume_request(self) -> None:
         """Continue a request paused by an earlier callback."""
