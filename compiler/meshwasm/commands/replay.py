@@ -9,6 +9,7 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from rich.console import Console, Group
@@ -20,17 +21,19 @@ from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_polic
 from meshwasm.replay.ci_reports import json_report, junit_report
 from meshwasm.replay.expect import (Outcome, compare, evaluate, print_report, render_outcome,
                                    render_summary)
-from meshwasm.replay.model import Traffic, Verdict
+from meshwasm.replay.model import FROM_TRAFFIC, FromTraffic, Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
 
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
+T = TypeVar("T", int, float)
 Engine = Callable[..., list[Verdict]]  # (module, traffic, failure_policy=...)
 
 
-def _engine(name: str, time_limit_s: float | None,
-            memory_limit_mb: int | None) -> tuple[Engine, tuple[type[Exception], ...]]:
+def _engine(name: str, time_limit_s: float | None | FromTraffic,
+            memory_limit_mb: int | None | FromTraffic
+            ) -> tuple[Engine, tuple[type[Exception], ...]]:
     """The replay function of engine ``name`` (with the harness's limits, for the engines
     that have them) and the errors meaning "cannot run"."""
     from meshwasm.harness.errors import HarnessError
@@ -48,6 +51,11 @@ def _engine(name: str, time_limit_s: float | None,
     return functools.partial(replay_module, time_limit_s=time_limit_s), (HarnessError,)
 
 
+def _given(value: T | None) -> T | None | FromTraffic:
+    """A limit option's value: not given, the traffic file's; 0, no limit."""
+    return FROM_TRAFFIC if value is None else (value or None)
+
+
 @click.command("replay")
 @click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("traffic", type=click.Path(path_type=Path, dir_okay=False))
@@ -63,18 +71,20 @@ def _engine(name: str, time_limit_s: float | None,
               help="Show every log line of every request (a failing request always shows "
                    "its warnings and errors).")
 @click.option("--callback-time-limit", "time_limit_s", type=click.FloatRange(min=0),
-              default=30.0, show_default=True, metavar="SECONDS",
+              metavar="SECONDS",
               help="Harness and source engines: stop a callback running longer than this "
-                   "(wall-clock) and fail its VM as a trap would; 0: no limit.")
-@click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=1024,
-              show_default=True, metavar="MiB",
+                   "(wall-clock) and fail its VM as a trap would; 0: no limit.  Default: the "
+                   "traffic file's harness_limits, else 30.")
+@click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), metavar="MiB",
               help="Source engine: how much memory one request may add to the process "
-                   "before the filter gets MemoryError; 0: no limit.")
+                   "before the filter gets MemoryError; 0: no limit.  Default: the traffic "
+                   "file's harness_limits, else 1024.")
 @PLUGIN_CONFIG_OPTION
 @failure_policy_options
 def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
-            junit_path: Path | None, verbose: bool, time_limit_s: float,
-            memory_limit_mb: int, plugin_config: Path | None, failure_policy: str) -> None:
+            junit_path: Path | None, verbose: bool, time_limit_s: float | None,
+            memory_limit_mb: int | None, plugin_config: Path | None,
+            failure_policy: str) -> None:
     """Replay TRAFFIC (a traffic YAML file) against MODULE (a proxy-wasm .wasm file, or the
     filter's .py file with --engine source).
 
@@ -97,7 +107,7 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
                       "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
                       "use --engine source", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT)
-    replay, errors = _engine(engine, time_limit_s or None, memory_limit_mb or None)
+    replay, errors = _engine(engine, _given(time_limit_s), _given(memory_limit_mb))
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)

@@ -45,7 +45,8 @@ from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
 from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
 from meshwasm.harness.source_memory import VmMemory, address_space
 from meshwasm.harness.stream import PluginRunner
-from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
+from meshwasm.replay.model import (FROM_TRAFFIC, Exchange, FromTraffic, LogLine, Traffic,
+                                  Verdict)
 
 SDK = "proxy_wasm"
 # Dispatcher functions, by the export name the stream driver calls.
@@ -387,13 +388,18 @@ def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptio
 
 def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",
                   failure_policy: str = FAIL_CLOSED, workers: int | None = None,
-                  time_limit_s: float | None = HostOptions.callback_time_limit_s,
-                  memory_limit_mb: int | None = HostOptions.source_memory_limit_mb,
+                  time_limit_s: float | None | FromTraffic = FROM_TRAFFIC,
+                  memory_limit_mb: int | None | FromTraffic = FROM_TRAFFIC,
                   ) -> list[Verdict]:
     """``replay_module`` for a filter's source file: every exchange of ``traffic`` in order,
     on the same virtual timeline and worker VMs, one ``Verdict`` each.  Raises
     ``ModuleError`` when the filter cannot be imported or the plugin does not start as
-    Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py``."""
+    Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py`` (by
+    default the traffic file's ``harness_limits``)."""
+    if time_limit_s is FROM_TRAFFIC:
+        time_limit_s = traffic.limits.callback_time_limit_s
+    if memory_limit_mb is FROM_TRAFFIC:
+        memory_limit_mb = traffic.limits.memory_limit_mb
     options = HostOptions(log_level=abi.log_level_number(log_level),
                           failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s,

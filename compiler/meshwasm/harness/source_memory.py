@@ -45,7 +45,7 @@ class VmMemory:
     text)`` writes the VM's log lines (levels of ``harness.abi``)."""
 
     def __init__(self, ceiling_mib: int, import_growth: int,
-                 log: Callable[[int, str], None]) -> None:
+                 log: Callable[[int, str], object]) -> None:
         self.ceiling_mib = ceiling_mib
         self.used = (RUNTIME_MIB << 20) + max(import_growth, 0)
         self.recycle_stream: int | None = None  # the request that crossed the ceiling

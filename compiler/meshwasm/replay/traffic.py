@@ -22,8 +22,8 @@ import yaml
 
 from meshwasm.plugin_config import PluginConfigError, config_bytes, config_file_bytes
 from meshwasm.replay.model import (
-    ElapsedBounds, Exchange, Expectation, HeaderChecks, Headers, HttpRequest, LogCheck, Traffic,
-    UpstreamResponse, ValueCheck,
+    ElapsedBounds, Exchange, Expectation, HarnessLimits, HeaderChecks, Headers, HttpRequest,
+    LogCheck, Traffic, UpstreamResponse, ValueCheck,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
@@ -295,6 +295,16 @@ def _plugin_config(data: dict[str, Any], lines: _Lines, source: str,
         raise TrafficError(f"{_where(source, (key,), lines, data)}: {error}") from None
 
 
+def _limits(data: dict[str, Any]) -> HarnessLimits:
+    """``harness_limits:`` (the schema checked it); 0 means no limit, as on the command line."""
+    given = data.get("harness_limits") or {}
+    default = HarnessLimits()
+    seconds = given.get("callback_time_limit", default.callback_time_limit_s)
+    megabytes = given.get("memory_limit_mb", default.memory_limit_mb)
+    return HarnessLimits(callback_time_limit_s=float(seconds) if seconds else None,
+                         memory_limit_mb=int(megabytes) if megabytes else None)
+
+
 def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None) -> Traffic:
     """Parse traffic YAML ``text``; ``source`` names it in error messages."""
     try:
@@ -326,7 +336,7 @@ def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None
                    plugin_config=_plugin_config(data, lines, source, path),
                    exchanges=_exchanges(data, lines, source), workers=data.get("workers", 1),
                    clusters=_clusters(data.get("clusters")),
-                   now_ns=_now(data, lines, source))
+                   now_ns=_now(data, lines, source), limits=_limits(data))
 
 
 def load_traffic(path: Path | str) -> Traffic:
