@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench bench-lean registry debian-sources
+.PHONY: setup demo test docs bench bench-lean registry debian-sources
 
 setup: $(VENV)/.installed debian-sources
 
@@ -49,6 +49,17 @@ $(REGISTRY_BIN):
 
 test: setup registry
 	$(BIN)/python -m pytest -q
+
+# The API reference: the SDK a filter imports, and the pytest plugin's fixtures, from their
+# docstrings (pdoc; reStructuredText, as the docstrings are written).  Open
+# build/docs/api/index.html.
+API_OUT ?= build/docs/api
+API_MODULES := proxy_wasm proxy_wasm.config_schema proxy_wasm.foreign proxy_wasm.limits \
+	proxy_wasm.resources proxy_wasm.headers proxy_wasm.context proxy_wasm.types \
+	meshwasm.pytest_plugin meshwasm.plugin_config
+docs: $(VENV)/.installed
+	$(BIN)/pdoc --docformat restructuredtext --no-show-source -o $(API_OUT) $(API_MODULES)
+	@echo "API reference: $(API_OUT)/index.html"
 
 # LEAN_ARGS: e.g. --quick, --only cpu, --json lean.json (see bench/lean_runtime.py)
 LEAN_ARGS ?=

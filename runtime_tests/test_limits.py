@@ -82,7 +82,7 @@ def test_a_filter_that_swallows_the_limit_loses_its_vm(engine: str, policy: str,
         assert (seen["x-served-by-this-vm"], seen["x-served-in-all"]) == ("1", "3")
 
 
-@pytest.mark.parametrize("engine", ["harness", pytest.param("envoy", marks=pytest.mark.envoy)])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_past_its_memory_ceiling_a_vm_fails_the_request_and_is_replaced(
         engine: str, modules: dict[str, Path]) -> None:
     verdicts = _replay(engine, "leak", modules, "leak.traffic.yaml", "FAIL_RELOAD")

@@ -14,7 +14,7 @@ inert until asked:
   ``meshwasm.build.pipeline.build_filter``, cached by input hash), ``source`` (run from
   source) or ``envoy`` (the built module in a real Envoy on loopback).
 - **Fixtures**: ``meshwasm_build(filter_path) -> module path`` and
-  ``meshwasm_plugin(filter_path, plugin_config=b"") -> FilterDriver`` (send requests, read
+  ``meshwasm_plugin(filter_path, plugin_config=None) -> FilterDriver`` (send requests, read
   headers, logs and metrics).
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +54,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="harness")
 
 
+def _renamed(engine: str) -> str:
+    return (f"meshwasm engine {engine!r} is now called {ENGINE_ALIASES[engine]!r} (the name "
+            f"meshwasm replay --engine uses); {engine!r} still works but will be removed")
+
+
 class _Session:
     """Per-session state: the engine, and modules built so far (one build per filter)."""
 
     def __init__(self, config: pytest.Config) -> None:
         engine: str = config.getoption("meshwasm_engine") or config.getini("meshwasm_engine")
         self.engine = ENGINE_ALIASES.get(engine, engine)
+        if engine in ENGINE_ALIASES:
+            config.issue_config_time_warning(
+                pytest.PytestDeprecationWarning(_renamed(engine)), stacklevel=2)
         if self.engine not in ENGINES:
             raise pytest.UsageError(f"meshwasm_engine = {self.engine!r}: expected one of "
                                     f"{', '.join(ENGINES)}")
@@ -263,17 +272,24 @@ class FilterDriver:
 
 @pytest.fixture
 def meshwasm_plugin(pytestconfig: pytest.Config) -> Callable[..., FilterDriver]:
-    """``meshwasm_plugin(filter_path, plugin_config=b"", engine=None) -> FilterDriver``.
+    """``meshwasm_plugin(filter_path, plugin_config=None, engine=None) -> FilterDriver``.
 
-    The engine defaults to the session's (``--meshwasm-engine``); ``envoy`` has no
+    ``plugin_config`` follows ``meshwasm.plugin_config``'s rule, as ``replay`` and Istio send
+    it: a mapping or list becomes JSON, a string or bytes go as is, a ``Path`` names a
+    configuration file (``.yaml``/``.json`` read as data, others byte for byte).  The engine defaults to the session's (``--meshwasm-engine``); ``envoy`` has no
     request-by-request driver and runs the compiled module in the harness instead.
     """
     session: _Session = pytestconfig.stash[_SESSION]
 
-    def start(filter_path: Path | str, plugin_config: bytes | str = b"",
+    def start(filter_path: Path | str, plugin_config: Any = None,
               engine: str | None = None) -> FilterDriver:
-        chosen = engine or session.engine
-        config = plugin_config.encode() if isinstance(plugin_config, str) else plugin_config
+        from meshwasm.plugin_config import as_config_bytes
+        if engine in ENGINE_ALIASES:
+            warnings.warn(_renamed(engine), DeprecationWarning, stacklevel=2)
+        chosen = ENGINE_ALIASES.get(engine, engine) if engine else session.engine
+        if chosen not in ENGINES:
+            raise ValueError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+        config = as_config_bytes(plugin_config)
         if chosen == "source":
             from meshwasm.harness.source import SourcePlugin
             return FilterDriver(SourcePlugin(Path(filter_path), config), "source")

@@ -6,11 +6,15 @@ the stream (``Action.PAUSE`` buffers it), then rewrites the whole body at once, 
 split across chunks is still found.
 """
 
-from proxy_wasm import Action, HttpContext, RootContext, log, register
 import json
+
+from proxy_wasm import Action, HttpContext, RootContext, log, register
 
 
 class RewriteRoot(RootContext):
+    old = b"world"
+    new = b"meshwasm"
+
     def on_configure(self, configuration: bytes) -> bool:
         settings = json.loads(configuration or b"{}")
         self.old = settings.get("replace", "world").encode()
@@ -18,7 +22,7 @@ class RewriteRoot(RootContext):
         return True
 
 
-class Rewrite(HttpContext):
+class Rewrite(HttpContext[RewriteRoot]):  # self.root is a RewriteRoot (for type checkers)
     active = False
 
     def on_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:

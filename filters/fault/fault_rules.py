@@ -9,6 +9,10 @@ import random
 
 from proxy_wasm import config_schema, resources
 
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any
+
 SCHEMA = json.loads(resources.read("schema.json"))
 DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
 ABORT_HEADER = "x-envoy-fault-abort-request"
@@ -53,7 +57,7 @@ class Percentage:
 
     __slots__ = ("numerator", "denominator")
 
-    def __init__(self, spec: dict | None) -> None:
+    def __init__(self, spec: dict[str, Any] | None) -> None:
         spec = spec or {}
         self.numerator: int = spec.get("numerator", 0)
         self.denominator: int = DENOMINATORS[spec.get("denominator", "HUNDRED")]
@@ -85,9 +89,11 @@ class HeaderMatch:
 
     __slots__ = ("name", "kind", "value", "invert")
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.name: str = spec["name"].lower()
         self.invert: bool = spec.get("invert_match", False)
+        self.kind: str
+        self.value: str | bool  # the string to match, or present_match's answer
         if "string_match" in spec:
             [(self.kind, self.value)] = spec["string_match"].items()
         else:
@@ -100,31 +106,33 @@ class HeaderMatch:
             return False  # Envoy: an absent header never matches a value matcher
         elif self.kind == "exact":
             found = value == self.value
-        elif self.kind == "prefix":
-            found = value.startswith(self.value)
-        elif self.kind == "suffix":
-            found = value.endswith(self.value)
         else:
-            found = self.value in value
+            wanted = str(self.value)  # a string for every kind but "present"
+            if self.kind == "prefix":
+                found = value.startswith(wanted)
+            elif self.kind == "suffix":
+                found = value.endswith(wanted)
+            else:
+                found = wanted in value
         return found != self.invert
 
 
 class Settings:
     """The validated configuration."""
 
-    def __init__(self, document: dict) -> None:
+    def __init__(self, document: dict[str, Any]) -> None:
         self.stat_prefix: str = document.get("stat_prefix", "")
         abort = document.get("abort")
         self.abort_percentage = Percentage(abort.get("percentage") if abort else None)
         self.abort_status: int | None = abort.get("http_status") if abort else None
         self.abort_grpc: int | None = abort.get("grpc_status") if abort else None
-        self.abort_from_headers = bool(abort) and "header_abort" in abort
+        self.abort_from_headers = abort is not None and "header_abort" in abort
         self.has_abort = abort is not None
         delay = document.get("delay")
         self.delay_percentage = Percentage(delay.get("percentage") if delay else None)
         self.delay_ms: int | None = duration_ms(delay["fixed_delay"]) \
             if delay and "fixed_delay" in delay else None
-        self.delay_from_headers = bool(delay) and "header_delay" in delay
+        self.delay_from_headers = delay is not None and "header_delay" in delay
         self.has_delay = delay is not None
         self.headers = [HeaderMatch(spec) for spec in document.get("headers", [])]
         self.upstream_cluster: str = document.get("upstream_cluster", "")

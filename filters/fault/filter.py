@@ -101,8 +101,7 @@ def _route_cluster() -> str | None:
     return properties.get_str("xds", "cluster_name") or properties.cluster_name()
 
 
-class Fault(HttpContext):
-    root: Root
+class Fault(HttpContext[Root]):
     active = False
     abort_after_delay: tuple[int, int | None] | None = None
 
@@ -171,8 +170,10 @@ class Fault(HttpContext):
         if status is not None and 200 <= status < 600:
             return status, None
         grpc = fault_rules.parse_unsigned(headers[fault_rules.ABORT_GRPC_HEADER], 64)
-        if grpc is not None and grpc < (1 << 32):
-            return 200, grpc
+        if grpc is not None:
+            # Envoy reads a 64-bit number and keeps its low 32 bits (a uint32 status): 2^32
+            # aborts with status 0.  Codes past 16 reach the client as 2 (see the README).
+            return 200, grpc & 0xFFFF_FFFF
         return None
 
     def _start(self) -> None:

@@ -65,10 +65,10 @@ class JwtRoot(RootContext):
         for token, busy in self._fetches.items():
             if busy is provider:
                 return token
-        token = start_fetch(self, provider)
-        if token is not None:
-            self._fetches[token] = provider
-        return token
+        started = start_fetch(self, provider)
+        if started is not None:
+            self._fetches[started] = provider
+        return started
 
     def wait_for_keys(self, provider: Provider, stream: JwtStream) -> bool:
         """Have ``stream`` called back (``keys_arrived``) when ``provider``'s fetch ends."""
@@ -131,13 +131,12 @@ def install_keys(context: JwtRoot, provider: Provider, num_headers: int,
     return True
 
 
-class JwtStream(HttpContext):
+class JwtStream(HttpContext[JwtRoot]):
     """One request: find the rule, extract and check its tokens, forward or refuse.
 
     (No ``__init__``: the runtime then creates a stream without running Python; the fields
     below are set by ``on_request_headers`` before anything reads them.)"""
 
-    root: JwtRoot
     pending: list[Found]
     provider: Provider | None = None
     audiences: list[str] | None = None

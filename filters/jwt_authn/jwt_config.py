@@ -13,6 +13,10 @@ from proxy_wasm import config_schema, log, resources
 from jwt_jwks import Jwks, JwksError, parse_jwks
 from jwt_token import normal_audience
 
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any
+
 ConfigError = config_schema.ConfigError
 
 DEFAULT_HEADER = ("authorization", "Bearer ")
@@ -26,7 +30,7 @@ class RemoteJwks:
 
     __slots__ = ("cluster", "authority", "path", "timeout_ms", "refresh_s")
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         uri = spec["http_uri"]["uri"]
         rest = uri.split("://", 1)[1]
         self.authority, slash, path = rest.partition("/")
@@ -39,7 +43,7 @@ class RemoteJwks:
 class Provider:
     """One token issuer; ``jwks`` is None until a remote JWKS has been fetched."""
 
-    def __init__(self, name: str, spec: dict) -> None:
+    def __init__(self, name: str, spec: dict[str, Any]) -> None:
         self.name = name
         self.issuer: str = spec.get("issuer", "")
         self.audiences = normal_audiences(spec.get("audiences", []))
@@ -140,17 +144,17 @@ class Config:
         return None
 
 
-_schema: dict | None = None
+_schema: dict[str, Any] | None = None
 
 
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     global _schema
     if _schema is None:
         _schema = json.loads(resources.read("schema.json"))
     return _schema
 
 
-def _rule(index: int, spec: dict, providers: dict[str, Provider]) -> Rule:
+def _rule(index: int, spec: dict[str, Any], providers: dict[str, Provider]) -> Rule:
     requirement = spec.get("requirement", "required")
     if requirement == "skip":
         return Rule(spec["prefix"], requirement, None, None, {})

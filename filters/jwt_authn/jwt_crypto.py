@@ -12,12 +12,19 @@ from __future__ import annotations
 # hmac.compare_digest is this function when OpenSSL is absent (as inside the module): a
 # comparison whose time does not depend on where the inputs differ.
 from _operator import _compare_digest as compare_digest
-from _functools import partial  # (functools itself drags more modules into the build)
 
-# The builtin hash modules, not hashlib (hashlib and hmac drag logging into the module, and
-# hashlib finds these only through an optional import a compiled filter does not bundle).
-from _sha256 import sha256
-from _sha512 import sha384, sha512
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:  # the same functions, where type stubs exist
+    from functools import partial
+    from hashlib import sha256, sha384, sha512
+else:
+    from _functools import partial  # (functools itself drags more modules into the build)
+
+    # The builtin hash modules, not hashlib (hashlib and hmac drag logging into the module,
+    # and hashlib finds these only through an optional import a compiled filter does not
+    # bundle).
+    from _sha256 import sha256
+    from _sha512 import sha384, sha512
 
 from jwt_ladder import SIZE, joint_ladder
 from proxy_wasm import foreign
@@ -206,7 +213,8 @@ P521 = Curve("P-521", "512", 2**521 - 1,
 ES_CURVES = {"ES256": P256, "ES384": P384, "ES512": P521}
 CURVES = {curve.name: curve for curve in ES_CURVES.values()}
 
-Point = tuple  # (X, Y, Z) Jacobian; Z == 0 is the point at infinity
+if TYPE_CHECKING:
+    Point = tuple[int, int, int]  # (X, Y, Z) Jacobian; Z == 0 is the point at infinity
 _INFINITY = (1, 1, 0)
 
 
@@ -303,7 +311,7 @@ class EcKey:
         if z == 0:
             return False
         z_inv = pow(z, -1, p)
-        return x * z_inv * z_inv % p % n == r
+        return bool(x * z_inv * z_inv % p % n == r)
 
 
 def _der(tag: int, content: bytes) -> bytes:

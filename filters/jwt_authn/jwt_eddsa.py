@@ -8,7 +8,11 @@ constant-time.  Points are in extended coordinates (X, Y, Z, T), x = X/Z, y = Y/
 
 from __future__ import annotations
 
-from _sha512 import sha512
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from hashlib import sha512  # the same function; _sha512 has no type stubs
+else:
+    from _sha512 import sha512
 
 from jwt_ladder import SIZE, joint_ladder
 
@@ -19,7 +23,8 @@ SQRT_M1 = pow(2, (P - 1) // 4, P)
 SIGNATURE_BYTES = 64
 KEY_BYTES = 32
 
-ExtendedPoint = tuple  # (X, Y, Z, T)
+if TYPE_CHECKING:
+    ExtendedPoint = tuple[int, int, int, int]  # (X, Y, Z, T)
 _NEUTRAL = (0, 1, 1, 0)
 
 

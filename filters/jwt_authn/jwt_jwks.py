@@ -16,6 +16,10 @@ from jwt_crypto import CURVES, ES_CURVES, P256, EcKey, HmacKey, RsaKey
 from jwt_eddsa import KEY_BYTES, Ed25519Key
 from jwt_x509 import PEM_BEGIN, rsa_public_numbers
 
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any
+
 # alg -> (family, hash bits)
 ALGORITHMS = {
     "RS256": ("RS", "256"), "RS384": ("RS", "384"), "RS512": ("RS", "512"),
@@ -88,7 +92,7 @@ class Jwk:
         return key.verify(bits, message, signature)  # HmacKey, EcKey
 
 
-def _int(entry: dict, name: str, where: str) -> int:
+def _int(entry: dict[str, Any], name: str, where: str) -> int:
     value = entry.get(name)
     if not isinstance(value, str) or not value:
         raise JwksError(f"{where}.{name}: missing or not a string")
@@ -98,7 +102,7 @@ def _int(entry: dict, name: str, where: str) -> int:
         raise JwksError(f"{where}.{name}: not base64url") from None
 
 
-def _ec_key(entry: dict, alg: str | None, where: str) -> EcKey:
+def _ec_key(entry: dict[str, Any], alg: str | None, where: str) -> EcKey:
     """Without ``crv``, the curve is the one the key's ``alg`` names, else P-256 (Envoy)."""
     crv = entry.get("crv")
     if crv is None:
@@ -110,7 +114,7 @@ def _ec_key(entry: dict, alg: str | None, where: str) -> EcKey:
     return EcKey(_int(entry, "x", where), _int(entry, "y", where), curve)
 
 
-def _okp_key(entry: dict, where: str) -> Ed25519Key:
+def _okp_key(entry: dict[str, Any], where: str) -> Ed25519Key:
     if entry.get("crv") != "Ed25519":
         raise JwksError(f"{where}.crv: only Ed25519 is supported for OKP, got "
                         f"{entry.get('crv')!r}")
@@ -123,7 +127,7 @@ def _okp_key(entry: dict, where: str) -> Ed25519Key:
     return Ed25519Key(raw)
 
 
-def _key(entry: dict, where: str) -> Jwk:
+def _key(entry: dict[str, Any], where: str) -> Jwk:
     kty = entry.get("kty")
     kid = entry.get("kid")
     alg = entry.get("alg")
@@ -154,7 +158,7 @@ def _key(entry: dict, where: str) -> Jwk:
     return Jwk(kid, alg, kty, key)
 
 
-def _x509_keys(document: dict, where: str) -> list[Jwk]:
+def _x509_keys(document: dict[str, Any], where: str) -> list[Jwk]:
     """``{"<kid>": "<PEM certificate>", ...}``: every certificate must hold an RSA key (as in
     Envoy, one that does not makes the whole set unusable)."""
     keys = []
@@ -167,7 +171,7 @@ def _x509_keys(document: dict, where: str) -> list[Jwk]:
     return keys
 
 
-def is_x509_form(document: dict) -> bool:
+def is_x509_form(document: dict[str, Any]) -> bool:
     return bool(document) and "keys" not in document and all(
         isinstance(value, str) and value.lstrip().startswith(PEM_BEGIN)
         for value in document.values())
@@ -189,7 +193,7 @@ class Jwks:
                 and (kid is None or key.kid is None or key.kid == kid)]
 
 
-def parse_jwks(document: str | bytes | dict, where: str = "jwks") -> Jwks:
+def parse_jwks(document: str | bytes | dict[str, Any], where: str = "jwks") -> Jwks:
     """Parse a JWKS (JSON text or already-decoded object), or the X.509 form
     (``{"<kid>": "<PEM certificate>", ...}``).  Keys that cannot be used are skipped and
     reported (entries that are not objects silently, as Envoy); raises ``JwksError`` when

@@ -10,6 +10,10 @@ import jwt_json
 from jwt_eddsa import SIGNATURE_BYTES as ED25519_SIGNATURE_BYTES
 from jwt_jwks import ALGORITHMS, Jwks, b64url_decode
 
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any
+
 MISSING = "Jwt is missing"
 BAD_FORMAT = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
 HEADER_BASE64 = "Jwt header is an invalid Base64url encoded"
@@ -52,7 +56,7 @@ class Token:
                  "issuer", "audiences", "exp", "nbf")
 
     def __init__(self, alg: str, kid: str | None, signed: bytes, signature: bytes,
-                 payload_segment: str, claims: dict) -> None:
+                 payload_segment: str, claims: dict[str, Any]) -> None:
         self.alg, self.kid = alg, kid
         self.signed, self.signature = signed, signature
         self.payload_segment, self.claims = payload_segment, claims
@@ -64,7 +68,7 @@ class Token:
         self.nbf: int = claims.get("nbf") or 0
 
 
-def _json_object(segment: str, base64_failure: str, json_failure: str) -> dict | Failure:
+def _json_object(segment: str, base64_failure: str, json_failure: str) -> dict[str, Any] | Failure:
     """A base64url section holding a JSON object, or the failure naming which step broke."""
     try:
         data = b64url_decode(segment)

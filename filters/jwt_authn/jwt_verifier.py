@@ -15,6 +15,10 @@ from jwt_config import Provider
 from jwt_token import (AUDIENCE, EXPIRED, NOT_YET_VALID, UNKNOWN_ISSUER, Failure, Token,
                        audiences_allowed, check_time, parse, verify_signature)
 
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any
+
 NEEDS_KEYS = Failure("keys are being fetched", 0)
 """Returned when the token passed every claim check but the provider has no keys yet."""
 
@@ -33,7 +37,7 @@ class Verified:
         self.invalid_header = invalid_header
 
 
-def _claim(claims: dict, path: str) -> object:
+def _claim(claims: dict[str, Any], path: str) -> object:
     value: object = claims
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:

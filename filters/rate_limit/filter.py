@@ -74,8 +74,7 @@ def _host(address: str) -> str:
 Drawn = tuple[rl_buckets.Bucket, int]
 
 
-class RateLimit(HttpContext):
-    root: Root
+class RateLimit(HttpContext[Root]):
     outcome: rl_buckets.Outcome | None = None
 
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:

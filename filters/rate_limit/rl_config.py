@@ -9,6 +9,12 @@ from proxy_wasm import config_schema, resources
 
 from rl_buckets import Bucket, Ring
 
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any
+
+    from proxy_wasm.metrics import Counter
+
 SCHEMA = json.loads(resources.read("schema.json"))
 MIN_INTERVAL_NS = 50_000_000  # Envoy refuses fill intervals under 50 ms
 
@@ -20,7 +26,7 @@ def duration_ns(text: str) -> int:
     return int(whole) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
-def bucket(field: str, spec: dict) -> Bucket:
+def bucket(field: str, spec: dict[str, Any]) -> Bucket:
     """A ``Bucket`` from a ``token_bucket`` object; ``field`` names it in errors."""
     interval = duration_ns(spec["fill_interval"])
     if interval < MIN_INTERVAL_NS:
@@ -44,12 +50,14 @@ class Limit:
         self.store = store  # shared-data key (fixed) or key prefix (ring)
         self.ring = Ring(store, ring_size) if kind != "path_prefix" else None
         self.header_index = -1  # where Settings.header_names has the header keyed on
+        #: (ok, rate_limited) metrics, set by the filter's Counters once metrics exist
+        self.counters: tuple[Counter, Counter]
 
 
 class Settings:
     """The whole validated configuration."""
 
-    def __init__(self, document: dict) -> None:
+    def __init__(self, document: dict[str, Any]) -> None:
         self.stat_prefix: str = document.get("stat_prefix", "http_local_rate_limiter")
         self.status: int = document.get("status", 429)
         self.shadow: bool = document.get("shadow", False)
@@ -66,12 +74,12 @@ class Settings:
         if "token_bucket" in document:
             self.default = bucket("token_bucket", document["token_bucket"])
         limits = []
-        names: set[str] = set()
+        seen: set[str] = set()
         for index, spec in enumerate(document.get("limits", [])):
             name = spec["name"]
-            if name in names:
+            if name in seen:
                 raise config_schema.ConfigError([f"limits[{index}].name: {name!r} is used twice"])
-            names.add(name)
+            seen.add(name)
             [(kind, argument)] = spec["key"].items()
             limits.append(Limit(name, kind, argument if isinstance(argument, str) else "",
                                 bucket(f"limits[{index}].token_bucket", spec["token_bucket"]),

@@ -33,7 +33,9 @@ ENVOY_SCENARIOS = ["header_faults.yaml", "fixed_faults.yaml", "other_cluster.yam
                    "delays_and_grpc.yaml"]
 #: huge_delays.yaml stalls for Envoy's 5-minute idle timeout: test_envoy_huge_delays_agree
 #: checks the same values in Envoy with a short one
-HARNESS_SCENARIOS = [*ENVOY_SCENARIOS, "huge_delays.yaml"]
+HARNESS_SCENARIOS = [*ENVOY_SCENARIOS, "huge_delays.yaml", "grpc_codes.yaml"]
+#: the largest gRPC status Envoy's proxy-wasm host passes on (the native filter sends any)
+GRPC_STATUS_MAX = 16
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,25 @@ def test_scenario_passes_in_the_harness(module: Path, scenario: str) -> None:
     traffic = load_traffic(HERE / scenario)
     outcomes = evaluate(traffic, replay_module(module, traffic))
     assert [o.mismatches for o in outcomes] == [[] for _ in outcomes]
+
+
+@pytest.mark.envoy
+def test_grpc_codes_agree_with_the_native_filter(module: Path) -> None:
+    """grpc_codes.yaml in Envoy, ours and native: the same status, message and upstream
+    verdict; the same grpc-status where proxy-wasm can carry it, 2 (UNKNOWN) past 16."""
+    traffic = load_traffic(HERE / "grpc_codes.yaml")
+    config = json.loads(traffic.plugin_config)
+    native = replay_in_envoy(None, traffic, bootstrap_for=lambda options: native_filters.fault(
+        options, config))
+    ours = replay_in_envoy(module, traffic)
+    assert [o.mismatches for o in evaluate(traffic, ours)] == [[] for _ in ours]
+    for exchange, theirs, mine in zip(traffic.exchanges, native, ours):
+        assert (mine.status, mine.header("grpc-message")) == \
+            (theirs.status, theirs.header("grpc-message")), exchange.name
+        assert (mine.upstream_request is None) == (theirs.upstream_request is None)
+        code = theirs.header("grpc-status")
+        assert mine.header("grpc-status") == (
+            code if code is None or int(code) <= GRPC_STATUS_MAX else "2"), exchange.name
 
 
 @pytest.mark.envoy

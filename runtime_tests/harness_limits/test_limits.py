@@ -50,7 +50,8 @@ def _replay(engine: str, module: Path, traffic: object, **limits: object) -> lis
 def test_the_traffic_file_gives_the_same_verdicts_in_both_engines(module: Path,
                                                                   engine: str) -> None:
     traffic = load_traffic(TRAFFIC)
-    verdicts = _replay(engine, module, traffic, time_limit_s=LIMIT_S)
+    assert traffic.limits.callback_time_limit_s == LIMIT_S
+    verdicts = _replay(engine, module, traffic)  # the file's harness_limits
     assert [o.mismatches for o in evaluate(traffic, verdicts)] == [[] for _ in verdicts]
     stopped = verdicts[3]
     assert len(stopped.notes) == 1 and STOPPED in stopped.notes[0]
@@ -111,3 +112,11 @@ def test_replay_command_takes_the_limit(module: Path, engine: str, tmp_path: Pat
     assert result.exit_code == 1, result.output
     assert "+ actual   503" in result.output
     assert "the callback ran longer than its limit of 1.5 s" in result.output
+    # the traffic file's harness_limits apply unless the option is given, which wins
+    traffic.write_text("harness_limits: {callback_time_limit: 1.25}\n" + traffic.read_text())
+    from_file = CliRunner().invoke(main, ["replay", "--engine", engine, str(target),
+                                          str(traffic)])
+    assert "the callback ran longer than its limit of 1.25 s" in from_file.output
+    given = CliRunner().invoke(main, ["replay", "--engine", engine, "--callback-time-limit",
+                                      "1.5", str(target), str(traffic)])
+    assert "the callback ran longer than its limit of 1.5 s" in given.output

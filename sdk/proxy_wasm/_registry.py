@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
+
 from .context import HttpContext, RootContext
 from .limits import DEFAULT_MAX_CALLBACK_STEPS, DEFAULT_MAX_MEMORY_MB, check_limits
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .context import RootT
 
 
 class Registration:
@@ -13,7 +20,7 @@ class Registration:
     __slots__ = ("http", "root", "fail_open", "error_status", "max_callback_steps",
                  "max_memory_mb")
 
-    def __init__(self, http: type[HttpContext], root: type[RootContext], fail_open: bool,
+    def __init__(self, http: type[HttpContext[Any]], root: type[RootContext], fail_open: bool,
                  error_status: int, max_callback_steps: int = DEFAULT_MAX_CALLBACK_STEPS,
                  max_memory_mb: int = DEFAULT_MAX_MEMORY_MB) -> None:
         self.http = http
@@ -27,11 +34,13 @@ class Registration:
 _registration: Registration | None = None
 
 
-def register(http: type[HttpContext], *, root: type[RootContext] = RootContext,
+def register(http: type[HttpContext[RootT]], *,
+             root: type[RootT] = RootContext,  # type: ignore[assignment]
              fail_open: bool = False, error_status: int = 500,
              max_callback_steps: int = DEFAULT_MAX_CALLBACK_STEPS,
              max_memory_mb: int = DEFAULT_MAX_MEMORY_MB) -> None:
-    """Declare the filter: its ``HttpContext`` subclass and optionally its ``RootContext``.
+    """Declare the filter: its ``HttpContext`` subclass and optionally its ``RootContext``
+    (for type checkers, ``HttpContext[Root]`` goes with ``root=Root``).
 
     Call it once, at module level.  When a callback raises, the traceback is logged and
     then ``fail_open=True`` lets the request continue; otherwise (the default) the client

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
+#: the largest gRPC status Envoy's proxy-wasm host passes on (UNAUTHENTICATED); above it, and
+#: below 0, the reply's gRPC status comes from its HTTP status (measured with Envoy 1.40)
+GRPC_STATUS_MAX = 16
+
 #: http_call token -> the context that made the call (see ``_dispatch.on_http_call_response``)
 CALLOUTS: dict[int, int] = {}
 
@@ -103,7 +107,9 @@ class RootContext(_Context):
 class _PythonStreamBase:
     """HttpContext's fields and ``skip_callbacks`` in Python, used outside a compiled module.
     Inside one, ``_proxy_wasm_abi.StreamBase`` has them in C, so the runtime creates streams
-    and checks skipped callbacks without entering Python."""
+    and checks skipped callbacks without entering Python.
+
+    (Documented in the API reference, being where ``skip_callbacks`` is: @public)"""
 
     _skipped = 0
 
@@ -138,13 +144,45 @@ else:
         _StreamBase = _PythonStreamBase
 
 
-class HttpContext(_StreamBase, _Context):
+if TYPE_CHECKING:
+    from typing import Generic as _GenericOverRoot
+
+    from typing_extensions import TypeVar
+
+    #: the RootContext class of an HttpContext (``HttpContext[MyRoot]``; bare: RootContext)
+    RootT = TypeVar("RootT", bound=RootContext, default=RootContext, covariant=True)
+else:
+    class _GenericOverRoot:
+        """Stands for ``typing.Generic`` at run time, where ``typing`` is not imported (it
+        would be frozen into every module): ``HttpContext`` derives from plain ``object``."""
+
+        def __class_getitem__(cls, root_type: object) -> type:
+            return object
+
+    RootT = RootContext  # the type variable's bound stands for it (what the API reference shows)
+
+
+class HttpContext(_StreamBase, _Context, _GenericOverRoot[RootT]):
     """One HTTP stream.  Created by the proxy for each request (``HttpContext(context_id,
     root)``; ``root`` is its plugin).  ``skip_callbacks()`` tells the proxy which later
-    callbacks this stream no longer needs (see ``_PythonStreamBase.skip_callbacks``)."""
+    callbacks this stream no longer needs (see ``_PythonStreamBase.skip_callbacks``).
+
+    Generic over its plugin's class, so ``self.root`` has that type for type checkers::
+
+        class Limiter(HttpContext[LimiterRoot]):
+            def on_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+                budget = self.root.budget  # LimiterRoot's attribute, type-checked
+
+    ``HttpContext`` alone means ``HttpContext[RootContext]``.  At run time the subscript is
+    ``HttpContext`` itself; pass the same root class to ``register(..., root=LimiterRoot)``.
+    """
 
     context_id: int
-    root: RootContext
+    root: RootT
+
+    if not TYPE_CHECKING:
+        def __class_getitem__(cls, root_type: object) -> type:
+            return cls
     request_headers: HeaderMap = REQUEST_HEADERS
     """Request headers; legal from ``on_request_headers`` on."""
     request_trailers: HeaderMap = REQUEST_TRAILERS
@@ -187,10 +225,14 @@ class HttpContext(_StreamBase, _Context):
         """Answer the client directly instead of forwarding the request.
 
         Legal in request and response callbacks; return ``Action.PAUSE`` afterwards.
-        ``details`` ends up in Envoy's ``%RESPONSE_CODE_DETAILS%``.
+        ``details`` ends up in Envoy's ``%RESPONSE_CODE_DETAILS%``.  To a gRPC request the
+        reply carries ``grpc-status: grpc_status``; Envoy's proxy-wasm host honours only the
+        known codes (0..16): for None or any other number, Envoy derives the gRPC status
+        from the HTTP status (403 gives 7, 200 gives 2), as it does here.
         """
-        _hostcalls.abi.send_local_response(
-            status, details, body, list(headers), -1 if grpc_status is None else grpc_status)
+        if grpc_status is None or not 0 <= grpc_status <= GRPC_STATUS_MAX:
+            grpc_status = -1  # none: Envoy derives it from the HTTP status
+        _hostcalls.abi.send_local_response(status, details, body, list(headers), grpc_status)
 
     def resume_request(self) -> None:
         """Continue a request paused by an earlier callback."""

@@ -15,7 +15,7 @@ from .types import MapType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from typing import TypeVar
+    from typing import TypeVar, overload
 
     Default = TypeVar("Default")
 
@@ -23,15 +23,25 @@ if TYPE_CHECKING:
 class _PythonHeaderMapBase:
     """The methods that are host calls, in Python: used outside a compiled module.  Inside
     one, ``_proxy_wasm_abi.HeaderMapBase`` has the same methods in C (each saves an
-    interpreter entry per call on the request path)."""
+    interpreter entry per call on the request path).
+
+    (Documented in the API reference, being where ``HeaderMap``'s methods are: @public)"""
 
     __slots__ = ("_map",)
 
     def __init__(self, map_type: int) -> None:
         self._map = int(map_type)
 
-    def get(self, name: str, default: Default = None) -> str | Default:  # type: ignore[assignment]
-        """The value of ``name`` (the first, if repeated), or ``default``."""
+    if TYPE_CHECKING:  # without a default: str | None; with one: str | type of the default
+        @overload
+        def get(self, name: str) -> str | None: ...
+
+        @overload
+        def get(self, name: str, default: Default) -> str | Default: ...
+
+    def get(self, name: str, default: Default | None = None) -> str | Default | None:
+        """The value of ``name`` (the first, if repeated), or ``default`` (None unless
+        given)."""
         value = _hostcalls.abi.get_header(self._map, name)
         return default if value is None else value
 

@@ -24,11 +24,12 @@ def _calls_register(tree: ast.Module) -> bool:
 
 
 def analyze(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
-            builtins: frozenset[str]) -> Closure:
+            builtins: frozenset[str], installed_dirs: tuple[Path, ...] = ()) -> Closure:
     """Validate the filter and return the modules it needs (``builtins``: the extension
-    modules compiled into the wasm32-wasi CPython)."""
+    modules compiled into the wasm32-wasi CPython; ``installed_dirs``: folders of installed
+    packages whose pure-Python modules may be bundled)."""
     tree = parse_source(filter_path)
-    closure = collect_closure(filter_path, sdk_dir, stdlib_dir, builtins)
+    closure = collect_closure(filter_path, sdk_dir, stdlib_dir, builtins, installed_dirs)
     if not _calls_register(tree):
         raise FilterSourceError(
             filter_path, None,

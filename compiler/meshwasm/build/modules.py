@@ -1,8 +1,9 @@
 """Which Python modules a filter needs: the import closure, resolved for wasm32-wasi.
 
 A name resolves, in this order, to a module beside the filter, the SDK (``proxy_wasm``), a
-module compiled into CPython for wasm32-wasi (a builtin: the toolchain lists them), or the
-stdlib sources that came with it.  Imports inside ``try: ... except ImportError`` are optional: missing is fine.
+module compiled into CPython for wasm32-wasi (a builtin: the toolchain lists them), the
+stdlib sources that came with it, or a pure-Python package installed in the build's Python
+environment (``site_packages.py``; C extension modules there are refused by name).  Imports inside ``try: ... except ImportError`` are optional: missing is fine.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from meshwasm.build.errors import FilterSourceError
 from meshwasm.build.implied import STDLIB_IMPLIED, implied_imports
+from meshwasm.build.site_packages import ExtensionModule, find_installed
 
 # Pure-Python modules CPython 3.11 already freezes into libpython (Python/frozen.c); they
 # need no copy of ours, and import only each other and builtins.
@@ -65,7 +67,7 @@ class SourceModule:
     name: str
     path: Path
     is_package: bool
-    origin: str  # "filter", "local", "sdk", "stdlib" or "generated"
+    origin: str  # "filter", "local", "sdk", "stdlib", "installed" or "generated"
     display_name: str  # the file name tracebacks show
 
 
@@ -200,11 +202,12 @@ class Resolver:
     """Maps a dotted module name to where its code comes from."""
 
     def __init__(self, filter_dir: Path, sdk_dir: Path, stdlib_dir: Path,
-                 builtins: frozenset[str]) -> None:
+                 builtins: frozenset[str], installed_dirs: tuple[Path, ...] = ()) -> None:
         self.filter_dir = filter_dir
         self.sdk_dir = sdk_dir
         self.stdlib_dir = stdlib_dir
         self.builtins = builtins
+        self.installed_dirs = installed_dirs
 
     @staticmethod
     def _find(root: Path, name: str) -> tuple[Path, bool] | None:
@@ -215,9 +218,10 @@ class Resolver:
             return base.with_suffix(".py"), False
         return None
 
-    def resolve(self, name: str) -> SourceModule | str | None:
+    def resolve(self, name: str) -> SourceModule | ExtensionModule | str | None:
         """A ``SourceModule``; ``"builtin"`` (compiled into CPython) or ``"frozen"`` (frozen
-        into libpython already); or None when nothing provides it."""
+        into libpython already); an installed ``ExtensionModule`` (cannot be bundled); or
+        None when nothing provides it."""
         name = ALIASES.get(name, name)
         top = name.split(".")[0]
         if top == "proxy_wasm":
@@ -238,16 +242,22 @@ class Resolver:
         if found:
             display = "<stdlib>/" + found[0].relative_to(self.stdlib_dir).as_posix()
             return SourceModule(name, found[0], found[1], "stdlib", display)
-        return None
+        installed = find_installed(self.installed_dirs, name)
+        if isinstance(installed, tuple):
+            folder, path, is_package = installed
+            display = "<installed>/" + path.relative_to(folder).as_posix()
+            return SourceModule(name, path, is_package, "installed", display)
+        return installed
 
 
 def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
-                    builtins: frozenset[str]) -> Closure:
+                    builtins: frozenset[str], installed_dirs: tuple[Path, ...] = ()) -> Closure:
     """Every module the filter (and the runtime) imports, or a ``FilterSourceError``.
 
-    ``builtins`` are the extension modules compiled into the wasm32-wasi CPython."""
+    ``builtins`` are the extension modules compiled into the wasm32-wasi CPython;
+    ``installed_dirs`` the folders of installed packages that may be bundled."""
     filter_path = filter_path.resolve()
-    resolver = Resolver(filter_path.parent, sdk_dir, stdlib_dir, builtins)
+    resolver = Resolver(filter_path.parent, sdk_dir, stdlib_dir, builtins, installed_dirs)
     module_name = filter_path.stem
     if not module_name.isidentifier():
         raise FilterSourceError(filter_path, None,
@@ -273,9 +283,11 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
         closure.sources[module.name] = module
         package = module.name if module.is_package else module.name.rpartition(".")[0]
         user_code = module.origin in ("filter", "local")
+        installed = module.origin == "installed"
         tree = parse_source(module.path)
         # Codecs and _strptime are imported by name when the filter first uses them.
-        implied = implied_imports(tree) if user_code else STDLIB_IMPLIED.get(module.name, [])
+        implied = implied_imports(tree) if user_code or installed else \
+            STDLIB_IMPLIED.get(module.name, [])
         sites = import_sites(tree, package) + [
             ImportSite(name, line, optional=True) for name, line in implied
             if name not in closure.sources and _imports_resolve(resolver, name, resolvable)]
@@ -300,16 +312,29 @@ def collect_closure(filter_path: Path, sdk_dir: Path, stdlib_dir: Path,
                 if found == "builtin" and site.name not in LINKED_ON_DEMAND:
                     closure.builtins.add(site.name)
                 continue
-            if user_code and site.name in UNSUPPORTED_IN_PROXY and not site.optional:
-                raise FilterSourceError(module.path, site.line,
-                                        f"cannot use {site.name!r} in a filter: "
-                                        f"{UNSUPPORTED_IN_PROXY[site.name]}")
+            # An installed package's imports inside functions run when called, maybe never:
+            # what they need may be missing (an ImportError then, as for any lazy import).
+            optional = site.optional or (installed and site.lazy)
             origin = (module.path, site.line) if user_code else asked_at
+            if (user_code or installed) and site.name in UNSUPPORTED_IN_PROXY \
+                    and not optional:
+                # named at the filter's own import, with the installed module that needs it
+                path, line = origin or (module.path, site.line)
+                where = "" if user_code else \
+                    f" (the installed {module.name!r} imports it, {module.path}:{site.line})"
+                raise FilterSourceError(path, line, f"cannot use {site.name!r} in a filter"
+                                                    f"{where}: {UNSUPPORTED_IN_PROXY[site.name]}")
             if found == "builtin":
                 closure.builtins.add(site.name)
             elif isinstance(found, SourceModule):
                 pending.append((found, origin))
-            elif not site.optional:
+            elif optional:
+                continue
+            elif isinstance(found, ExtensionModule):
+                path, line = origin or (module.path, site.line)
+                raise FilterSourceError(path, line, f"cannot bundle {site.name!r}: "
+                                                    f"{found.reason()}")
+            else:
                 _missing(site.name, module, origin)
     return closure
 
@@ -322,7 +347,7 @@ def _imports_resolve(resolver: Resolver, name: str, known: dict[str, bool]) -> b
         return known[name]
     found = resolver.resolve(name)
     if not isinstance(found, SourceModule):
-        known[name] = found is not None
+        known[name] = isinstance(found, str)  # builtin or frozen
         return known[name]
     known[name] = True
     package = name if found.is_package else name.rpartition(".")[0]
@@ -335,7 +360,8 @@ def _missing(name: str, importer: SourceModule, origin: tuple[Path, int] | None)
     if importer.origin in ("filter", "local"):
         raise FilterSourceError(importer.path, origin[1] if origin else None,
                                 f"cannot bundle import {name!r}: it is neither beside the "
-                                "filter nor in CPython's standard library for wasm32-wasi")
+                                "filter, nor in CPython's standard library for wasm32-wasi, "
+                                "nor installed (pure Python) in this Python environment")
     path, line = origin if origin else (importer.path, None)
     raise FilterSourceError(path, line,
                             f"cannot bundle {importer.name!r}: it needs {name!r}, which "

@@ -23,6 +23,7 @@ from meshwasm.build import (datapack, deepfreeze, freeze, link, prune, reachabil
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
+from meshwasm.build.site_packages import installed_package_dirs
 from meshwasm.build.progress import Progress, Silent
 from meshwasm.build.toolchain import WasiPython, cache_root, wasi_python
 from meshwasm.build.zig import zig_version
@@ -75,7 +76,8 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
     timings: dict[str, float] = {}
     started = time.perf_counter()
     python = wasi_python(progress)
-    closure = analyze(filter_path.resolve(), SDK_DIR, python.stdlib, python.builtin_modules)
+    closure = analyze(filter_path.resolve(), SDK_DIR, python.stdlib, python.builtin_modules,
+                      installed_package_dirs())
     add_resources(closure, filter_path.resolve().parent)
     timings["analyze"] = time.perf_counter() - started
 

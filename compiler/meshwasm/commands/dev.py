@@ -10,6 +10,7 @@ A build error is shown and the loop keeps watching; the last good module keeps s
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from meshwasm.commands.envoy_options import PLUGIN_CONFIG_OPTION, read_plugin_config
 from meshwasm.commands.run import interrupt_on_sigterm
 from meshwasm.deploy.dev_envoy import DevEnvoy, start_dev_envoy
 from meshwasm.deploy.echo_upstream import run_echo_upstream
@@ -44,6 +46,8 @@ class DevLoop:
     output: Path
     console: Console
     envoy: DevEnvoy | None = None
+    #: --plugin-config's bytes, replacing the traffic file's (None: the traffic file's)
+    plugin_config: bytes | None = None
     _watched: dict[Path, float] = field(default_factory=dict)
     _sources: set[Path] = field(default_factory=set)
 
@@ -112,12 +116,27 @@ class DevLoop:
 
         try:
             traffic = load_traffic(self.traffic_path)
+            if self.plugin_config is not None:
+                traffic = dataclasses.replace(traffic, plugin_config=self.plugin_config)
             outcomes = evaluate(traffic, replay_module(self.output, traffic))
         except (TrafficError, HarnessError) as error:
             self.console.print(f"[red]replay failed:[/] {error}", highlight=False)
             return False
         print_report(traffic, outcomes, "harness", self.console)
         return all(outcome.ok for outcome in outcomes)
+
+    def envoy_plugin_config(self) -> bytes:
+        """What the dev Envoy's filter is configured with: --plugin-config, else the traffic
+        file's configuration, else none."""
+        if self.plugin_config is not None:
+            return self.plugin_config
+        if self.traffic_path is None:
+            return b""
+        from meshwasm.replay.traffic import TrafficError, load_traffic
+        try:
+            return load_traffic(self.traffic_path).plugin_config
+        except TrafficError as error:
+            raise click.ClickException(str(error)) from None
 
     def watch(self, interval: float, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Poll every ``interval`` seconds and cycle on each change, until ``should_stop``."""
@@ -149,13 +168,15 @@ def _traffic_for(filter_path: Path, traffic: Path | None) -> Path | None:
               help="Seconds between checks for changes.")
 @click.option("--once", is_flag=True, help="Build and replay once, then exit (status 1 on "
                                            "a failed build or replay).")
+@PLUGIN_CONFIG_OPTION
 def command(filter_path: Path, traffic: Path | None, output: Path | None, with_envoy: bool,
-            listen: int, interval: float, once: bool) -> None:
+            listen: int, interval: float, once: bool, plugin_config: Path | None) -> None:
     """Watch FILTER.py: rebuild, replay its traffic in the harness, and (--envoy) reload it
     into a running Envoy without dropping requests.  Ctrl-C stops."""
     console = Console(highlight=False)
     loop = DevLoop(filter_path, _traffic_for(filter_path, traffic),
-                   output or filter_path.with_suffix(".wasm"), console)
+                   output or filter_path.with_suffix(".wasm"), console,
+                   plugin_config=read_plugin_config(plugin_config))
     if loop.traffic_path is None:
         console.print("[yellow]no traffic.yaml beside the filter and no --traffic: "
                       "build only[/]")
@@ -171,12 +192,8 @@ def command(filter_path: Path, traffic: Path | None, output: Path | None, with_e
                 first = loop.cycle()
             if with_envoy:
                 upstream = stack.enter_context(run_echo_upstream())
-                config = b""
-                if loop.traffic_path is not None:
-                    from meshwasm.replay.traffic import load_traffic
-                    config = load_traffic(loop.traffic_path).plugin_config
                 options = EnvoyOptions(upstream_port=upstream, listener_port=listen,
-                                       plugin_config=config)
+                                       plugin_config=loop.envoy_plugin_config())
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
                     prefix="meshwasm-dev-")))
                 with console.status("starting Envoy ..."):

@@ -1,4 +1,5 @@
-"""Options shared by ``envoy-config``, ``run`` and ``dev``: how the Envoy around a module looks.
+"""Options shared by ``envoy-config``, ``run``, ``replay`` and ``dev``: how the Envoy around
+a module looks, and the plugin configuration it gets.
 
 Not a command (it is not in ``COMMAND_MODULES``): a decorator adding the options, and the
 conversion of their values into ``EnvoyOptions``.
@@ -15,6 +16,7 @@ import click
 from meshwasm.deploy.envoy_config import EnvoyOptions
 from meshwasm.failure_policy import FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD
 from meshwasm.module_check import NotAModuleError, check_module
+from meshwasm.plugin_config import PluginConfigError, config_file_bytes
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +42,25 @@ FAILURE_POLICY_OPTIONS = (
 )
 
 
+#: --plugin-config FILE (``plugin_config``), for every command that starts a filter
+PLUGIN_CONFIG_OPTION = click.option(
+    "--plugin-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The plugin configuration: a .yaml/.yml/.json file's mapping reaches "
+         "proxy_on_configure as JSON (as Istio sends pluginConfig), a string as is; any "
+         "other file byte for byte.")
+
+
+def read_plugin_config(path: Path | None) -> bytes | None:
+    """The bytes ``--plugin-config FILE`` gives the filter (None: no option); errors name the
+    option and the file."""
+    if path is None:
+        return None
+    try:
+        return config_file_bytes(path)
+    except PluginConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--plugin-config") from None
+
+
 def failure_policy_options(function: F) -> F:
     """Add the --fail-closed/--fail-open/--fail-reload switches (``failure_policy``)."""
     for decorator in reversed(FAILURE_POLICY_OPTIONS):
@@ -52,8 +73,7 @@ def envoy_options(listen_default: int) -> Callable[[F], F]:
     --upstream."""
     def decorate(function: F) -> F:
         decorators = [
-            click.option("--plugin-config", type=click.Path(exists=True, dir_okay=False,
-                         path_type=Path), help="File whose bytes reach proxy_on_configure."),
+            PLUGIN_CONFIG_OPTION,
             *FAILURE_POLICY_OPTIONS,
             click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Envoy worker threads (one VM each)."),
@@ -79,7 +99,7 @@ def to_envoy_options(module: Path, upstream: str, plugin_config: Path | None,
     except (OSError, NotAModuleError) as error:
         raise click.BadParameter(str(error), param_hint="MODULE.wasm") from None
     host, port = parse_host_port(upstream)
-    config = plugin_config.read_bytes() if plugin_config is not None else b""
+    config = read_plugin_config(plugin_config) or b""
     try:
         return EnvoyOptions(upstream_port=port, upstream_host=host, module=module,
                             plugin_config=config, failure_policy=failure_policy, workers=workers,

@@ -5,31 +5,36 @@ With ``--engine source`` the first argument is the filter's ``FILTER.py``, run f
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 
 from meshwasm.build.pipeline import write_atomically
-from meshwasm.commands.envoy_options import failure_policy_options
+from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_policy_options,
+                                             read_plugin_config)
 from meshwasm.replay.ci_reports import json_report, junit_report
-from meshwasm.replay.expect import evaluate, print_report
-from meshwasm.replay.model import Traffic, Verdict
+from meshwasm.replay.expect import (Outcome, compare, evaluate, print_report, render_outcome,
+                                   render_summary)
+from meshwasm.replay.model import FROM_TRAFFIC, FromTraffic, Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
 
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
+T = TypeVar("T", int, float)
 Engine = Callable[..., list[Verdict]]  # (module, traffic, failure_policy=...)
 
 
-def _engine(name: str, time_limit_s: float | None,
-            memory_limit_mb: int | None) -> tuple[Engine, tuple[type[Exception], ...]]:
+def _engine(name: str, time_limit_s: float | None | FromTraffic,
+            memory_limit_mb: int | None | FromTraffic
+            ) -> tuple[Engine, tuple[type[Exception], ...]]:
     """The replay function of engine ``name`` (with the harness's limits, for the engines
     that have them) and the errors meaning "cannot run"."""
     from meshwasm.harness.errors import HarnessError
@@ -45,6 +50,11 @@ def _engine(name: str, time_limit_s: float | None,
                                  memory_limit_mb=memory_limit_mb), (HarnessError,)
     from meshwasm.harness import replay_module
     return functools.partial(replay_module, time_limit_s=time_limit_s), (HarnessError,)
+
+
+def _given(value: T | None) -> T | None | FromTraffic:
+    """A limit option's value: not given, the traffic file's; 0, no limit."""
+    return FROM_TRAFFIC if value is None else (value or None)
 
 
 @click.command("replay")
@@ -71,13 +81,14 @@ def _engine(name: str, time_limit_s: float | None,
               help="Show every log line of every request (a failing request always shows "
                    "its warnings and errors).")
 @click.option("--callback-time-limit", "time_limit_s", type=click.FloatRange(min=0),
-              default=30.0, show_default=True, metavar="SECONDS",
+              metavar="SECONDS",
               help="Harness and source engines: stop a callback running longer than this "
-                   "(wall-clock) and fail its VM as a trap would; 0: no limit.")
-@click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=1024,
-              show_default=True, metavar="MiB",
+                   "(wall-clock) and fail its VM as a trap would; 0: no limit.  Default: the "
+                   "traffic file's harness_limits, else 30.")
+@click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), metavar="MiB",
               help="Source engine: how much memory one request may add to the process "
-                   "before the filter gets MemoryError; 0: no limit.")
+                   "before the filter gets MemoryError; 0: no limit.  Default: the traffic "
+                   "file's harness_limits, else 1024.")
 @click.option("--update", is_flag=True,
               help="Snapshot: show, as a diff of TRAFFIC, the expectations (status, the "
                    "headers they name, body) set to what this replay observed.")
@@ -85,12 +96,14 @@ def _engine(name: str, time_limit_s: float | None,
               help="With --update: write that change to TRAFFIC (comments and layout kept).")
 @click.option("--snapshot-header", "snapshot_headers", multiple=True, metavar="NAME",
               help="With --update: also snapshot this response header (repeatable).")
+@PLUGIN_CONFIG_OPTION
 @failure_policy_options
 def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
             engine: str, json_path: Path | None,
-            junit_path: Path | None, verbose: bool, time_limit_s: float,
-            memory_limit_mb: int, update: bool, write: bool,
-            snapshot_headers: tuple[str, ...], failure_policy: str) -> None:
+            junit_path: Path | None, verbose: bool, time_limit_s: float | None,
+            memory_limit_mb: int | None, update: bool, write: bool,
+            snapshot_headers: tuple[str, ...], plugin_config: Path | None,
+            failure_policy: str) -> None:
     """Replay TRAFFIC (a traffic YAML file, the last argument) against MODULE (a proxy-wasm
     .wasm file, or the filter's .py file with --engine source).
 
@@ -111,34 +124,51 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
                             "file")
     *plugins, traffic = modules
     module = plugins[0]
-    if wasmplugins or len(plugins) > 1:
-        _replay_chain(console, plugins, traffic, wasmplugins, destination_port, engine,
-                      json_path, junit_path, verbose, time_limit_s, memory_limit_mb,
-                      failure_policy, snapshots)
-        return
     try:
         parsed = load_traffic(traffic)
     except TrafficError as error:
         console.print(f"[red]error:[/] bad traffic file\n{escape(str(error))}", markup=True,
                       soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    config = read_plugin_config(plugin_config)
+    if config is not None:  # --plugin-config replaces the traffic file's
+        parsed = dataclasses.replace(parsed, plugin_config=config)
+    if wasmplugins or len(plugins) > 1:
+        _replay_chain(console, plugins, parsed, wasmplugins, destination_port, engine,
+                      json_path, junit_path, verbose, _given(time_limit_s),
+                      _given(memory_limit_mb), failure_policy, snapshots)
+        return
     if engine != "source" and module.suffix == ".py":
         console.print(f"[red]error:[/] {escape(str(module))} is a filter's source, not a "
                       "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
                       "use --engine source", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT)
-    replay, errors = _engine(engine, time_limit_s or None, memory_limit_mb or None)
+    replay, errors = _engine(engine, _given(time_limit_s), _given(memory_limit_mb))
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
+    files = [traffic, module]
+    streamed = engine == "envoy"  # real time passes between requests: show each as it comes
+    if streamed:
+        def show(index: int, verdict: Verdict) -> None:
+            exchange = parsed.exchanges[index]
+            outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
+            console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
+                                                _source_dirs(files))), soft_wrap=True)
+        replay = functools.partial(replay, on_verdict=show)
     try:
         verdicts = replay(module, parsed, failure_policy=failure_policy)
     except errors as error:
         console.print("[red]error:[/] the module cannot run", markup=True)
         console.print(str(error), markup=False, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    _report(console, parsed, verdicts, engine, [traffic, module], json_path, junit_path,
-            verbose, snapshots)
+    _report(console, parsed, verdicts, engine, files, json_path, junit_path,
+            verbose, snapshots, streamed=streamed)
+
+
+def _source_dirs(files: list[Path]) -> list[Path]:
+    """Where a traceback's source lines are looked up."""
+    return [*(path.resolve().parent for path in files), Path.cwd()]
 
 
 def _bad_input(console: Console, message: str) -> NoReturn:
@@ -177,12 +207,16 @@ class _Snapshots:
 
 def _report(console: Console, parsed: Traffic, verdicts: list[Verdict], engine: str,
             files: list[Path], json_path: Path | None, junit_path: Path | None,
-            verbose: bool, snapshots: _Snapshots) -> None:
-    """Compare, print, write the CI reports, apply --update; exit 1 on any mismatch (after
-    a written snapshot: any that remains, e.g. a log check)."""
+            verbose: bool, snapshots: _Snapshots, *, streamed: bool = False) -> None:
+    """Compare, print (``streamed``: each request was shown as it came, so only the
+    summary), write the CI reports, apply --update; exit 1 on any mismatch (after a written
+    snapshot: any that remains, e.g. a log check)."""
     outcomes = evaluate(parsed, verdicts)
-    source_dirs = [*(path.resolve().parent for path in files), Path.cwd()]
-    print_report(parsed, outcomes, engine, console, verbose=verbose, source_dirs=source_dirs)
+    if streamed:
+        console.print(render_summary(outcomes, engine), soft_wrap=True)
+    else:
+        print_report(parsed, outcomes, engine, console, verbose=verbose,
+                     source_dirs=_source_dirs(files))
     for path, render in ((json_path, json_report), (junit_path, junit_report)):
         if path is not None:
             write_atomically(path, render(parsed, outcomes, engine).encode())
@@ -195,10 +229,12 @@ def _report(console: Console, parsed: Traffic, verdicts: list[Verdict], engine: 
         raise SystemExit(EXIT_MISMATCH)
 
 
-def _replay_chain(console: Console, plugins: list[Path], traffic: Path, wasmplugins: bool,
+def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmplugins: bool,
                   destination_port: int, engine: str, json_path: Path | None,
-                  junit_path: Path | None, verbose: bool, time_limit_s: float,
-                  memory_limit_mb: int, failure_policy: str, snapshots: _Snapshots) -> None:
+                  junit_path: Path | None, verbose: bool,
+                  time_limit_s: float | None | FromTraffic,
+                  memory_limit_mb: int | None | FromTraffic, failure_policy: str,
+                  snapshots: _Snapshots) -> None:
     """``replay`` of a chain of plugins (``harness/chain.py``, ``deploy/envoy_chain.py``)."""
     import tempfile
 
@@ -206,10 +242,6 @@ def _replay_chain(console: Console, plugins: list[Path], traffic: Path, wasmplug
         ChainError, istio_order, load_wasmplugin, plain_chain,
     )
     from meshwasm.harness.errors import HarnessError
-    try:
-        parsed = load_traffic(traffic)
-    except TrafficError as error:
-        _bad_input(console, f"bad traffic file\n{error}")
     with tempfile.TemporaryDirectory(prefix="meshwasm-chain-") as pulled:
         try:
             chain = istio_order(
@@ -240,11 +272,11 @@ def _replay_chain(console: Console, plugins: list[Path], traffic: Path, wasmplug
             else:
                 from meshwasm.harness.chain import replay_chain
                 verdicts = replay_chain(chain, parsed, failure_policy=failure_policy,
-                                        time_limit_s=time_limit_s or None,
-                                        memory_limit_mb=memory_limit_mb or None)
+                                        time_limit_s=time_limit_s,
+                                        memory_limit_mb=memory_limit_mb)
         except (HarnessError, RuntimeError, ValueError) as error:
             console.print("[red]error:[/] the chain cannot run", markup=True)
             console.print(str(error), markup=False, soft_wrap=True)
             raise SystemExit(EXIT_BAD_INPUT) from None
-    _report(console, parsed, verdicts, engine, [traffic, *(p.module for p in chain)],
+    _report(console, parsed, verdicts, engine, [parsed.path, *(p.module for p in chain)],
             json_path, junit_path, verbose, snapshots)

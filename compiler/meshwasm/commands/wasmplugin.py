@@ -12,6 +12,7 @@ import yaml
 from meshwasm.deploy.wasmplugin import (PluginSpec, WasmPluginError, build_manifest,
                                         check_manifest, parse_target_ref, sha256_for, to_yaml,
                                         validate_manifest, validate_plugin_config)
+from meshwasm.plugin_config import PluginConfigError, config_bytes, read_config_data
 
 PHASES = ("UNSPECIFIED_PHASE", "AUTHN", "AUTHZ", "STATS")
 FAIL_STRATEGIES = ("FAIL_CLOSE", "FAIL_OPEN", "FAIL_RELOAD")
@@ -33,6 +34,21 @@ def _load_documents(path: Path, loader: Callable[[str], Any]) -> Any:
         raise click.ClickException(f"{path}: {error}") from None
     except RecursionError:
         raise click.ClickException(f"{path}: nested too deeply to read") from None
+
+
+def _plugin_config(path: Path) -> dict[str, Any]:
+    """``spec.pluginConfig`` from a YAML/JSON file: Istio's field holds a mapping, which the
+    filter receives as JSON (``meshwasm.plugin_config``, as ``run`` and ``replay`` send it)."""
+    try:
+        value = read_config_data(path)
+        config_bytes(value)  # what the filter will read must be JSON
+    except PluginConfigError as error:
+        raise click.ClickException(str(error)) from None
+    if not isinstance(value, dict):
+        raise click.ClickException(
+            f"{path}: spec.pluginConfig must be a mapping (Istio's field is a protobuf "
+            f"Struct), not {type(value).__name__}")
+    return value
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -130,7 +146,7 @@ def command(name: str | None, url: str | None, namespace: str | None, sha256: st
         spec.match = [rule]
     errors: list[str] = []
     if plugin_config is not None:
-        spec.plugin_config = _load_data(plugin_config)
+        spec.plugin_config = _plugin_config(plugin_config)
         if config_schema is not None:
             schema = _load_data(config_schema)
             try:

@@ -174,7 +174,8 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                     exchange_timeout: float = REPLAY_STREAM_IDLE_TIMEOUT_S + 10.0,
                     workdir: Path | None = None,
                     bootstrap_for: Callable[[EnvoyOptions], dict[str, Any]] | None = None,
-                    max_wait_seconds: float = 120.0) -> list[Verdict]:
+                    max_wait_seconds: float = 120.0,
+                    on_verdict: Callable[[int, Verdict], None] | None = None) -> list[Verdict]:
     """Run ``traffic`` through Envoy with the module at ``module_path``; one verdict per exchange.
 
     Starts a scripted upstream (plus one per declared cluster) and Envoy (``workers``, by
@@ -183,6 +184,8 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
     Envoy's bootstrap (``envoy.json``) and full log (``envoy.log``) for inspection.  Raises
     ``EnvoyError`` when Envoy rejects the module or does not start, ``EnvoyReplayError``
     when an exchange gets no response or the timeline is longer than ``max_wait_seconds``.
+    ``on_verdict(index, verdict)`` is called as each exchange's verdict arrives (a replay in
+    Envoy takes real time: ``replay`` prints each request's line then).
     """
     last_at = max((exchange.at_ms for exchange in traffic.exchanges), default=0)
     if last_at > max_wait_seconds * 1000:
@@ -233,6 +236,8 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                 + ([NOW_IGNORED] if traffic.now_ns is not None else []),
                 trailers=trailers,
             ))
+            if on_verdict is not None:
+                on_verdict(len(verdicts) - 1, verdicts[-1])
     return verdicts
 
 

@@ -38,7 +38,7 @@ from meshwasm.harness.host import HostOptions
 from meshwasm.harness.replay import CompiledPlugin, Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import HopResponse, PluginRunner, Served
-from meshwasm.replay.model import Exchange, HttpRequest, Traffic, Verdict
+from meshwasm.replay.model import FROM_TRAFFIC, Exchange, FromTraffic, HttpRequest, Traffic, Verdict
 
 
 class ChainRunner:
@@ -116,12 +116,17 @@ def start_chain_workers(chain: Sequence[ChainPlugin], traffic: Traffic, options:
 
 def replay_chain(chain: Sequence[ChainPlugin], traffic: Traffic, *, log_level: str = "info",
                  failure_policy: str = FAIL_CLOSED, workers: int | None = None,
-                 time_limit_s: float | None = HostOptions.callback_time_limit_s,
-                 memory_limit_mb: int | None = HostOptions.source_memory_limit_mb,
+                 time_limit_s: float | None | FromTraffic = FROM_TRAFFIC,
+                 memory_limit_mb: int | None | FromTraffic = FROM_TRAFFIC,
                  ) -> list[Verdict]:
     """Every exchange of ``traffic`` through ``chain`` (already in filter-chain order), in
     the harness: compiled modules under wasmtime, ``.py`` filters from source.  One verdict
-    per exchange; ``ModuleError`` when a plugin cannot start as Envoy would."""
+    per exchange; ``ModuleError`` when a plugin cannot start as Envoy would.  The limits
+    default to the traffic file's ``harness_limits`` (None: no limit)."""
+    if time_limit_s is FROM_TRAFFIC:
+        time_limit_s = traffic.limits.callback_time_limit_s
+    if memory_limit_mb is FROM_TRAFFIC:
+        memory_limit_mb = traffic.limits.memory_limit_mb
     options = HostOptions(log_level=abi.log_level_number(log_level),
                           failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s,

@@ -104,6 +104,9 @@ def is_grpc_request(request: HttpRequest | None) -> bool:
 # Envoy's Grpc::Utility::httpToGrpcStatus for the statuses it maps; anything else: Unknown.
 _HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
 _GRPC_UNKNOWN = 2
+#: Envoy's wasm host passes on only the known gRPC codes (0..16); any other ``grpc_status``
+#: counts as none (measured with Envoy 1.40: 17 and 2^31-1 gave the HTTP status's code)
+_GRPC_STATUS_MAX = 16
 
 
 def _grpc_message(body: bytes) -> bytes:
@@ -118,7 +121,7 @@ def local_reply_headers(reply: LocalReply, grpc: bool = False) -> HeaderMap:
 
     To a gRPC request (``grpc``) Envoy answers trailers-only instead: ``:status 200``, the
     extra headers, ``content-type: application/grpc``, ``grpc-status`` (the filter's
-    ``grpc_status`` when >= 0, else mapped from the HTTP status) and ``grpc-message`` (the
+    ``grpc_status`` when it is a known code, 0..16, else mapped from the HTTP status) and ``grpc-message`` (the
     body, percent-encoded; no body is sent).  A ``grpc_status`` given for a request that is
     not gRPC is ignored.  Pinned by ``runtime_tests/test_harness_timeline.py::test_envoy_agrees``.
     """
@@ -127,7 +130,7 @@ def local_reply_headers(reply: LocalReply, grpc: bool = False) -> HeaderMap:
     for key, value in reply.headers:
         headers.add(key, value)
     if grpc:
-        status = reply.grpc_status if reply.grpc_status >= 0 \
+        status = reply.grpc_status if 0 <= reply.grpc_status <= _GRPC_STATUS_MAX \
             else _HTTP_TO_GRPC.get(reply.status, _GRPC_UNKNOWN)
         headers.replace(b"content-type", b"application/grpc")
         headers.replace(b"grpc-status", str(status).encode())

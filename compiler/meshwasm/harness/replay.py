@@ -23,7 +23,7 @@ from meshwasm.harness.host import Host, HostOptions
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import PluginRunner
 from meshwasm.harness.wasm.engine import WasmGuest, load_module
-from meshwasm.replay.model import Exchange, LogLine, Traffic, Verdict
+from meshwasm.replay.model import FROM_TRAFFIC, Exchange, FromTraffic, LogLine, Traffic, Verdict
 
 
 class CompiledPlugin:
@@ -107,7 +107,7 @@ def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
 
 def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info",
                   failure_policy: str = FAIL_CLOSED, workers: int | None = None,
-                  time_limit_s: float | None = HostOptions.callback_time_limit_s,
+                  time_limit_s: float | None | FromTraffic = FROM_TRAFFIC,
                   ) -> list[Verdict]:
     """Run every exchange of ``traffic`` through the module at ``module_path``, in order, in
     ``workers`` VMs (default: the traffic file's ``workers``, 1 unless set) sharing one
@@ -117,9 +117,12 @@ def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info
     are dropped and ``proxy_get_log_level`` reports it.  Raises ``ModuleError`` when the
     module cannot be loaded, linked or started as Envoy would.  ``failure_policy`` is
     Envoy's plugin option for a VM that failed (``meshwasm.failure_policy``).
-    ``time_limit_s``: the harness's own limit per callback (None: none); a callback past it
-    is stopped and fails the VM as a trap, with a note in the verdict.
+    ``time_limit_s``: the harness's own limit per callback (None: none; by default the
+    traffic file's ``harness_limits``); a callback past it is stopped and fails the VM as a
+    trap, with a note in the verdict.
     """
+    if time_limit_s is FROM_TRAFFIC:
+        time_limit_s = traffic.limits.callback_time_limit_s
     options = HostOptions(log_level=abi.log_level_number(log_level),
                           failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s)

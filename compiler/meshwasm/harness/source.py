@@ -44,8 +44,10 @@ from meshwasm.harness.source_budget import SourceTrap, step_budget
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
 from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
 from meshwasm.harness.headers import HeaderMap
+from meshwasm.harness.source_memory import VmMemory, address_space
 from meshwasm.harness.stream import NextHop, PluginRunner, Served
-from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Traffic, Verdict
+from meshwasm.replay.model import (FROM_TRAFFIC, Exchange, FromTraffic, HttpRequest, LogLine,
+                                  Traffic, Verdict)
 
 SDK = "proxy_wasm"
 # Dispatcher functions, by the export name the stream driver calls.
@@ -61,6 +63,8 @@ _POLICY_CALLBACKS = frozenset({
     "on_request_headers", "on_request_body", "on_request_trailers", "on_response_headers",
     "on_response_body", "on_response_trailers"})
 _LOGGED_CALLBACKS = frozenset({"on_log", "on_done"})
+#: the callbacks the module's glue runs as a stream's (exports.c ``stream_dispatch``)
+_STREAM_CALLBACKS = _POLICY_CALLBACKS | _LOGGED_CALLBACKS
 
 
 def full_traceback(error: BaseException) -> str:
@@ -157,8 +161,13 @@ class SourceGuest:
                                  host.options.source_memory_limit_mb)
         folder = self.path.parent
         self.space = _ModuleSpace(folder, _local_names(folder) | {SDK})
+        before = address_space()
         self.dispatch = self._load()
         self._limits = self.space.modules[f"{SDK}.limits"]  # this guest's LimitExceeded
+        active = self.dispatch._active
+        self.memory = VmMemory(active.max_memory_mb if active is not None else 0,
+                               address_space() - before,
+                               lambda level, text: self.host.log(level, text.encode()))
         self.callbacks: dict[str, Callable[..., int | None]] = {
             f"proxy_{name}": self._wrap(name, getattr(self.dispatch, name))
             for name in _CALLBACKS if callable(getattr(self.dispatch, name, None))}
@@ -236,6 +245,35 @@ class SourceGuest:
         return call
 
     def _invoke(self, name: str, function: Callable[..., Any], args: tuple[int, ...]) -> Any:
+        """One dispatcher call, with the VM's memory ceiling around it (``source_memory``:
+        what glue/vm_limits.c does around a module's callbacks)."""
+        context_id = args[0] if args else 0
+        self.memory.begin(name, context_id, ends_stream=name == "on_delete")
+        try:
+            result = self._call(name, function, args)
+        except BaseException:
+            self.memory.discard()
+            raise
+        if self.memory.end(context_id, is_stream=name in _STREAM_CALLBACKS):
+            return self._fail_without_python(name, result)
+        return result
+
+    def _fail_without_python(self, name: str, result: Any) -> Any:
+        """The filter's policy for a request whose callback crossed the memory ceiling, as
+        the module's glue applies it (exports.c ``fail_without_python``): let it through
+        (fail_open, on_log/on_done), or answer ``error_status`` with no body."""
+        active = self.dispatch._active
+        if name in _LOGGED_CALLBACKS or active is None or active.fail_open:
+            return result
+        with self.session():
+            hostcalls = self.space.modules[f"{SDK}._hostcalls"]
+            try:
+                hostcalls.abi.send_local_response(active.error_status, "", b"", [], -1)
+            except hostcalls.HostCallError:
+                return result
+        return 1  # Action.PAUSE: the local reply ends the stream
+
+    def _call(self, name: str, function: Callable[..., Any], args: tuple[int, ...]) -> Any:
         """One dispatcher call in this guest's session; what the module's glue does when it
         raises."""
         try:
@@ -361,13 +399,18 @@ def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptio
 
 def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info",
                   failure_policy: str = FAIL_CLOSED, workers: int | None = None,
-                  time_limit_s: float | None = HostOptions.callback_time_limit_s,
-                  memory_limit_mb: int | None = HostOptions.source_memory_limit_mb,
+                  time_limit_s: float | None | FromTraffic = FROM_TRAFFIC,
+                  memory_limit_mb: int | None | FromTraffic = FROM_TRAFFIC,
                   ) -> list[Verdict]:
     """``replay_module`` for a filter's source file: every exchange of ``traffic`` in order,
     on the same virtual timeline and worker VMs, one ``Verdict`` each.  Raises
     ``ModuleError`` when the filter cannot be imported or the plugin does not start as
-    Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py``."""
+    Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py`` (by
+    default the traffic file's ``harness_limits``)."""
+    if time_limit_s is FROM_TRAFFIC:
+        time_limit_s = traffic.limits.callback_time_limit_s
+    if memory_limit_mb is FROM_TRAFFIC:
+        memory_limit_mb = traffic.limits.memory_limit_mb
     options = HostOptions(log_level=abi.log_level_number(log_level),
                           failure_policy=check_policy(failure_policy),
                           callback_time_limit_s=time_limit_s,

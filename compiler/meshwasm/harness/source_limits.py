@@ -19,7 +19,6 @@ Signals and rlimits belong to the main thread: in another thread the guards are 
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import sys
@@ -32,6 +31,7 @@ from types import FrameType
 from typing import TypeVar
 
 from meshwasm.harness.errors import GuestTrap, time_limit_note
+from meshwasm.harness.source_memory import address_space  # what RLIMIT_AS counts
 
 RETRY_SECONDS = 0.1
 #: after this many stops the filter caught, every instruction of guest code raises one
@@ -41,17 +41,10 @@ _HOST_CODE = (str(Path(__file__).resolve().parent.parent), sysconfig.get_paths()
 T = TypeVar("T")
 #: a guarded callback is running (of any guest: one signal timer for the process)
 _callback_running = False
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class CallbackTimeLimit(BaseException):
     """Raised into a filter's callback that ran past the harness's time limit."""
-
-
-def _address_space() -> int:
-    """This process's virtual memory size in bytes (what ``RLIMIT_AS`` counts)."""
-    with open("/proc/self/statm", "rb") as statm:
-        return int(statm.read().split()[0]) * _PAGE
 
 
 def _in_main_thread() -> bool:
@@ -75,7 +68,7 @@ class SourceGuard:
             yield
             return
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        cap = _address_space() + (self.memory_limit_mb << 20)
+        cap = address_space() + (self.memory_limit_mb << 20)
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
         if soft != resource.RLIM_INFINITY and soft <= cap:

@@ -226,30 +226,40 @@ def _diff_block(outcome: Outcome) -> Text:
     return text
 
 
+def render_outcome(traffic: Traffic, index: int, outcome: Outcome, verbose: bool = False,
+                   source_dirs: Sequence[Path] = ()) -> list[Text]:
+    """Request #``index``'s part of the report: one line when it passed; for a failure, its
+    location, an expected/actual block per failed check, and its warning and error log
+    lines.  ``verbose`` shows every log line."""
+    parts: list[Text] = []
+    name = escape(outcome.exchange.name)
+    if outcome.ok:
+        parts.append(Text.from_markup(f"  [green]✓[/] #{index} {name}"))
+    else:
+        where = f"{traffic.path}:{outcome.exchange.line}"
+        parts.append(Text.from_markup(f"  [red]✗[/] #{index} {name}  [dim]({escape(where)})[/]"))
+        parts.append(_diff_block(outcome))
+    if verbose or not outcome.ok:
+        logs = _log_block(outcome, verbose, source_dirs)
+        if logs is not None:
+            parts.append(logs)
+    return parts
+
+
+def render_summary(outcomes: list[Outcome], engine: str = "harness") -> Text:
+    """The report's last line: how many requests were as expected."""
+    failed = sum(1 for outcome in outcomes if not outcome.ok)
+    return Text(f"{len(outcomes)} requests: {len(outcomes) - failed} as expected, "
+                f"{failed} not (engine: {engine})", style="red" if failed else "green")
+
+
 def render_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",
                   verbose: bool = False, source_dirs: Sequence[Path] = ()) -> Group:
-    """One line per passing request; for a failing one, its location, an expected/actual
-    block per failed check, and its warning and error log lines; then a summary line.
-    ``verbose`` shows every log line of every request.  Tracebacks quote source lines from
-    the filter's files, looked up in ``source_dirs``."""
-    parts: list[Text] = []
-    for index, outcome in enumerate(outcomes, start=1):
-        name = escape(outcome.exchange.name)
-        if outcome.ok:
-            parts.append(Text.from_markup(f"  [green]✓[/] #{index} {name}"))
-        else:
-            where = f"{traffic.path}:{outcome.exchange.line}"
-            parts.append(Text.from_markup(f"  [red]✗[/] #{index} {name}  [dim]({escape(where)})[/]"))
-            parts.append(_diff_block(outcome))
-        if verbose or not outcome.ok:
-            logs = _log_block(outcome, verbose, source_dirs)
-            if logs is not None:
-                parts.append(logs)
-    failed = sum(1 for outcome in outcomes if not outcome.ok)
-    style = "red" if failed else "green"
-    parts.append(Text(f"{len(outcomes)} requests: {len(outcomes) - failed} as expected, "
-                      f"{failed} not (engine: {engine})", style=style))
-    return Group(*parts)
+    """``render_outcome`` for every request, then ``render_summary``.  Tracebacks quote
+    source lines from the filter's files, looked up in ``source_dirs``."""
+    parts = [part for index, outcome in enumerate(outcomes, start=1)
+             for part in render_outcome(traffic, index, outcome, verbose, source_dirs)]
+    return Group(*parts, render_summary(outcomes, engine))
 
 
 def print_report(traffic: Traffic, outcomes: list[Outcome], engine: str = "harness",

@@ -7,6 +7,7 @@ are kept lower-case, as HTTP/2 and Envoy's header maps have them.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,26 @@ class Exchange:
     clusters: dict[str, UpstreamResponse] = field(default_factory=dict)
 
 
+class FromTraffic(enum.Enum):
+    """The type of ``FROM_TRAFFIC`` (an enum member: type checkers narrow ``is`` tests)."""
+
+    FROM_TRAFFIC = "the traffic file's setting"
+
+
+#: an engine's limit argument left to the traffic file's ``harness_limits`` (or the default)
+FROM_TRAFFIC = FromTraffic.FROM_TRAFFIC
+
+
+@dataclass(frozen=True)
+class HarnessLimits:
+    """The harness's own guards for a replay (``harness_limits:`` in a traffic file): the
+    wall-clock seconds a callback may run, and the MiB one request may add to the process in
+    source mode.  None: no limit."""
+
+    callback_time_limit_s: float | None = 30.0
+    memory_limit_mb: int | None = 1024
+
+
 @dataclass(frozen=True)
 class Traffic:
     """A parsed traffic file."""
@@ -168,6 +189,8 @@ class Traffic:
     #: the wall-clock time (ns since the epoch) the replay starts at; None: the harness's
     #: fixed epoch (2024-01-01T00:00:00Z)
     now_ns: int | None = None
+    #: the harness engines' guards (``harness_limits:``; the defaults when the file has none)
+    limits: HarnessLimits = field(default_factory=HarnessLimits)
 
 
 @dataclass

@@ -20,9 +20,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from meshwasm.plugin_config import PluginConfigError, config_bytes, config_file_bytes
 from meshwasm.replay.model import (
-    ElapsedBounds, Exchange, Expectation, HeaderChecks, Headers, HttpRequest, LogCheck,
-    PluginLogCheck, Traffic, UpstreamResponse, ValueCheck,
+    ElapsedBounds, Exchange, Expectation, HarnessLimits, HeaderChecks, Headers, HttpRequest,
+    LogCheck, PluginLogCheck, Traffic, UpstreamResponse, ValueCheck,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
@@ -193,14 +194,6 @@ def _regex_problems(root: Any, lines: _Lines, source: str) -> list[str]:
     return sorted(problems)
 
 
-def _plugin_config(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        return value.encode()
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _response(value: dict[str, Any] | None) -> UpstreamResponse:
     value = value or {}
     return UpstreamResponse(status=value.get("status", 200), headers=_headers(value.get("headers")),
@@ -296,15 +289,28 @@ def _now(data: dict[str, Any], lines: _Lines, source: str) -> int | None:
     return seconds * 1_000_000_000 + moment.microsecond * 1000
 
 
-def _config_file(data: dict[str, Any], lines: _Lines, source: str, path: Path | None) -> bytes:
-    """The bytes of ``plugin_config_file``, relative to the traffic file's directory."""
-    name = data["plugin_config_file"]
+def _plugin_config(data: dict[str, Any], lines: _Lines, source: str,
+                   path: Path | None) -> bytes:
+    """``plugin_config`` or ``plugin_config_file`` (relative to the traffic file's
+    directory) as the filter reads it (``meshwasm.plugin_config``'s rule)."""
+    key = "plugin_config_file" if "plugin_config_file" in data else "plugin_config"
     base = path.parent if path is not None else Path.cwd()
     try:
-        return (base / name).read_bytes()
-    except OSError as error:
-        where = _where(source, ("plugin_config_file",), lines, data)
-        raise TrafficError(f"{where}: cannot read {base / name}: {error.strerror}") from None
+        if key == "plugin_config_file":
+            return config_file_bytes(base / data[key])
+        return config_bytes(data.get(key))
+    except PluginConfigError as error:
+        raise TrafficError(f"{_where(source, (key,), lines, data)}: {error}") from None
+
+
+def _limits(data: dict[str, Any]) -> HarnessLimits:
+    """``harness_limits:`` (the schema checked it); 0 means no limit, as on the command line."""
+    given = data.get("harness_limits") or {}
+    default = HarnessLimits()
+    seconds = given.get("callback_time_limit", default.callback_time_limit_s)
+    megabytes = given.get("memory_limit_mb", default.memory_limit_mb)
+    return HarnessLimits(callback_time_limit_s=float(seconds) if seconds else None,
+                         memory_limit_mb=int(megabytes) if megabytes else None)
 
 
 def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None) -> Traffic:
@@ -334,14 +340,11 @@ def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None
     problems = _regex_problems(data, lines, source)
     if problems:
         raise TrafficError("\n".join(problems))
-    if "plugin_config_file" in data:
-        plugin_config = _config_file(data, lines, source, path)
-    else:
-        plugin_config = _plugin_config(data.get("plugin_config"))
-    return Traffic(path=path or Path(source), plugin_config=plugin_config,
+    return Traffic(path=path or Path(source),
+                   plugin_config=_plugin_config(data, lines, source, path),
                    exchanges=_exchanges(data, lines, source), workers=data.get("workers", 1),
                    clusters=_clusters(data.get("clusters")),
-                   now_ns=_now(data, lines, source))
+                   now_ns=_now(data, lines, source), limits=_limits(data))
 
 
 def load_traffic(path: Path | str) -> Traffic:

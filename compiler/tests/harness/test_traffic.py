@@ -115,3 +115,24 @@ def test_duplicate_keys_and_invalid_yaml() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(TrafficError, match="cannot read traffic file"):
         load_traffic(tmp_path / "missing.yaml")
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "t.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_harness_limits_are_read_and_checked_by_the_schema(tmp_path: Path) -> None:
+    from meshwasm.replay.model import HarnessLimits
+    assert load_traffic(_write(tmp_path, "requests: [{name: a}]\n")).limits == HarnessLimits()
+    given = _write(tmp_path, "harness_limits: {callback_time_limit: 2.5, memory_limit_mb: 0}\n"
+                             "requests: [{name: a}]\n")
+    assert load_traffic(given).limits == HarnessLimits(2.5, None)  # 0: no limit
+    for bad, message in (("{callback_time_limit: -1}", "harness_limits.callback_time_limit"),
+                         ("{memory_limit_mb: 1.5}", "harness_limits.memory_limit_mb"),
+                         ("{time_limit: 3}", "harness_limits"),
+                         ("{}", "harness_limits")):
+        path = _write(tmp_path, f"harness_limits: {bad}\nrequests: [{{name: a}}]\n")
+        with pytest.raises(TrafficError, match=rf"t\.yaml:1: {message}"):
+            load_traffic(path)

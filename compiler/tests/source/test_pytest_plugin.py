@@ -125,6 +125,38 @@ def test_the_plugin_fixture_drives_a_filter_from_python(pytester: pytest.Pyteste
     _run(pytester).assert_outcomes(passed=1)
 
 
+def test_the_plugin_fixture_takes_a_mapping_as_istio_sends_it(pytester: pytest.Pytester,
+                                                              hello_folder: Path) -> None:
+    (hello_folder / "config.yaml").write_text("greeting: hi\n")
+    pytester.makepyfile(test_config=f"""
+        import warnings
+        from pathlib import Path
+
+        import pytest
+
+        FILTER = {str(hello_folder / "filter.py")!r}
+
+        @pytest.mark.parametrize("config, sent", [
+            ({{"greeting": "hi", "n": [1]}}, '{{"greeting":"hi","n":[1]}}'),
+            ("greeting: hi", "greeting: hi"),
+            (b"raw", "raw"),
+            (Path({str(hello_folder / "config.yaml")!r}), '{{"greeting":"hi"}}'),
+        ])
+        def test_config(meshwasm_plugin, config, sent):
+            plugin = meshwasm_plugin(FILTER, config, engine="source")
+            assert plugin.request("/").header("x-hello-config") == sent
+
+        def test_no_config(meshwasm_plugin):
+            plugin = meshwasm_plugin(FILTER, engine="source")
+            assert plugin.request("/").header("x-hello-config") is None
+
+        def test_unknown_engine(meshwasm_plugin):
+            with pytest.raises(ValueError, match="expected one of harness, source, envoy"):
+                meshwasm_plugin(FILTER, engine="wasmtime")
+    """)
+    _run(pytester).assert_outcomes(passed=6)
+
+
 @pytest.mark.slow
 def test_compiled_is_the_default_engine_and_builds_once(pytester: pytest.Pytester,
                                                         hello_folder: Path) -> None:
@@ -149,5 +181,10 @@ def test_engine_names_are_the_clis_and_the_old_one_still_works(
         result = _run(pytester, "-s", "--meshwasm-engine", given)
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([f"*ENGINE={meant}*"])
+        renamed = "*meshwasm engine 'compiled' is now called 'harness'*"
+        if given == "compiled":
+            result.stdout.fnmatch_lines([renamed])
+        else:
+            result.stdout.no_fnmatch_line(renamed)
     result = _run(pytester, "--meshwasm-engine", "wasmtime")
     assert result.ret != 0
