@@ -10,6 +10,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
 
 from . import _hostcalls
+from .grpc import GrpcCalls
 from .headers import REQUEST_HEADERS, REQUEST_TRAILERS, RESPONSE_HEADERS, RESPONSE_TRAILERS
 from .headers import HeaderMap
 from .types import Action, BufferType, MapType, StreamType
@@ -31,8 +32,8 @@ SKIP_BITS = {name: 1 << bit for bit, name in enumerate(SKIPPABLE)}
 SKIP_ALL = (1 << len(SKIPPABLE)) - 1
 
 
-class _Context:
-    """What root and stream contexts share: outgoing HTTP calls."""
+class _Context(GrpcCalls):
+    """What root and stream contexts share: outgoing HTTP and gRPC calls."""
 
     context_id: int
 

@@ -219,6 +219,38 @@ class SourceHostCalls:
         self._check("http_call", status)
         return token
 
+    # -- gRPC --------------------------------------------------------------------------
+    def grpc_call(self, upstream: str, service: str, method: str, metadata: Pairs,
+                  message: bytes, timeout_ms: int) -> int:
+        _pairs(metadata, "grpc_call")  # checked as the C module serializes them
+        status, token = self.host.grpc.call(
+            _bytes(upstream, "grpc_call"), _bytes(service, "grpc_call"),
+            _bytes(method, "grpc_call"), _bytes(message, "grpc_call"), _u32(timeout_ms))
+        self._check("grpc_call", status)
+        return token
+
+    def grpc_stream(self, upstream: str, service: str, method: str, metadata: Pairs) -> int:
+        _pairs(metadata, "grpc_stream")
+        status, token = self.host.grpc.stream(_bytes(upstream, "grpc_stream"),
+                                              _bytes(service, "grpc_stream"),
+                                              _bytes(method, "grpc_stream"))
+        self._check("grpc_stream", status)
+        return token
+
+    def grpc_send(self, token: int, message: bytes, end_stream: bool) -> None:
+        _bytes(message, "grpc_send")
+        self._check("grpc_send", self.host.grpc.send(_u32(token), bool(end_stream)))
+
+    def grpc_cancel(self, token: int) -> None:
+        self._check("grpc_cancel", self.host.grpc.cancel(_u32(token)))
+
+    def grpc_close(self, token: int) -> None:
+        self._check("grpc_close", self.host.grpc.close(_u32(token)))
+
+    def get_status(self) -> tuple[int, bytes]:
+        code, message = self.host.grpc.status
+        return code, message.encode()
+
     # -- metrics -----------------------------------------------------------------------
     def define_metric(self, kind: int, name: str) -> int:
         status, metric_id = self.host.define_metric(_u32(kind), _bytes(name, "define_metric"))

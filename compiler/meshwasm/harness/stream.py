@@ -60,6 +60,7 @@ from meshwasm.harness.envoy_http import (
 )
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.headers import NO_INLINE, RESPONSE_TRAILERS_INLINE, HeaderMap
+from meshwasm.harness.grpc import GrpcEvent
 from meshwasm.harness.host import Host, PendingCall
 from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
 
@@ -154,16 +155,19 @@ class PluginRunner:
         finally:
             proxy.delivering = False
 
-    def call_answer(self, call: PendingCall) -> None:
+    def call_answer(self, call: PendingCall | GrpcEvent) -> None:
         """A later http_call answer, at the time the timeline set (a trap fails this VM)."""
         try:
             self._call_response(call)
         except _VmFailed:
             pass  # recorded in host.failed; a stream paused on this VM stays stalled
 
-    def _call_response(self, call: PendingCall) -> None:
+    def _call_response(self, call: PendingCall | GrpcEvent) -> None:
         context = self.host.contexts.get(call.context_id)
         if context is None or self.host.failed:
+            return
+        if isinstance(call, GrpcEvent):
+            self._grpc_event(context, call)
             return
         answer = call.response
         self.host.http_call_response = answer
@@ -172,6 +176,16 @@ class PluginRunner:
                        len(answer.headers), len(answer.body), len(answer.trailers))
         finally:
             self.host.http_call_response = None
+
+    def _grpc_event(self, context: Context, event: GrpcEvent) -> None:
+        """One gRPC callback on the root context (its data readable while it runs)."""
+        grpc = self.host.grpc
+        grpc.delivered(event)
+        grpc.delivering = event
+        try:
+            self._call(context, event.kind, context.id, event.token, event.value)
+        finally:
+            grpc.delivering = None
 
     def queue_ready(self, context_id: int, token: int) -> None:
         """``proxy_on_queue_ready`` on this VM's root context (a trap fails this VM only)."""

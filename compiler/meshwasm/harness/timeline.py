@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from meshwasm.harness.grpc import GrpcEvent
     from meshwasm.harness.host import Host, PendingCall
     from meshwasm.harness.shared import Proxy
 
@@ -34,7 +35,7 @@ class Driver(Protocol):
 
     def tick(self) -> None: ...
 
-    def call_answer(self, call: PendingCall) -> None: ...
+    def call_answer(self, call: PendingCall | GrpcEvent) -> None: ...
 
 
 class Timeline:

@@ -29,15 +29,17 @@ void meshwasm_flush_stdio(void);
 enum callback {
   CB_CONTEXT_CREATE, CB_VM_START, CB_CONFIGURE, CB_REQUEST_HEADERS, CB_REQUEST_BODY,
   CB_REQUEST_TRAILERS, CB_RESPONSE_HEADERS, CB_RESPONSE_BODY, CB_RESPONSE_TRAILERS, CB_DONE,
-  CB_LOG, CB_DELETE, CB_TICK, CB_QUEUE_READY, CB_HTTP_CALL_RESPONSE, CB_START_RUNTIME,
-  CB_COUNT
+  CB_LOG, CB_DELETE, CB_TICK, CB_QUEUE_READY, CB_HTTP_CALL_RESPONSE,
+  CB_GRPC_RECEIVE_INITIAL_METADATA, CB_GRPC_RECEIVE, CB_GRPC_RECEIVE_TRAILING_METADATA,
+  CB_GRPC_CLOSE, CB_START_RUNTIME, CB_COUNT
 };
 
 static const char *const callback_names[CB_COUNT] = {
     "on_context_create", "on_vm_start", "on_configure", "on_request_headers",
     "on_request_body", "on_request_trailers", "on_response_headers", "on_response_body",
     "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
-    "on_http_call_response", "start_runtime",
+    "on_http_call_response", "on_grpc_receive_initial_metadata", "on_grpc_receive",
+    "on_grpc_receive_trailing_metadata", "on_grpc_close", "start_runtime",
 };
 
 static PyObject *callbacks[CB_COUNT];
@@ -584,3 +586,14 @@ void proxy_on_http_call_response(uint32_t id, uint32_t token, uint32_t headers,
                                  uint32_t body_size, uint32_t trailers) {
   limited_dispatch(CB_HTTP_CALL_RESPONSE, 5, id, token, headers, body_size, trailers);
 }
+
+/* gRPC answers: like http_call answers, to the root context that owns every call. */
+#define GRPC_CALLBACK(export, which)                                                        \
+  EXPORT(export) void export(uint32_t id, uint32_t token, uint32_t value) {                 \
+    limited_dispatch(which, 3, id, token, value, 0, 0);                                     \
+  }
+
+GRPC_CALLBACK(proxy_on_grpc_receive_initial_metadata, CB_GRPC_RECEIVE_INITIAL_METADATA)
+GRPC_CALLBACK(proxy_on_grpc_receive, CB_GRPC_RECEIVE)
+GRPC_CALLBACK(proxy_on_grpc_receive_trailing_metadata, CB_GRPC_RECEIVE_TRAILING_METADATA)
+GRPC_CALLBACK(proxy_on_grpc_close, CB_GRPC_CLOSE)
