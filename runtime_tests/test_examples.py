@@ -19,7 +19,7 @@ from meshwasm.replay.traffic import load_traffic
 
 from .conftest import PROJECT
 
-EXAMPLES = ("shared_counter", "ext_authz", "tick_metrics", "body_rewrite", "queue")
+EXAMPLES = ("shared_counter", "ext_authz", "tick_metrics", "body_rewrite", "queue", "grpc_authz")
 Engine = Callable[[Path, Path, Traffic], list[Verdict]]
 
 

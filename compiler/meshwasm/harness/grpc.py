@@ -11,8 +11,11 @@ against Envoy and a grpcio server by ``runtime_tests/test_grpc.py``):
   the clusters the harness knows);
 - a unary call that succeeds gets ``proxy_on_grpc_receive`` with its one message and no
   close; one that fails gets only ``proxy_on_grpc_close(status)``, the server's status and
-  message readable with ``proxy_get_status``.  Past ``timeout_ms`` it fails with
-  ``TIMEOUT_STATUS``; a reset with ``RESET_STATUS``;
+  message readable with ``proxy_get_status`` (Envoy appends its response code details:
+  ``"message{via_upstream}"``, or ``"via_upstream"`` alone).  Past ``timeout_ms`` it fails
+  with ``TIMEOUT_STATUS`` (UNAVAILABLE, as Envoy's router times it out, not
+  DEADLINE_EXCEEDED); a reset with ``RESET_STATUS`` (not checked against Envoy: the grpcio
+  server of the envoy engine cannot reset a stream);
 - a stream gets initial metadata, each message, trailing metadata, then close (OK too).
   The scripted server answers once the filter half-closed (``grpc_send(end_stream)`` or
   ``proxy_grpc_close``), ``delay_ms`` later; a stream has no deadline;
@@ -35,12 +38,21 @@ if TYPE_CHECKING:
     from meshwasm.harness.host import Host
 
 #: (status, message) of a unary call still unanswered at its timeout_ms, as Envoy reports it
-TIMEOUT_STATUS = (4, "upstream request timeout")  # DEADLINE_EXCEEDED
+TIMEOUT_STATUS = (14, "upstream request timeout{response_timeout}")  # UNAVAILABLE
 #: ... of a call or stream whose server reset it
 RESET_STATUS = (14, "upstream connect error or disconnect/reset before headers. reset "
                 "reason: connection termination")  # UNAVAILABLE
 #: ... of a method the traffic file does not script (what a real server answers)
 UNKNOWN_METHOD = GrpcAnswer(status=12, message="Method not found")
+#: Envoy's response code details for a status the server sent: proxy_get_status reads the
+#: server's grpc-message with them appended in braces, or them alone for an empty message
+VIA_UPSTREAM = "via_upstream"
+
+
+def server_status(answer: GrpcAnswer) -> tuple[int, str]:
+    """(code, message) of a close the server sent, as Envoy 1.40 reports it."""
+    message = f"{answer.message}{{{VIA_UPSTREAM}}}" if answer.message else VIA_UPSTREAM
+    return answer.status, message
 
 # Event kinds, each one callback.
 INITIAL_METADATA = "proxy_on_grpc_receive_initial_metadata"
@@ -201,7 +213,7 @@ class GrpcClient:
         elif answer.reset:
             self._event(token, CLOSE, now + answer.delay_ms, status=RESET_STATUS)
         elif answer.status != 0 or not answer.messages:
-            status = (answer.status, answer.message) if answer.status else \
+            status = server_status(answer) if answer.status else \
                 (13, "No response message")  # OK without a message: Envoy's Internal
             self._event(token, CLOSE, now + answer.delay_ms, status=status)
         else:
@@ -220,4 +232,4 @@ class GrpcClient:
             self._event(token, MESSAGE, due, message=message)
         self._event(token, TRAILING_METADATA, due,
                     metadata=_metadata(answer.trailing_metadata))
-        self._event(token, CLOSE, due, status=(answer.status, answer.message))
+        self._event(token, CLOSE, due, status=server_status(answer))
