@@ -11,24 +11,13 @@ offers it too (``meshwasm.harness.foreign``).
 from __future__ import annotations
 
 from . import _hostcalls
+from .protowire import field as _field
 
 
 def call(name: str, argument: bytes = b"") -> bytes | None:
     """The result of the proxy's foreign function ``name``, or None when it has none.
     Other failures (a malformed argument: BadArgument) raise ``HostCallError``."""
     return _hostcalls.abi.call_foreign_function(name, argument)
-
-
-def _field(number: int, value: bytes) -> bytes:
-    """One length-delimited protobuf field (numbers and sizes below 2**28)."""
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while value > 0x7F:
-            out.append(value & 0x7F | 0x80)
-            value >>= 7
-        out.append(value)
-        return bytes(out)
-    return varint(number << 3 | 2) + varint(len(value)) + value
 
 
 def verify_signature(hash_function: str, public_key_der: bytes, signature: bytes,

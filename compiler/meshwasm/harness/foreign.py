@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from meshwasm.harness import abi
+from proxy_wasm import protowire
 
 ForeignFunction = Callable[[bytes], tuple[int, bytes]]
 
@@ -33,56 +34,9 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 
-class ProtobufError(ValueError):
-    """The bytes are not a protobuf message of the expected shape."""
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if position >= len(data) or shift > 63:
-            raise ProtobufError("truncated varint")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, position
-
-
-def decode_fields(message: bytes) -> dict[int, bytes | int]:
-    """Field number -> value (last one wins, as in protobuf) for varint and
-    length-delimited fields; other wire types are refused."""
-    fields: dict[int, bytes | int] = {}
-    position = 0
-    while position < len(message):
-        key, position = _varint(message, position)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            fields[number], position = _varint(message, position)
-        elif wire_type == 2:
-            size, position = _varint(message, position)
-            if position + size > len(message):
-                raise ProtobufError("truncated field")
-            fields[number] = message[position:position + size]
-            position += size
-        else:
-            raise ProtobufError(f"unexpected wire type {wire_type}")
-    return fields
-
-
-def encode_field(number: int, value: bytes | bool) -> bytes:
-    """One varint (bool) or length-delimited (bytes) field."""
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-            value >>= 7
-            if not value:
-                return bytes(out)
-    if isinstance(value, bool):
-        return varint(number << 3) + varint(int(value))
-    return varint(number << 3 | 2) + varint(len(value)) + value
+# Protobuf's wire format, shared with the SDK (filters write these messages too).
+decode_fields = protowire.fields
+encode_field = protowire.field
 
 
 def _bytes_field(fields: dict[int, bytes | int], number: int) -> bytes:
@@ -106,7 +60,7 @@ def verify_signature(argument: bytes) -> tuple[int, bytes]:
         fields = decode_fields(argument)
         key = _load_key(fields)
         hash_name, signature, text = (_bytes_field(fields, number) for number in (1, 3, 4))
-    except (ProtobufError, ValueError, UnsupportedAlgorithm):
+    except (ValueError, UnsupportedAlgorithm):  # a malformed message is a ValueError too
         return abi.BAD_ARGUMENT, b""
     algorithm = _HASHES.get(hash_name.decode("ascii", "replace"))
     if algorithm is None:

@@ -3,29 +3,46 @@
 
 #include "abi_internal.h"
 
-/* The three strings every gRPC call or stream starts with: upstream, service, method. */
+/* What every gRPC call or stream starts with: upstream, service, method (views of args[0..2])
+ * and the serialized metadata (args[3]). */
 typedef struct {
   abi_view_t upstream, service, method;
+  char *metadata;
+  size_t metadata_size;
 } grpc_target_t;
 
-static int target_views(PyObject *const *args, grpc_target_t *target) {
-  if (abi_view(args[0], &target->upstream) < 0) return -1;
-  if (abi_view(args[1], &target->service) < 0) {
-    abi_view_release(&target->upstream);
-    return -1;
+static void target_release(grpc_target_t *target, int views) {
+  if (views > 0) abi_view_release(&target->upstream);
+  if (views > 1) abi_view_release(&target->service);
+  if (views > 2) abi_view_release(&target->method);
+  free(target->metadata);
+  target->metadata = NULL;
+}
+
+/* 0, or -1 with a Python exception (nothing left to release). */
+static int target_of(PyObject *const *args, grpc_target_t *target) {
+  target->metadata = NULL;
+  abi_view_t *views[3] = {&target->upstream, &target->service, &target->method};
+  for (int i = 0; i < 3; i++) {
+    if (abi_view(args[i], views[i]) < 0) {
+      target_release(target, i);
+      return -1;
+    }
   }
-  if (abi_view(args[2], &target->method) < 0) {
-    abi_view_release(&target->upstream);
-    abi_view_release(&target->service);
+  target->metadata = abi_serialize_pairs(args[3], &target->metadata_size);
+  if (target->metadata == NULL) {
+    target_release(target, 3);
     return -1;
   }
   return 0;
 }
 
-static void target_release(grpc_target_t *target) {
-  abi_view_release(&target->upstream);
-  abi_view_release(&target->service);
-  abi_view_release(&target->method);
+/* The token of a call or stream the host opened with `status`, or HostCallError. */
+static PyObject *opened(const char *name, grpc_target_t *target, proxy_status_t status,
+                        uint32_t token) {
+  target_release(target, 3);
+  if (status != PROXY_OK) return abi_raise_status(name, status);
+  return PyLong_FromUnsignedLong(token);
 }
 
 /* grpc_call(upstream, service, method, metadata, message, timeout_ms) -> token */
@@ -35,44 +52,28 @@ PyObject *abi_grpc_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
   grpc_target_t target;
   abi_view_t message;
   if (abi_arg_u32(args[5], &timeout_ms) < 0 || abi_view(args[4], &message) < 0) return NULL;
-  if (target_views(args, &target) < 0) { abi_view_release(&message); return NULL; }
-  size_t metadata_size = 0;
-  char *metadata = abi_serialize_pairs(args[3], &metadata_size);
-  proxy_status_t status = PROXY_OK;
+  if (target_of(args, &target) < 0) { abi_view_release(&message); return NULL; }
   uint32_t token = 0;
-  if (metadata != NULL)
-    status = proxy_grpc_call(target.upstream.data, (size_t)target.upstream.size,
-                             target.service.data, (size_t)target.service.size,
-                             target.method.data, (size_t)target.method.size, metadata,
-                             metadata_size, message.data, (size_t)message.size, timeout_ms,
-                             &token);
-  target_release(&target);
+  proxy_status_t status = proxy_grpc_call(
+      target.upstream.data, (size_t)target.upstream.size, target.service.data,
+      (size_t)target.service.size, target.method.data, (size_t)target.method.size,
+      target.metadata, target.metadata_size, message.data, (size_t)message.size, timeout_ms,
+      &token);
   abi_view_release(&message);
-  if (metadata == NULL) return NULL;
-  free(metadata);
-  if (status != PROXY_OK) return abi_raise_status("grpc_call", status);
-  return PyLong_FromUnsignedLong(token);
+  return opened("grpc_call", &target, status, token);
 }
 
 /* grpc_stream(upstream, service, method, metadata) -> token */
 PyObject *abi_grpc_stream(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   CHECK_NARGS("grpc_stream", 4);
   grpc_target_t target;
-  if (target_views(args, &target) < 0) return NULL;
-  size_t metadata_size = 0;
-  char *metadata = abi_serialize_pairs(args[3], &metadata_size);
-  proxy_status_t status = PROXY_OK;
+  if (target_of(args, &target) < 0) return NULL;
   uint32_t token = 0;
-  if (metadata != NULL)
-    status = proxy_grpc_stream(target.upstream.data, (size_t)target.upstream.size,
-                               target.service.data, (size_t)target.service.size,
-                               target.method.data, (size_t)target.method.size, metadata,
-                               metadata_size, &token);
-  target_release(&target);
-  if (metadata == NULL) return NULL;
-  free(metadata);
-  if (status != PROXY_OK) return abi_raise_status("grpc_stream", status);
-  return PyLong_FromUnsignedLong(token);
+  proxy_status_t status = proxy_grpc_stream(
+      target.upstream.data, (size_t)target.upstream.size, target.service.data,
+      (size_t)target.service.size, target.method.data, (size_t)target.method.size,
+      target.metadata, target.metadata_size, &token);
+  return opened("grpc_stream", &target, status, token);
 }
 
 /* grpc_send(token, message, end_stream) */
