@@ -68,6 +68,8 @@ def check_registered(module_name: str) -> int:
             mask |= 1 << bit
     if not _plain_init:  # a constructor that raises fails the request in on_request_headers
         mask &= ~(1 << SKIPPABLE.index("on_request_headers"))
+    if _active.root.on_done is not RootContext.on_done:  # proxy_on_done reaches the root
+        mask &= ~(1 << SKIPPABLE.index("on_done"))
     return mask
 
 
@@ -258,8 +260,17 @@ def _after_stream(name: str, context_id: int) -> None:
 
 
 def on_done(context_id: int) -> int:
-    _after_stream("on_done", context_id)
-    return 1
+    """1: the context may be deleted now; 0: a root context asked to finish first (it calls
+    ``proxy_done`` later).  A stream's always 1."""
+    root = _roots.get(context_id)
+    if root is None:
+        _after_stream("on_done", context_id)
+        return 1
+    try:
+        return 0 if root.on_done() is False else 1
+    except FAILURES:
+        _log_exception("RootContext.on_done")
+        return 1
 
 
 def on_log(context_id: int) -> None:

@@ -96,6 +96,18 @@ class RootContext(_Context):
     def on_queue_ready(self, queue_id: int) -> None:
         """A message arrived on a queue this VM registered (see ``proxy_wasm.queues``)."""
 
+    def on_done(self) -> bool:
+        """The proxy is stopping this plugin (a configuration change removed it, or the VM
+        is shutting down).  Return False to finish work first (flush a queue, a last
+        ``http_call``), then call ``done()``; True (the default) stops it now."""
+        return True
+
+    @staticmethod
+    def done() -> None:
+        """The plugin finished what ``on_done`` returned False for: the proxy may delete it.
+        Raises ``HostCallError`` (NOT_FOUND) when no stop was pending."""
+        _hostcalls.abi.done()
+
     def set_tick_period_ms(self, period_ms: int) -> None:
         """Ask for ``on_tick`` every ``period_ms`` milliseconds (0 stops ticks)."""
         _hostcalls.abi.set_tick_period(period_ms)
@@ -192,6 +204,25 @@ class HttpContext(_StreamBase, _Context):
         """
         _hostcalls.abi.send_local_response(
             status, details, body, list(headers), -1 if grpc_status is None else grpc_status)
+
+    def make_effective(self) -> bool:
+        """Make this stream the one host calls act on until the current callback returns;
+        False when the proxy no longer has it (the client left).
+
+        For code running in another context's callback — the root's ``on_tick``,
+        ``on_queue_ready``, or an answer delivered to the root — that resumes, answers or
+        reads this stream.  (Answers to this stream's own ``http_call``/``grpc_call`` are
+        routed to it already.)"""
+        try:
+            _hostcalls.abi.set_effective_context(self.context_id)
+        except _hostcalls.HostCallError:
+            return False
+        return True
+
+    def close_stream(self) -> None:
+        """Reset this stream: the client (and the upstream, if reached) see it reset, with
+        no response.  Prefer ``send_local_response`` to answer with a status."""
+        _hostcalls.abi.close_stream(int(StreamType.REQUEST))
 
     def resume_request(self) -> None:
         """Continue a request paused by an earlier callback."""

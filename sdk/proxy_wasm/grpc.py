@@ -78,7 +78,8 @@ def encode(message: Any) -> bytes:
     """A protobuf message (anything with ``SerializeToString``) or bytes, as bytes."""
     if isinstance(message, (bytes, bytearray)):
         return bytes(message)
-    return message.SerializeToString()
+    data: bytes = message.SerializeToString()
+    return data
 
 
 def decode(message_type: Any, data: bytes) -> Any:

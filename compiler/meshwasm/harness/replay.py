@@ -92,6 +92,14 @@ class Workers:
         return verdict
 
 
+    def stop(self) -> list[LogLine]:
+        """Stop every worker's plugin (``PluginRunner.stop``); their log lines meanwhile."""
+        mark = len(self.proxy.log_lines)
+        for runner in self.runners:
+            runner.stop()
+        return self.proxy.log_lines[mark:]
+
+
 def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
                   workers: int | None = None) -> Workers:
     """Start ``workers`` (default ``traffic.workers``) VMs of the module in one proxy."""

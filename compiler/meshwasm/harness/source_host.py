@@ -84,6 +84,9 @@ class SourceHostCalls:
     def set_effective_context(self, context_id: int) -> None:
         self._check("set_effective_context", self.host.set_effective_context(_u32(context_id)))
 
+    def done(self) -> None:
+        self._check("done", self.host.done())
+
     # -- header maps -------------------------------------------------------------------
     def get_header(self, map_type: int, name: str) -> str | None:
         status, value = self.host.active().get_header(_u32(map_type), _bytes(name, "get_header"))

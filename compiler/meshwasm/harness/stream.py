@@ -75,6 +75,8 @@ _IDLE_TIMEOUT = LocalReply(504, b"stream timeout", [], -1, b"stream_idle_timeout
 #: back-off, min((2^n - 1) s, 10 s) before the n-th reload.
 RELOAD_BACKOFF_BASE_MS = 1000
 RELOAD_BACKOFF_MAX_MS = 10_000
+#: how long (virtual time) a stopping plugin may take to call proxy_done (the harness's bound)
+STOP_GRACE_MS = 60_000
 
 
 class Guest(Protocol):
@@ -205,6 +207,23 @@ class PluginRunner:
             self._call(root, "proxy_on_tick", root.id)
         except _VmFailed:
             pass
+
+    def stop(self, grace_ms: int = STOP_GRACE_MS) -> None:
+        """Stop the plugin as Envoy does when it is removed: ``proxy_on_done`` on the root
+        context; when that answers 0 (not yet), the timeline keeps firing (ticks, answers)
+        until the filter calls ``proxy_done`` or ``grace_ms`` of virtual time passed (the
+        harness's own bound); then ``proxy_on_delete``.  A failed VM is not called."""
+        host, root = self.host, self.host.root
+        if host.failed:
+            return
+        try:
+            if self._call(root, "proxy_on_done", root.id) == 0:
+                host.pending_done.add(root.id)
+                host.proxy.timeline.run_until(lambda: root.id not in host.pending_done,
+                                              host.proxy.clock.now_ms + grace_ms)
+            self._call(root, "proxy_on_delete", root.id)
+        except _VmFailed:
+            pass  # recorded in host.failed
 
     def start(self) -> list[LogLine]:
         """Start the VM and configure the plugin; returns the root context's log lines.

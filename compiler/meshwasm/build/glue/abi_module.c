@@ -76,6 +76,12 @@ static PyObject *abi_set_effective_context(PyObject *self, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
+static PyObject *abi_done(PyObject *self, PyObject *unused) {
+  proxy_status_t status = proxy_done();
+  if (status != PROXY_OK) return abi_raise_status("done", status);
+  Py_RETURN_NONE;
+}
+
 /* ---- header maps --------------------------------------------------------------------- */
 
 PyObject *abi_get_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -285,6 +291,7 @@ static PyMethodDef abi_methods[] = {
     {"get_current_time_ns", abi_get_current_time_ns, METH_NOARGS, "wall clock, ns"},
     {"set_tick_period", abi_set_tick_period, METH_O, "set_tick_period(ms)"},
     {"set_effective_context", abi_set_effective_context, METH_O, "set_effective_context(id)"},
+    {"done", abi_done, METH_NOARGS, "done(): proxy_done"},
     {"get_header", (PyCFunction)(void (*)(void))abi_get_header, METH_FASTCALL,
      "get_header(map, name) -> str | None"},
     {"get_headers", abi_get_headers, METH_O, "get_headers(map) -> [(name, value)]"},

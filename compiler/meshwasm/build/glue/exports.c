@@ -545,8 +545,10 @@ STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS, SKIP_RESPONSE_H
 STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY, SKIP_RESPONSE_BODY)
 STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE_TRAILERS)
 
-/* on_done answers 1 (the stream may be destroyed) whatever the filter does. */
+/* A stream's on_done answers 1 (the stream may be destroyed) whatever the filter does; a
+ * root context's (the plugin stops) is the filter's RootContext.on_done, in Python. */
 EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
+  if (root_context(id) != NULL) return limited_dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
   if (skip_mask & SKIP_DONE) return 1;
   return stream_dispatch(CB_DONE, SKIP_DONE, id, 0, 0, NULL, 1);
 }
