@@ -2,7 +2,7 @@
 before it stops (``on_done`` -> False, then ``done()``), ``close_stream``, ``log.level()``,
 and ``make_effective`` resuming a paused stream from the root's tick."""
 
-from proxy_wasm import Action, HostCallError, HttpContext, RootContext, log, register
+from proxy_wasm import Action, HostCallError, HttpContext, RootContext, foreign, log, register
 
 
 class Root(RootContext):
@@ -49,6 +49,13 @@ class Lifecycle(HttpContext):
             except HostCallError as error:
                 self.send_local_response(200, f"done: status {error.args[1]}\n")
                 return Action.PAUSE
+        if path == "/foreign":
+            answers = [foreign.clear_route_cache(),
+                       foreign.declare_property("lifecycle.probe", "string"),
+                       foreign.declare_property("lifecycle.probe", "string"),
+                       foreign.call("no_such_function")]
+            self.send_local_response(200, f"{answers}\n")
+            return Action.PAUSE
         if path == "/hold":
             self.root.held.append(self)
             self.root.set_tick_period_ms(50)

@@ -131,6 +131,8 @@ class Host:
         #: http_call answers and gRPC callbacks still to deliver (the timeline's events)
         self.pending_calls: list[PendingCall | GrpcEvent] = []
         self.grpc = GrpcClient(self)  # proxy_grpc_*
+        #: property names declared with the declare_property foreign function
+        self.declared_properties: set[bytes] = set()
         #: the http_call answer being delivered, readable from every context of this VM
         self.http_call_response: HttpCallResponse | None = None
         self.driver: Any = None  # the stream driver of this VM (harness.stream.PluginRunner)

@@ -208,7 +208,8 @@ class SourceHostCalls:
 
     def call_foreign_function(self, name: str, argument: bytes) -> bytes | None:
         status, result = call_foreign_function(_bytes(name, "call_foreign_function"),
-                                               _bytes(argument, "call_foreign_function"))
+                                               _bytes(argument, "call_foreign_function"),
+                                               self.host.declared_properties)
         if status == abi.NOT_FOUND:
             return None
         self._check("call_foreign_function", status)

@@ -280,7 +280,7 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
         name, argument = read(name_ptr, name_size), read(argument_ptr, argument_size)
         if name is None or argument is None:
             return _BAD_MEMORY
-        status, result = call_foreign_function(name, argument)
+        status, result = call_foreign_function(name, argument, host.declared_properties)
         if status != abi.OK:
             return status
         return abi.OK if mem.copy_out(result, result_ptr_ptr, result_size_ptr) else _BAD_MEMORY
