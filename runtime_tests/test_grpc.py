@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from meshwasm import engines
 from meshwasm.build.pipeline import build_filter
 from meshwasm.deploy.envoy_replay import EnvoyReplayError, replay_in_envoy
-from meshwasm.harness import replay_module
-from meshwasm.harness.source import replay_source
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict
 from meshwasm.replay.traffic import load_traffic, parse_traffic
@@ -28,12 +27,9 @@ def features_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _replay(engine: str, module: Path) -> list[Verdict]:
-    traffic = load_traffic(FOLDER / "traffic.yaml")
-    if engine == "harness":
-        return replay_module(module, traffic)
-    if engine == "source":
-        return replay_source(FOLDER / "filter.py", traffic)
-    return replay_in_envoy(module, traffic)
+    runner = engines.get(engine)
+    return runner.replay(runner.target(FOLDER / "filter.py", module),
+                         load_traffic(FOLDER / "traffic.yaml"))
 
 
 @pytest.mark.parametrize("engine", ["harness", "source",

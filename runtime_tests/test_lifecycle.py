@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from meshwasm import engines
 from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_replay import replay_in_envoy
 from meshwasm.harness import abi
 from meshwasm.harness.host import HostOptions
-from meshwasm.harness.replay import Workers, replay_module, start_workers
+from meshwasm.harness.replay import Workers, start_workers
 from meshwasm.harness.source import start_source_workers
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.traffic import load_traffic, parse_traffic
@@ -44,13 +44,8 @@ def _one(path: str) -> str:
 @pytest.mark.parametrize("engine", ENGINES + [pytest.param("envoy", marks=pytest.mark.envoy)])
 def test_traffic_meets_its_expectations(engine: str, module: Path) -> None:
     traffic = load_traffic(FOLDER / "traffic.yaml")
-    if engine == "envoy":
-        verdicts = replay_in_envoy(module, traffic)
-    elif engine == "harness":
-        verdicts = replay_module(module, traffic)
-    else:
-        from meshwasm.harness.source import replay_source
-        verdicts = replay_source(FOLDER / "filter.py", traffic)
+    runner = engines.get(engine)
+    verdicts = runner.replay(runner.target(FOLDER / "filter.py", module), traffic)
     assert {o.exchange.name: o.mismatches for o in evaluate(traffic, verdicts) if not o.ok} == {}
 
 

@@ -5,51 +5,28 @@ With ``--engine source`` the first argument is the filter's ``FILTER.py``, run f
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
+from meshwasm import engines
 from meshwasm.build.pipeline import write_atomically
 from meshwasm.commands.envoy_options import failure_policy_options
 from meshwasm.replay.ci_reports import json_report, junit_report
 from meshwasm.replay.expect import evaluate, print_report
-from meshwasm.replay.model import Traffic, Verdict
 from meshwasm.replay.traffic import TrafficError, load_traffic
 
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
-Engine = Callable[..., list[Verdict]]  # (module, traffic, failure_policy=...)
-
-
-def _engine(name: str, time_limit_s: float | None,
-            memory_limit_mb: int | None) -> tuple[Engine, tuple[type[Exception], ...]]:
-    """The replay function of engine ``name`` (with the harness's limits, for the engines
-    that have them) and the errors meaning "cannot run"."""
-    from meshwasm.harness.errors import HarnessError
-    if name == "envoy":
-        # Imported only when asked for: it needs the Envoy binary and its own modules.
-        from meshwasm.deploy import envoy_replay
-        errors = tuple(getattr(envoy_replay, n) for n in ("EnvoyError", "EnvoyReplayError")
-                       if isinstance(getattr(envoy_replay, n, None), type))
-        return envoy_replay.replay_in_envoy, (HarnessError, *errors)
-    if name == "source":
-        from meshwasm.harness.source import replay_source
-        return functools.partial(replay_source, time_limit_s=time_limit_s,
-                                 memory_limit_mb=memory_limit_mb), (HarnessError,)
-    from meshwasm.harness import replay_module
-    return functools.partial(replay_module, time_limit_s=time_limit_s), (HarnessError,)
-
 
 @click.command("replay")
 @click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("traffic", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--engine", type=click.Choice(["harness", "envoy", "source"]),
-              default="harness", show_default=True,
+@click.option("--engine", type=click.Choice(engines.names()),
+              default=engines.names()[0], show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -85,12 +62,15 @@ def command(module: Path, traffic: Path, engine: str, json_path: Path | None,
         console.print(f"[red]error:[/] bad traffic file\n{escape(str(error))}", markup=True,
                       soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    if engine != "source" and module.suffix == ".py":
+    chosen = engines.get(engine)
+    if chosen.runs != "source" and module.suffix == ".py":
         console.print(f"[red]error:[/] {escape(str(module))} is a filter's source, not a "
                       "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
                       "use --engine source", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT)
-    replay, errors = _engine(engine, time_limit_s or None, memory_limit_mb or None)
+    replay = chosen.replay_function(engines.Limits(time_limit_s or None,
+                                                   memory_limit_mb or None))
+    errors = chosen.run_errors()
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)

@@ -14,7 +14,8 @@ against Envoy and a grpcio server by ``runtime_tests/test_grpc.py``):
   message readable with ``proxy_get_status`` (Envoy appends its response code details:
   ``"message{via_upstream}"``, or ``"via_upstream"`` alone).  Past ``timeout_ms`` it fails
   with ``TIMEOUT_STATUS`` (UNAVAILABLE, as Envoy's router times it out, not
-  DEADLINE_EXCEEDED); a reset with ``RESET_STATUS`` (not checked against Envoy: the grpcio
+  DEADLINE_EXCEEDED; in Envoy a server honouring the ``grpc-timeout`` Envoy sends may answer
+  DEADLINE_EXCEEDED first: a race the harness always gives to the router); a reset with ``RESET_STATUS`` (not checked against Envoy: the grpcio
   server of the envoy engine cannot reset a stream);
 - a stream gets initial metadata, each message, trailing metadata, then close (OK too).
   The scripted server answers once the filter half-closed (``grpc_send(end_stream)`` or
