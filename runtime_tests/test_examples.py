@@ -1,44 +1,22 @@
 """Every example under examples/ (but hello, which has its own tests) is built once and
-replayed with all its expectations met in each engine: the harness, real Envoy, and source
-mode when it exists."""
+replayed with all its expectations met in each registered engine (meshwasm.engines): the
+harness, source mode and real Envoy."""
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from meshwasm import engines
 from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_replay import replay_in_envoy
-from meshwasm.harness import replay_module
 from meshwasm.replay.expect import evaluate
-from meshwasm.replay.model import Traffic, Verdict
 from meshwasm.replay.traffic import load_traffic
 
 from .conftest import PROJECT
 
-EXAMPLES = ("shared_counter", "ext_authz", "tick_metrics", "body_rewrite", "queue")
-Engine = Callable[[Path, Path, Traffic], list[Verdict]]
-
-
-def _harness(module: Path, _filter: Path, traffic: Traffic) -> list[Verdict]:
-    return replay_module(module, traffic)
-
-
-def _envoy(module: Path, _filter: Path, traffic: Traffic) -> list[Verdict]:
-    return replay_in_envoy(module, traffic)
-
-
-def _source(_module: Path, filter_path: Path, traffic: Traffic) -> list[Verdict]:
-    from meshwasm.harness.source import replay_source
-    return replay_source(filter_path, traffic)
-
-
-ENGINES: dict[str, Engine] = {"harness": _harness, "envoy": _envoy}
-if importlib.util.find_spec("meshwasm.harness.source") is not None:
-    ENGINES["source"] = _source
+EXAMPLES = ("shared_counter", "ext_authz", "tick_metrics", "body_rewrite", "queue", "grpc_authz")
+ENGINES = engines.names()
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +42,9 @@ def test_example_meets_its_expectations(name: str, engine: str,
     assert {"filter.py", "traffic.yaml", "README.md"} <= {p.name for p in folder.iterdir()}
     module = _module(built_examples, name, tmp_path_factory.mktemp(name))
     traffic = load_traffic(folder / "traffic.yaml")
-    outcomes = evaluate(traffic, ENGINES[engine](module, folder / "filter.py", traffic))
+    runner = engines.get(engine)
+    outcomes = evaluate(traffic, runner.replay(runner.target(folder / "filter.py", module),
+                                               traffic))
     failures = {o.exchange.name: (o.mismatches, o.verdict.notes)
                 for o in outcomes if not o.ok}
     assert failures == {}

@@ -31,10 +31,12 @@ from typing import Any
 
 import pytest
 
-#: the names of ``meshwasm replay --engine``
-ENGINES = ("harness", "source", "envoy")
+from meshwasm import engines
+
+#: the names of ``meshwasm replay --engine`` (meshwasm.engines)
+ENGINES = engines.names()
 #: older names, still accepted
-ENGINE_ALIASES = {"compiled": "harness"}
+ENGINE_ALIASES = engines.ALIASES
 _SESSION = pytest.StashKey["_Session"]()
 
 
@@ -156,15 +158,9 @@ class TrafficFile(pytest.File):
 def _replay(session: _Session, traffic_path: Path, traffic: Any) -> list[Any]:
     filter_path = filter_beside(traffic_path)
     assert filter_path is not None
-    if session.engine == "source":
-        from meshwasm.harness.source import replay_source
-        return replay_source(filter_path, traffic)
-    module = session.build(filter_path)
-    if session.engine == "envoy":
-        from meshwasm.deploy.envoy_replay import replay_in_envoy
-        return replay_in_envoy(module, traffic)
-    from meshwasm.harness import replay_module
-    return replay_module(module, traffic)
+    engine = engines.get(session.engine)
+    return engine.replay(engine.target(filter_path, lambda: session.build(filter_path)),
+                         traffic)
 
 
 class TrafficMismatch(AssertionError):

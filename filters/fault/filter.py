@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from proxy_wasm import Action, HttpContext, RootContext, clock, config_schema, log, metrics
 from proxy_wasm import properties, register, shared_data
-from proxy_wasm import _hostcalls
 
 import fault_rules
 
@@ -86,9 +85,7 @@ class Root(RootContext):
                 if due > now:
                     continue
                 del self.held[context_id]
-                try:
-                    _hostcalls.abi.set_effective_context(context_id)
-                except _hostcalls.HostCallError:
+                if not stream.make_effective():
                     continue  # the stream is gone (client left)
                 stream.release()
         finally:  # a release that raised must not leave the other held streams unticked

@@ -9,7 +9,7 @@ Envoy's body and ``www-authenticate`` header.
 
 from __future__ import annotations
 
-from proxy_wasm import Action, HeaderMap, HttpContext, RootContext, _hostcalls, clock, log
+from proxy_wasm import Action, HeaderMap, HttpContext, RootContext, clock, log
 from proxy_wasm import properties
 from proxy_wasm import register
 
@@ -86,9 +86,7 @@ class JwtRoot(RootContext):
             return
         installed = install_keys(self, provider, num_headers, body_size)
         for stream in waiting:
-            try:
-                _hostcalls.abi.set_effective_context(stream.context_id)
-            except _hostcalls.HostCallError:
+            if not stream.make_effective():
                 continue  # the stream is gone (the client left)
             try:
                 stream.keys_arrived(installed)

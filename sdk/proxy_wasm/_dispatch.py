@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import sys
 
+TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 from . import _hostcalls
 from ._registry import Registration, registration
 from .context import CALLOUTS, SKIP_BITS, SKIPPABLE, HttpContext, RootContext
+from .grpc import answer_owner, closed_status, message_owner, received_message, received_metadata
 from .limits import LimitExceeded
 from .types import Action, BufferType, LogLevel
 
@@ -63,6 +68,8 @@ def check_registered(module_name: str) -> int:
             mask |= 1 << bit
     if not _plain_init:  # a constructor that raises fails the request in on_request_headers
         mask &= ~(1 << SKIPPABLE.index("on_request_headers"))
+    if _active.root.on_done is not RootContext.on_done:  # proxy_on_done reaches the root
+        mask &= ~(1 << SKIPPABLE.index("on_done"))
     return mask
 
 
@@ -253,8 +260,17 @@ def _after_stream(name: str, context_id: int) -> None:
 
 
 def on_done(context_id: int) -> int:
-    _after_stream("on_done", context_id)
-    return 1
+    """1: the context may be deleted now; 0: a root context asked to finish first (it calls
+    ``proxy_done`` later).  A stream's always 1."""
+    root = _roots.get(context_id)
+    if root is None:
+        _after_stream("on_done", context_id)
+        return 1
+    try:
+        return 0 if root.on_done() is False else 1
+    except FAILURES:
+        _log_exception("RootContext.on_done")
+        return 1
 
 
 def on_log(context_id: int) -> None:
@@ -293,12 +309,15 @@ def on_queue_ready(root_id: int, queue_id: int) -> None:
             _log_exception("on_queue_ready")
 
 
-def on_http_call_response(context_id: int, token: int, num_headers: int, body_size: int,
-                          num_trailers: int) -> None:
-    # Envoy delivers answers to the root context whatever context called (the harness to the
-    # caller): route by token to the caller, making it the context host calls act on.
-    owner = CALLOUTS.pop(token, context_id)
-    if owner != context_id and owner in _streams:
+def _answer(owner: int | None, context_id: int, where: str,
+            callback: Callable[[RootContext | HttpContext], None]) -> None:
+    """Deliver an answer to an outgoing call (http_call, gRPC) to the context that made it.
+
+    Envoy delivers every answer to the root context whatever context called: ``owner`` (from
+    the SDK's token table) names the caller, which becomes the context host calls act on.  A
+    raise in a stream's callback gets the error policy (a stream paused for the answer would
+    hang otherwise); in a root context's it is only logged."""
+    if owner is not None and owner != context_id and owner in _streams:
         _hostcalls.abi.set_effective_context(owner)
         context_id = owner
     context = _streams.get(context_id)
@@ -306,12 +325,40 @@ def on_http_call_response(context_id: int, token: int, num_headers: int, body_si
     if target is None:
         return
     try:
-        target.on_http_call_response(token, num_headers, body_size, num_trailers)
+        callback(target)
     except FAILURES:
-        # A stream paused for this call would hang: apply the error policy to it.
-        if context is not None and fail_stream(context, "on_http_call_response") == PAUSE:
-            return
         if context is None:
-            _log_exception("on_http_call_response")
-        else:
+            _log_exception(where)
+        elif fail_stream(context, where) != PAUSE:
             context.resume_request()
+
+
+def on_http_call_response(context_id: int, token: int, num_headers: int, body_size: int,
+                          num_trailers: int) -> None:
+    _answer(CALLOUTS.pop(token, None), context_id, "on_http_call_response",
+            lambda target: target.on_http_call_response(token, num_headers, body_size,
+                                                        num_trailers))
+
+
+def on_grpc_receive_initial_metadata(context_id: int, token: int, num_headers: int) -> None:
+    _answer(answer_owner(token, False), context_id, "on_grpc_receive_initial_metadata",
+            lambda target: target.on_grpc_receive_initial_metadata(
+                token, received_metadata(True)))
+
+
+def on_grpc_receive(context_id: int, token: int, message_size: int) -> None:
+    _answer(message_owner(token), context_id, "on_grpc_receive",
+            lambda target: target.on_grpc_receive(token, received_message(message_size)))
+
+
+def on_grpc_receive_trailing_metadata(context_id: int, token: int, num_trailers: int) -> None:
+    _answer(answer_owner(token, False), context_id, "on_grpc_receive_trailing_metadata",
+            lambda target: target.on_grpc_receive_trailing_metadata(
+                token, received_metadata(False)))
+
+
+def on_grpc_close(context_id: int, token: int, status_code: int) -> None:
+    owner = answer_owner(token, True)
+    _, message = closed_status()
+    _answer(owner, context_id, "on_grpc_close",
+            lambda target: target.on_grpc_close(token, status_code, message))

@@ -10,6 +10,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # not `from typing`: that would freeze typing into every module
 
 from . import _hostcalls
+from .grpc import GrpcCalls
 from .headers import REQUEST_HEADERS, REQUEST_TRAILERS, RESPONSE_HEADERS, RESPONSE_TRAILERS
 from .headers import HeaderMap
 from .types import Action, BufferType, MapType, StreamType
@@ -35,8 +36,8 @@ SKIP_BITS = {name: 1 << bit for bit, name in enumerate(SKIPPABLE)}
 SKIP_ALL = (1 << len(SKIPPABLE)) - 1
 
 
-class _Context:
-    """What root and stream contexts share: outgoing HTTP calls."""
+class _Context(GrpcCalls):
+    """What root and stream contexts share: outgoing HTTP and gRPC calls."""
 
     context_id: int
 
@@ -98,6 +99,18 @@ class RootContext(_Context):
 
     def on_queue_ready(self, queue_id: int) -> None:
         """A message arrived on a queue this VM registered (see ``proxy_wasm.queues``)."""
+
+    def on_done(self) -> bool:
+        """The proxy is stopping this plugin (a configuration change removed it, or the VM
+        is shutting down).  Return False to finish work first (flush a queue, a last
+        ``http_call``), then call ``done()``; True (the default) stops it now."""
+        return True
+
+    @staticmethod
+    def done() -> None:
+        """The plugin finished what ``on_done`` returned False for: the proxy may delete it.
+        Raises ``HostCallError`` (NOT_FOUND) when no stop was pending."""
+        _hostcalls.abi.done()
 
     def set_tick_period_ms(self, period_ms: int) -> None:
         """Ask for ``on_tick`` every ``period_ms`` milliseconds (0 stops ticks)."""
@@ -233,6 +246,25 @@ class HttpContext(_StreamBase, _Context, _GenericOverRoot[RootT]):
         if grpc_status is None or not 0 <= grpc_status <= GRPC_STATUS_MAX:
             grpc_status = -1  # none: Envoy derives it from the HTTP status
         _hostcalls.abi.send_local_response(status, details, body, list(headers), grpc_status)
+
+    def make_effective(self) -> bool:
+        """Make this stream the one host calls act on until the current callback returns;
+        False when the proxy no longer has it (the client left).
+
+        For code running in another context's callback — the root's ``on_tick``,
+        ``on_queue_ready``, or an answer delivered to the root — that resumes, answers or
+        reads this stream.  (Answers to this stream's own ``http_call``/``grpc_call`` are
+        routed to it already.)"""
+        try:
+            _hostcalls.abi.set_effective_context(self.context_id)
+        except _hostcalls.HostCallError:
+            return False
+        return True
+
+    def close_stream(self) -> None:
+        """Reset this stream: the client (and the upstream, if reached) see it reset, with
+        no response.  Prefer ``send_local_response`` to answer with a status."""
+        _hostcalls.abi.close_stream(int(StreamType.REQUEST))
 
     def resume_request(self) -> None:
         """Continue a request paused by an earlier callback."""

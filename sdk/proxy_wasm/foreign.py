@@ -11,24 +11,13 @@ offers it too (``meshwasm.harness.foreign``).
 from __future__ import annotations
 
 from . import _hostcalls
+from .protowire import field as _field
 
 
 def call(name: str, argument: bytes = b"") -> bytes | None:
     """The result of the proxy's foreign function ``name``, or None when it has none.
     Other failures (a malformed argument: BadArgument) raise ``HostCallError``."""
     return _hostcalls.abi.call_foreign_function(name, argument)
-
-
-def _field(number: int, value: bytes) -> bytes:
-    """One length-delimited protobuf field (numbers and sizes below 2**28)."""
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while value > 0x7F:
-            out.append(value & 0x7F | 0x80)
-            value >>= 7
-        out.append(value)
-        return bytes(out)
-    return varint(number << 3 | 2) + varint(len(value)) + value
 
 
 def verify_signature(hash_function: str, public_key_der: bytes, signature: bytes,
@@ -41,9 +30,36 @@ def verify_signature(hash_function: str, public_key_der: bytes, signature: bytes
                 + _field(3, signature) + _field(4, text))
     try:
         result = call("verify_signature", argument)
-    except RuntimeError:  # HostCallError (a key the proxy cannot load), or no host bound
+    except (_hostcalls.HostCallError, RuntimeError):  # a key the proxy cannot load; no host
         return None
     if result is None:
         return None
     # VerifySignatureResult: field 1 (varint) is the answer; absent means false.
     return result[:2] == b"\x08\x01"
+
+
+def clear_route_cache() -> bool:
+    """Ask the proxy to pick the route again (after the filter changed what the route
+    matches on, e.g. a header); False when the proxy has no ``clear_route_cache``."""
+    return call("clear_route_cache") is not None
+
+
+#: ``declare_property`` value types and life spans (Envoy's ``WasmType``, ``LifeSpan``)
+PROPERTY_TYPES = {"bytes": 0, "string": 1, "flatbuffers": 2, "protobuf": 3}
+PROPERTY_SPANS = {"filter_chain": 0, "downstream_request": 1, "downstream_connection": 2}
+
+
+def declare_property(name: str, value_type: str = "bytes", span: str = "filter_chain",
+                     readonly: bool = False, schema: bytes = b"") -> bool | None:
+    """Declare the filter-state property ``name`` before ``properties.set`` writes it:
+    its type (``PROPERTY_TYPES``: how CEL and access logs read it), how long it lives
+    (``PROPERTY_SPANS``) and whether it can be written once only.  True when declared,
+    False when the proxy refuses it (a name declared already), None when the proxy has no
+    ``declare_property``."""
+    argument = (_field(1, name.encode()) + _field(2, int(readonly))
+                + _field(3, PROPERTY_TYPES[value_type]) + _field(4, schema)
+                + _field(5, PROPERTY_SPANS[span]))
+    try:
+        return call("declare_property", argument) is not None
+    except _hostcalls.HostCallError:  # refused
+        return False

@@ -10,6 +10,12 @@ from . import _hostcalls
 from .types import LogLevel
 
 
+def level() -> LogLevel:
+    """The proxy's current log level: lines below it are dropped (``proxy_get_log_level``).
+    Check it before building an expensive debug line."""
+    return LogLevel(_hostcalls.abi.get_log_level())
+
+
 def log(level: LogLevel | int, message: str) -> None:
     _hostcalls.abi.log(int(level), message)
 

@@ -21,8 +21,8 @@ from meshwasm.build.toolchain import WasiPython, cache_root
 from meshwasm.build.zig import ZigError, zig_cc, zig_executable, zig_version
 
 GLUE_DIR = Path(__file__).resolve().parent / "glue"
-GLUE_SOURCES = ("exports.c", "abi_module.c", "abi_convert.c", "abi_shared.c", "abi_headermap.c",
-                "wasi_shim.c", "vm_limits.c", "unpack_memory.c")
+GLUE_SOURCES = ("exports.c", "abi_module.c", "abi_convert.c", "abi_shared.c", "abi_grpc.c",
+                "abi_headermap.c", "wasi_shim.c", "vm_limits.c", "unpack_memory.c")
 TARGET = ["-target", "wasm32-wasi"]
 CFLAGS = ["-O2", "-DPY_SSIZE_T_CLEAN", "-fno-sanitize=undefined"]
 STACK_SIZE = 1 << 20

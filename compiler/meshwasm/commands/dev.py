@@ -110,19 +110,20 @@ class DevLoop:
     def _replay(self) -> bool | None:
         if self.traffic_path is None:
             return None
-        from meshwasm.harness import HarnessError, replay_module
+        from meshwasm import engines
         from meshwasm.replay.expect import evaluate, print_report
         from meshwasm.replay.traffic import TrafficError, load_traffic
 
+        engine = engines.get("harness")  # the rebuilt module, at once (Envoy only serves it)
         try:
             traffic = load_traffic(self.traffic_path)
             if self.plugin_config is not None:
                 traffic = dataclasses.replace(traffic, plugin_config=self.plugin_config)
-            outcomes = evaluate(traffic, replay_module(self.output, traffic))
-        except (TrafficError, HarnessError) as error:
+            outcomes = evaluate(traffic, engine.replay(self.output, traffic))
+        except (TrafficError, *engine.run_errors()) as error:
             self.console.print(f"[red]replay failed:[/] {error}", highlight=False)
             return False
-        print_report(traffic, outcomes, "harness", self.console)
+        print_report(traffic, outcomes, engine.name, self.console)
         return all(outcome.ok for outcome in outcomes)
 
     def envoy_plugin_config(self) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -16,6 +15,7 @@ import click
 from rich.console import Console, Group
 from rich.markup import escape
 
+from meshwasm import engines
 from meshwasm.build.pipeline import write_atomically
 from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_policy_options,
                                              read_plugin_config)
@@ -29,27 +29,6 @@ EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
 T = TypeVar("T", int, float)
-Engine = Callable[..., list[Verdict]]  # (module, traffic, failure_policy=...)
-
-
-def _engine(name: str, time_limit_s: float | None | FromTraffic,
-            memory_limit_mb: int | None | FromTraffic
-            ) -> tuple[Engine, tuple[type[Exception], ...]]:
-    """The replay function of engine ``name`` (with the harness's limits, for the engines
-    that have them) and the errors meaning "cannot run"."""
-    from meshwasm.harness.errors import HarnessError
-    if name == "envoy":
-        # Imported only when asked for: it needs the Envoy binary and its own modules.
-        from meshwasm.deploy import envoy_replay
-        errors = tuple(getattr(envoy_replay, n) for n in ("EnvoyError", "EnvoyReplayError")
-                       if isinstance(getattr(envoy_replay, n, None), type))
-        return envoy_replay.replay_in_envoy, (HarnessError, *errors)
-    if name == "source":
-        from meshwasm.harness.source import replay_source
-        return functools.partial(replay_source, time_limit_s=time_limit_s,
-                                 memory_limit_mb=memory_limit_mb), (HarnessError,)
-    from meshwasm.harness import replay_module
-    return functools.partial(replay_module, time_limit_s=time_limit_s), (HarnessError,)
 
 
 def _given(value: T | None) -> T | None | FromTraffic:
@@ -69,8 +48,8 @@ def _given(value: T | None) -> T | None | FromTraffic:
               show_default=True,
               help="With --wasmplugin: the port the replayed (inbound) traffic is for, which "
                    "a manifest's match.ports selects on.")
-@click.option("--engine", type=click.Choice(["harness", "envoy", "source"]),
-              default="harness", show_default=True,
+@click.option("--engine", type=click.Choice(engines.names()),
+              default=engines.names()[0], show_default=True,
               help="Run the module in the local harness or in real Envoy; 'source' runs "
                    "FILTER.py itself (not a module) in the harness, from source.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -138,12 +117,15 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
                       json_path, junit_path, verbose, _given(time_limit_s),
                       _given(memory_limit_mb), failure_policy, snapshots)
         return
-    if engine != "source" and module.suffix == ".py":
+    chosen = engines.get(engine)
+    if chosen.runs != "source" and module.suffix == ".py":
         console.print(f"[red]error:[/] {escape(str(module))} is a filter's source, not a "
                       "module: build it first (meshwasm build FILTER.py -o FILTER.wasm), or "
                       "use --engine source", markup=True, soft_wrap=True)
         raise SystemExit(EXIT_BAD_INPUT)
-    replay, errors = _engine(engine, _given(time_limit_s), _given(memory_limit_mb))
+    replay = chosen.replay_function(engines.Limits(_given(time_limit_s),
+                                                   _given(memory_limit_mb)))
+    errors = chosen.run_errors()
     if engine == "envoy" and parsed.now_ns is not None:
         from meshwasm.deploy.envoy_replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)

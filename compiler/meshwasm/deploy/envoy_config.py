@@ -62,6 +62,8 @@ class EnvoyOptions:
     listener_host: str = LOOPBACK
     #: more clusters, (name, port) on loopback: what a filter's ``http_call`` can reach
     extra_clusters: tuple[tuple[str, int], ...] = ()
+    #: HTTP/2 clusters, (name, port) on loopback: what a filter's ``grpc_call`` can reach
+    grpc_clusters: tuple[tuple[str, int], ...] = ()
     #: the HCM's stream_idle_timeout (None: Envoy's default, 5 minutes); replays shorten it
     stream_idle_timeout_seconds: float | None = None
 
@@ -75,7 +77,7 @@ class EnvoyOptions:
                 raise ValueError(f"{name} must be a TCP port (0..65535), got {port}")
         if self.upstream_port == 0:
             raise ValueError("upstream_port must be the port the upstream listens on, not 0")
-        for name, port in self.extra_clusters:
+        for name, port in self.extra_clusters + self.grpc_clusters:
             if name == CLUSTER_NAME or not 0 < port <= 65535:
                 raise ValueError(f"extra cluster {name!r}: the name must not be "
                                  f"{CLUSTER_NAME!r} and the port must be 1..65535, got {port}")
@@ -186,19 +188,23 @@ def bootstrap(options: EnvoyOptions) -> dict[str, Any]:
                 }],
             }],
             "clusters": [_cluster(CLUSTER_NAME, options.upstream_port, options.upstream_host)]
-            + [_cluster(name, port) for name, port in options.extra_clusters],
+            + [_cluster(name, port) for name, port in options.extra_clusters]
+            + [_cluster(name, port, http2=True) for name, port in options.grpc_clusters],
         },
     }
 
 
-def _cluster(name: str, port: int, host: str = LOOPBACK) -> dict[str, Any]:
+def _cluster(name: str, port: int, host: str = LOOPBACK, http2: bool = False) -> dict[str, Any]:
+    """A cluster of one endpoint; ``http2``: spoken to over HTTP/2 (gRPC), else HTTP/1."""
+    protocol = {"http2_protocol_options": {}} if http2 else \
+        {"http_protocol_options": {"enable_trailers": True}}
     return {
         "name": name,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "2s",
         "typed_extension_protocol_options": {_UPSTREAM_HTTP_OPTIONS: {
             "@type": f"type.googleapis.com/{_UPSTREAM_HTTP_OPTIONS}",
-            "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}},
+            "explicit_http_config": protocol,
         }},
         "load_assignment": {
             "cluster_name": name,

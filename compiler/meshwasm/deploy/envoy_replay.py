@@ -28,6 +28,10 @@ The traffic file's extras, in Envoy:
     answering as declared (a request's own ``clusters`` entry for that request only);
   * ``elapsed_ms`` is wall-clock time from sending the request to reading the response;
   * a cluster's ``delay_ms``/``reset`` make its upstream answer late or reset the connection;
+  * each cluster under ``grpc`` is an HTTP/2 Envoy cluster on a scripted grpcio server
+    (``deploy/grpc_upstream.py``) answering each method as declared (a request's own
+    ``grpc`` methods for that request only); a scripted ``reset`` is refused (grpcio cannot
+    reset a stream);
   * a stream the filter paused and nothing resumes ends with Envoy's own 504 "stream
     timeout" at the stream idle timeout, shortened to ``REPLAY_STREAM_IDLE_TIMEOUT_S`` (a
     replay cannot wait Envoy's 5 minutes): the verdict is the harness's, ``elapsed_ms`` is not;
@@ -49,7 +53,9 @@ from typing import Any
 from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
 from meshwasm.deploy.envoy_logs import filter_log_lines
 from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
+from meshwasm.deploy.grpc_upstream import ScriptedGrpcServer, run_grpc_upstream
 from meshwasm.deploy.upstream import ScriptedUpstream, chunked, read_trailers, run_upstream
+from meshwasm.harness.grpc import merged_grpc
 from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.replay.model import (
     Exchange, Headers, HttpRequest, Traffic, UpstreamResponse, Verdict,
@@ -156,6 +162,22 @@ def _cluster_names(traffic: Traffic) -> list[str]:
     return sorted(names)
 
 
+def _grpc_cluster_names(traffic: Traffic) -> list[str]:
+    """The traffic file's gRPC clusters; ``EnvoyReplayError`` for a scripted reset."""
+    names: set[str] = set()
+    for scripts, line in [(traffic.grpc, 0)] + [(e.grpc, e.line) for e in traffic.exchanges]:
+        names.update(scripts)
+        for cluster, methods in scripts.items():
+            for method, answer in methods.items():
+                if answer.reset:
+                    where = f"line {line}: " if line else ""
+                    raise EnvoyReplayError(
+                        f"{traffic.path}: {where}grpc {cluster} {method}: 'reset' cannot be "
+                        "replayed in Envoy (the grpcio server cannot reset a stream); the "
+                        "harness and source engines model it")
+    return sorted(names)
+
+
 def _wait_until(started: float, at_ms: int) -> None:
     delay = started + at_ms / 1000 - time.monotonic()
     if delay > 0:
@@ -197,6 +219,9 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
         upstream = stack.enter_context(run_upstream())
         clusters: dict[str, ScriptedUpstream] = {
             name: stack.enter_context(run_upstream()) for name in _cluster_names(traffic)}
+        grpc_servers: dict[str, ScriptedGrpcServer] = {
+            name: stack.enter_context(run_grpc_upstream())
+            for name in _grpc_cluster_names(traffic)}
         options = EnvoyOptions(upstream_port=upstream.port,
                                module=None if module_path is None else Path(module_path),
                                plugin_config=traffic.plugin_config,
@@ -204,7 +229,9 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
                                workers=workers or traffic.workers,
                                stream_idle_timeout_seconds=REPLAY_STREAM_IDLE_TIMEOUT_S,
                                extra_clusters=tuple((name, server.port)
-                                                    for name, server in clusters.items()))
+                                                    for name, server in clusters.items()),
+                               grpc_clusters=tuple((name, server.port)
+                                                   for name, server in grpc_servers.items()))
         config = None if bootstrap_for is None else bootstrap_for(options)
         envoy = stack.enter_context(start_envoy(options, ready_timeout=ready_timeout,
                                                 workdir=workdir, config=config))
@@ -216,6 +243,9 @@ def replay_in_envoy(module_path: Path | None, traffic: Traffic, *, workers: int 
             for name, server in clusters.items():
                 server.respond_with(exchange.clusters.get(name) or traffic.clusters.get(name)
                                     or UpstreamResponse())
+            grpc_scripts = merged_grpc(traffic.grpc, exchange.grpc)
+            for name, grpc_server in grpc_servers.items():
+                grpc_server.respond_with(grpc_scripts.get(name, {}))
             seen = len(upstream.received)
             sent = time.monotonic()
             status, headers, body, trailers = _replay_one(envoy, exchange, exchange_timeout)

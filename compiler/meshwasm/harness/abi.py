@@ -1,63 +1,75 @@
 """Numbers of the proxy-wasm ABI 0.2.1 that the host model and the engines share.
 
 Plain ``int`` constants rather than enums: they sit on the hot path of every host call.
+Their values come from the ABI table (``meshwasm.abi_table``).
 """
 
 from __future__ import annotations
 
-# WasmResult: the status every proxy_* host call returns.
-OK = 0
-NOT_FOUND = 1
-BAD_ARGUMENT = 2
-SERIALIZATION_FAILURE = 3
-PARSE_FAILURE = 4
-BAD_EXPRESSION = 5
-INVALID_MEMORY_ACCESS = 6
-EMPTY = 7
-CAS_MISMATCH = 8
-RESULT_MISMATCH = 9
-INTERNAL_FAILURE = 10
-BROKEN_CONNECTION = 11
-UNIMPLEMENTED = 12
+from collections.abc import Callable
 
-RESULT_NAMES = (
-    "Ok", "NotFound", "BadArgument", "SerializationFailure", "ParseFailure", "BadExpression",
-    "InvalidMemoryAccess", "Empty", "CasMismatch", "ResultMismatch", "InternalFailure",
-    "BrokenConnection", "Unimplemented",
-)
+from meshwasm import abi_table
+
+_status = abi_table.STATUSES.index
+# WasmResult: the status every proxy_* host call returns.
+OK = _status("OK")
+NOT_FOUND = _status("NOT_FOUND")
+BAD_ARGUMENT = _status("BAD_ARGUMENT")
+SERIALIZATION_FAILURE = _status("SERIALIZATION_FAILURE")
+PARSE_FAILURE = _status("PARSE_FAILURE")
+BAD_EXPRESSION = _status("BAD_EXPRESSION")
+INVALID_MEMORY_ACCESS = _status("INVALID_MEMORY_ACCESS")
+EMPTY = _status("EMPTY")
+CAS_MISMATCH = _status("CAS_MISMATCH")
+RESULT_MISMATCH = _status("RESULT_MISMATCH")
+INTERNAL_FAILURE = _status("INTERNAL_FAILURE")
+BROKEN_CONNECTION = _status("BROKEN_CONNECTION")
+UNIMPLEMENTED = _status("UNIMPLEMENTED")
+
+#: "Ok", "NotFound", ...: the names Envoy's logs use
+RESULT_NAMES = tuple("".join(word.capitalize() for word in name.split("_"))
+                     for name in abi_table.STATUSES)
+
+
+def _member(enum: str) -> Callable[[str], int]:
+    return lambda name: abi_table.enum_value(enum, name)
+
 
 # Header map types.
-REQUEST_HEADERS = 0
-REQUEST_TRAILERS = 1
-RESPONSE_HEADERS = 2
-RESPONSE_TRAILERS = 3
-GRPC_RECEIVE_INITIAL_METADATA = 4
-GRPC_RECEIVE_TRAILING_METADATA = 5
-HTTP_CALL_RESPONSE_HEADERS = 6
-HTTP_CALL_RESPONSE_TRAILERS = 7
-MAX_MAP_TYPE = 7
+_map = _member("MapType")
+REQUEST_HEADERS = _map("REQUEST_HEADERS")
+REQUEST_TRAILERS = _map("REQUEST_TRAILERS")
+RESPONSE_HEADERS = _map("RESPONSE_HEADERS")
+RESPONSE_TRAILERS = _map("RESPONSE_TRAILERS")
+GRPC_RECEIVE_INITIAL_METADATA = _map("GRPC_RECEIVE_INITIAL_METADATA")
+GRPC_RECEIVE_TRAILING_METADATA = _map("GRPC_RECEIVE_TRAILING_METADATA")
+HTTP_CALL_RESPONSE_HEADERS = _map("HTTP_CALL_RESPONSE_HEADERS")
+HTTP_CALL_RESPONSE_TRAILERS = _map("HTTP_CALL_RESPONSE_TRAILERS")
+MAX_MAP_TYPE = len(abi_table.ENUMS["MapType"]) - 1
 
 # Buffer types.
-HTTP_REQUEST_BODY = 0
-HTTP_RESPONSE_BODY = 1
-DOWNSTREAM_DATA = 2
-UPSTREAM_DATA = 3
-HTTP_CALL_RESPONSE_BODY = 4
-GRPC_RECEIVE_BUFFER = 5
-VM_CONFIGURATION = 6
-PLUGIN_CONFIGURATION = 7
-CALL_DATA = 8
-MAX_BUFFER_TYPE = 8
+_buffer = _member("BufferType")
+HTTP_REQUEST_BODY = _buffer("REQUEST_BODY")
+HTTP_RESPONSE_BODY = _buffer("RESPONSE_BODY")
+DOWNSTREAM_DATA = _buffer("DOWNSTREAM_DATA")
+UPSTREAM_DATA = _buffer("UPSTREAM_DATA")
+HTTP_CALL_RESPONSE_BODY = _buffer("HTTP_CALL_RESPONSE_BODY")
+GRPC_RECEIVE_BUFFER = _buffer("GRPC_RECEIVE_BUFFER")
+VM_CONFIGURATION = _buffer("VM_CONFIGURATION")
+PLUGIN_CONFIGURATION = _buffer("PLUGIN_CONFIGURATION")
+CALL_DATA = _buffer("CALL_DATA")
+MAX_BUFFER_TYPE = len(abi_table.ENUMS["BufferType"]) - 1
 
 # Stream types (proxy_continue_stream / proxy_close_stream).
-STREAM_REQUEST = 0
-STREAM_RESPONSE = 1
-STREAM_DOWNSTREAM = 2
-STREAM_UPSTREAM = 3
+_stream = _member("StreamType")
+STREAM_REQUEST = _stream("REQUEST")
+STREAM_RESPONSE = _stream("RESPONSE")
+STREAM_DOWNSTREAM = _stream("DOWNSTREAM")
+STREAM_UPSTREAM = _stream("UPSTREAM")
 
 # Log levels, 0 trace .. 5 critical; names as LogLine.level spells them.
-LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
-LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_CRITICAL = range(6)
+LOG_LEVELS = tuple(name.lower() for name in abi_table.ENUMS["LogLevel"])
+LOG_TRACE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_CRITICAL = range(len(LOG_LEVELS))
 
 # What on_request_headers / on_response_headers return (Envoy's FilterHeadersStatus numbers).
 HEADERS_CONTINUE = 0
@@ -67,9 +79,10 @@ DATA_CONTINUE = 0
 DATA_STOP_ITERATION_AND_BUFFER = 1
 
 # Metric types.
-METRIC_COUNTER = 0
-METRIC_GAUGE = 1
-METRIC_HISTOGRAM = 2
+_metric = _member("MetricType")
+METRIC_COUNTER = _metric("COUNTER")
+METRIC_GAUGE = _metric("GAUGE")
+METRIC_HISTOGRAM = _metric("HISTOGRAM")
 
 
 def log_level_number(name: str) -> int:

@@ -114,6 +114,8 @@ class Context:
                 return None
             return answer.headers if map_type == abi.HTTP_CALL_RESPONSE_HEADERS \
                 else answer.trailers
+        if map_type in (abi.GRPC_RECEIVE_INITIAL_METADATA, abi.GRPC_RECEIVE_TRAILING_METADATA):
+            return self.host.grpc.received_metadata(map_type)
         if self.access_log_phase:
             if map_type == abi.REQUEST_HEADERS:
                 return self.final_request_headers
@@ -196,6 +198,8 @@ class Context:
             return self.host.vm_config
         if buffer_type == abi.HTTP_CALL_RESPONSE_BODY and self.host.http_call_response:
             return self.host.http_call_response.body
+        if buffer_type == abi.GRPC_RECEIVE_BUFFER:
+            return self.host.grpc.received_message()
         return None
 
     def get_buffer(self, buffer_type: int, start: int, length: int) -> tuple[int, bytes]:

@@ -1,7 +1,9 @@
 """Foreign functions (``proxy_call_foreign_function``) as Envoy 1.40 registers them.
 
 Envoy answers NotFound for a name it does not register.  Of the ones it does, the harness
-offers ``verify_signature``: a public-key signature check done by the proxy's own crypto
+offers ``clear_route_cache`` (nothing to do: one route), ``declare_property`` (once per name
+and VM; Envoy's scope of a declaration is not pinned, only that a second one in the same
+stream is refused) and ``verify_signature``: a public-key signature check done by the proxy's own crypto
 library instead of the module's interpreter (Envoy uses BoringSSL; the harness uses
 ``cryptography``).  Its argument and result are protobuf messages (Envoy's
 ``source/extensions/common/wasm/ext/verify_signature.proto``):
@@ -24,8 +26,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from meshwasm.harness import abi
+from proxy_wasm import protowire
 
-ForeignFunction = Callable[[bytes], tuple[int, bytes]]
+ForeignFunction = Callable[[bytes, set[bytes]], tuple[int, bytes]]
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
@@ -33,56 +36,9 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 
-class ProtobufError(ValueError):
-    """The bytes are not a protobuf message of the expected shape."""
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if position >= len(data) or shift > 63:
-            raise ProtobufError("truncated varint")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, position
-
-
-def decode_fields(message: bytes) -> dict[int, bytes | int]:
-    """Field number -> value (last one wins, as in protobuf) for varint and
-    length-delimited fields; other wire types are refused."""
-    fields: dict[int, bytes | int] = {}
-    position = 0
-    while position < len(message):
-        key, position = _varint(message, position)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            fields[number], position = _varint(message, position)
-        elif wire_type == 2:
-            size, position = _varint(message, position)
-            if position + size > len(message):
-                raise ProtobufError("truncated field")
-            fields[number] = message[position:position + size]
-            position += size
-        else:
-            raise ProtobufError(f"unexpected wire type {wire_type}")
-    return fields
-
-
-def encode_field(number: int, value: bytes | bool) -> bytes:
-    """One varint (bool) or length-delimited (bytes) field."""
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-            value >>= 7
-            if not value:
-                return bytes(out)
-    if isinstance(value, bool):
-        return varint(number << 3) + varint(int(value))
-    return varint(number << 3 | 2) + varint(len(value)) + value
+# Protobuf's wire format, shared with the SDK (filters write these messages too).
+decode_fields = protowire.fields
+encode_field = protowire.field
 
 
 def _bytes_field(fields: dict[int, bytes | int], number: int) -> bytes:
@@ -106,7 +62,7 @@ def verify_signature(argument: bytes) -> tuple[int, bytes]:
         fields = decode_fields(argument)
         key = _load_key(fields)
         hash_name, signature, text = (_bytes_field(fields, number) for number in (1, 3, 4))
-    except (ProtobufError, ValueError, UnsupportedAlgorithm):
+    except (ValueError, UnsupportedAlgorithm):  # a malformed message is a ValueError too
         return abi.BAD_ARGUMENT, b""
     algorithm = _HASHES.get(hash_name.decode("ascii", "replace"))
     if algorithm is None:
@@ -123,12 +79,41 @@ def verify_signature(argument: bytes) -> tuple[int, bytes]:
     return abi.OK, encode_field(1, True)
 
 
-FOREIGN_FUNCTIONS: dict[str, ForeignFunction] = {"verify_signature": verify_signature}
+def clear_route_cache(_argument: bytes, _declared: set[bytes]) -> tuple[int, bytes]:
+    """Envoy picks the route again; the harness has one route: nothing to do."""
+    return abi.OK, b""
 
 
-def call_foreign_function(name: bytes, argument: bytes) -> tuple[int, bytes]:
-    """(status, result) of the foreign function ``name``; NotFound when there is none."""
+def declare_property(argument: bytes, declared: set[bytes]) -> tuple[int, bytes]:
+    """``DeclarePropertyArguments`` (1 name, 2 readonly, 3 type, 4 schema, 5 span): OK once
+    per name, BadArgument for a name declared already or a malformed message (Envoy)."""
+    try:
+        name = _bytes_field(protowire.fields(argument), 1)
+    except ValueError:
+        return abi.BAD_ARGUMENT, b""
+    if name in declared:
+        return abi.BAD_ARGUMENT, b""
+    declared.add(name)
+    return abi.OK, b""
+
+
+def _verify_signature(argument: bytes, _declared: set[bytes]) -> tuple[int, bytes]:
+    return verify_signature(argument)
+
+
+#: name -> function(argument, the VM's declared property names) -> (status, result)
+FOREIGN_FUNCTIONS: dict[str, ForeignFunction] = {
+    "verify_signature": _verify_signature, "clear_route_cache": clear_route_cache,
+    "declare_property": declare_property,
+}
+
+
+def call_foreign_function(name: bytes, argument: bytes,
+                          declared: set[bytes] | None = None) -> tuple[int, bytes]:
+    """(status, result) of the foreign function ``name`` for a VM whose declared property
+    names are ``declared`` (None: none yet, kept nowhere); NotFound when there is none, as
+    Envoy answers."""
     function = FOREIGN_FUNCTIONS.get(name.decode("utf-8", "replace"))
     if function is None:
         return abi.NOT_FOUND, b""
-    return function(argument)
+    return function(argument, set() if declared is None else declared)

@@ -38,6 +38,7 @@ from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness import abi
 from meshwasm.harness.context import Context, HttpCallResponse, LocalReply
 from meshwasm.harness.envoy_http import local_reply_headers, upstream_response_headers
+from meshwasm.harness.grpc import GrpcClient, GrpcEvent
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.shared import Proxy, Stat
 from meshwasm.replay.model import HttpRequest, LogLine, UpstreamResponse
@@ -127,7 +128,11 @@ class Host:
         self.next_tick_ms: int | None = None
         self.pending_done: set[int] = set()
         self._call_tokens = itertools.count(4, 2)  # Envoy: even, from 4
-        self.pending_calls: list[PendingCall] = []
+        #: http_call answers and gRPC callbacks still to deliver (the timeline's events)
+        self.pending_calls: list[PendingCall | GrpcEvent] = []
+        self.grpc = GrpcClient(self)  # proxy_grpc_*
+        #: property names declared with the declare_property foreign function
+        self.declared_properties: set[bytes] = set()
         #: the http_call answer being delivered, readable from every context of this VM
         self.http_call_response: HttpCallResponse | None = None
         self.driver: Any = None  # the stream driver of this VM (harness.stream.PluginRunner)
@@ -195,7 +200,7 @@ class Host:
         self.pending_calls.append(PendingCall(self.root.id, token, response, due))
         return abi.OK, token
 
-    def due_call(self) -> PendingCall | None:
+    def due_call(self) -> PendingCall | GrpcEvent | None:
         """Take the earliest answer due now (``None``: none is), for delivery."""
         now = self.proxy.clock.now_ms
         due = [call for call in self.pending_calls if call.due_ms <= now]

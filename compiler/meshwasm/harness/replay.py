@@ -19,6 +19,7 @@ import wasmtime
 from meshwasm.failure_policy import FAIL_CLOSED, check_policy
 from meshwasm.harness import abi
 from meshwasm.harness.errors import HarnessError
+from meshwasm.harness.grpc import merged_grpc
 from meshwasm.harness.host import Host, HostOptions
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import PluginRunner
@@ -79,22 +80,31 @@ class Workers:
             index, self._next = self._next, (self._next + 1) % len(self.runners)
         else:
             index = exchange.worker
-        defaults = dict(self.proxy.clusters)
+        defaults, grpc_defaults = dict(self.proxy.clusters), self.proxy.grpc
         self.proxy.clusters.update(exchange.clusters)
+        self.proxy.grpc = merged_grpc(grpc_defaults, exchange.grpc)
         try:
             verdict = self.runners[index].run(exchange)
         finally:
-            self.proxy.clusters = defaults
+            self.proxy.clusters, self.proxy.grpc = defaults, grpc_defaults
         verdict.logs = self.proxy.log_lines[mark:]
         verdict.metrics = self.proxy.metric_values()
         return verdict
+
+
+    def stop(self) -> list[LogLine]:
+        """Stop every worker's plugin (``PluginRunner.stop``); their log lines meanwhile."""
+        mark = len(self.proxy.log_lines)
+        for runner in self.runners:
+            runner.stop()
+        return self.proxy.log_lines[mark:]
 
 
 def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,
                   workers: int | None = None) -> Workers:
     """Start ``workers`` (default ``traffic.workers``) VMs of the module in one proxy."""
     count = workers or traffic.workers
-    proxy = Proxy(traffic.clusters, traffic.now_ns)
+    proxy = Proxy(traffic.clusters, traffic.now_ns, traffic.grpc)
     module = load_module(Path(module_path))
     runners = []
     for index in range(count):

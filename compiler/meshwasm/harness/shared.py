@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from meshwasm.harness import abi
 from meshwasm.harness.timeline import Timeline
-from meshwasm.replay.model import LogLine, UpstreamResponse
+from meshwasm.replay.model import GrpcScripts, LogLine, UpstreamResponse
 
 if TYPE_CHECKING:
     from meshwasm.harness.host import Host
@@ -74,7 +74,7 @@ class Proxy:
     """The process-wide state all worker VMs see."""
 
     def __init__(self, clusters: dict[str, UpstreamResponse] | None = None,
-                 epoch_ns: int | None = None) -> None:
+                 epoch_ns: int | None = None, grpc: GrpcScripts | None = None) -> None:
         self.clock = VirtualClock(EPOCH_NS if epoch_ns is None else epoch_ns)
         self._shared: dict[tuple[str, bytes], tuple[bytes, int]] = {}
         self._queues: dict[int, _Queue] = {}
@@ -83,6 +83,8 @@ class Proxy:
         self._stats: dict[bytes, Stat] = {}
         #: cluster name -> the answer an http_call to it gets (the replay may override it)
         self.clusters: dict[str, UpstreamResponse] = dict(clusters or {})
+        #: gRPC cluster -> method -> what its server answers (the replay may override it)
+        self.grpc: GrpcScripts = dict(grpc or {})
         #: every log line of every VM, in order (verdicts take the slice of their exchange)
         self.log_lines: list[LogLine] = []
         #: on_queue_ready calls waiting for the current callback to return

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from meshwasm import abi_table
 from meshwasm.failure_policy import FAIL_CLOSED, check_policy
 from meshwasm.harness import abi
 from meshwasm.harness.errors import GuestTrap, ModuleError
@@ -51,12 +52,7 @@ from meshwasm.replay.model import (FROM_TRAFFIC, Exchange, FromTraffic, HttpRequ
 
 SDK = "proxy_wasm"
 # Dispatcher functions, by the export name the stream driver calls.
-_CALLBACKS = (
-    "on_context_create", "on_vm_start", "on_configure", "on_request_headers",
-    "on_request_body", "on_request_trailers", "on_response_headers", "on_response_body",
-    "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
-    "on_http_call_response",
-)
+_CALLBACKS = tuple(callback.dispatcher for callback in abi_table.CALLBACKS)
 #: Callbacks whose raise the module's glue answers with the filter's policy (exports.c
 #: ``stream_dispatch``), and those where it only logs it.
 _POLICY_CALLBACKS = frozenset({
@@ -389,7 +385,7 @@ class SourcePlugin:
 def start_source_workers(filter_path: Path, traffic: Traffic, options: HostOptions,
                          workers: int | None = None) -> Workers:
     """``replay.start_workers`` for a filter's source: each worker VM its own import."""
-    proxy = Proxy(traffic.clusters, traffic.now_ns)
+    proxy = Proxy(traffic.clusters, traffic.now_ns, traffic.grpc)
     runners: list[PluginRunner] = [
         SourcePlugin(filter_path, traffic.plugin_config,
                      HostOptions(**{**vars(options), "worker": index}), proxy).runner

@@ -84,6 +84,9 @@ class SourceHostCalls:
     def set_effective_context(self, context_id: int) -> None:
         self._check("set_effective_context", self.host.set_effective_context(_u32(context_id)))
 
+    def done(self) -> None:
+        self._check("done", self.host.done())
+
     # -- header maps -------------------------------------------------------------------
     def get_header(self, map_type: int, name: str) -> str | None:
         status, value = self.host.active().get_header(_u32(map_type), _bytes(name, "get_header"))
@@ -205,7 +208,8 @@ class SourceHostCalls:
 
     def call_foreign_function(self, name: str, argument: bytes) -> bytes | None:
         status, result = call_foreign_function(_bytes(name, "call_foreign_function"),
-                                               _bytes(argument, "call_foreign_function"))
+                                               _bytes(argument, "call_foreign_function"),
+                                               self.host.declared_properties)
         if status == abi.NOT_FOUND:
             return None
         self._check("call_foreign_function", status)
@@ -218,6 +222,38 @@ class SourceHostCalls:
             _bytes(body, "http_call"), _pairs(trailers, "http_call"), _u32(timeout_ms))
         self._check("http_call", status)
         return token
+
+    # -- gRPC --------------------------------------------------------------------------
+    def grpc_call(self, upstream: str, service: str, method: str, metadata: Pairs,
+                  message: bytes, timeout_ms: int) -> int:
+        _pairs(metadata, "grpc_call")  # checked as the C module serializes them
+        status, token = self.host.grpc.call(
+            _bytes(upstream, "grpc_call"), _bytes(service, "grpc_call"),
+            _bytes(method, "grpc_call"), _bytes(message, "grpc_call"), _u32(timeout_ms))
+        self._check("grpc_call", status)
+        return token
+
+    def grpc_stream(self, upstream: str, service: str, method: str, metadata: Pairs) -> int:
+        _pairs(metadata, "grpc_stream")
+        status, token = self.host.grpc.stream(_bytes(upstream, "grpc_stream"),
+                                              _bytes(service, "grpc_stream"),
+                                              _bytes(method, "grpc_stream"))
+        self._check("grpc_stream", status)
+        return token
+
+    def grpc_send(self, token: int, message: bytes, end_stream: bool) -> None:
+        _bytes(message, "grpc_send")
+        self._check("grpc_send", self.host.grpc.send(_u32(token), bool(end_stream)))
+
+    def grpc_cancel(self, token: int) -> None:
+        self._check("grpc_cancel", self.host.grpc.cancel(_u32(token)))
+
+    def grpc_close(self, token: int) -> None:
+        self._check("grpc_close", self.host.grpc.close(_u32(token)))
+
+    def get_status(self) -> tuple[int, bytes]:
+        code, message = self.host.grpc.status
+        return code, message.encode()
 
     # -- metrics -----------------------------------------------------------------------
     def define_metric(self, kind: int, name: str) -> int:

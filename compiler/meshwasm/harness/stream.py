@@ -61,6 +61,7 @@ from meshwasm.harness.envoy_http import (
 )
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.headers import NO_INLINE, RESPONSE_TRAILERS_INLINE, HeaderMap
+from meshwasm.harness.grpc import GrpcEvent
 from meshwasm.harness.host import Host, PendingCall
 from meshwasm.replay.model import Exchange, HttpRequest, LogLine, Verdict
 
@@ -75,6 +76,8 @@ _IDLE_TIMEOUT = LocalReply(504, b"stream timeout", [], -1, b"stream_idle_timeout
 #: back-off, min((2^n - 1) s, 10 s) before the n-th reload.
 RELOAD_BACKOFF_BASE_MS = 1000
 RELOAD_BACKOFF_MAX_MS = 10_000
+#: how long (virtual time) a stopping plugin may take to call proxy_done (the harness's bound)
+STOP_GRACE_MS = 60_000
 
 
 class Guest(Protocol):
@@ -202,16 +205,19 @@ class PluginRunner:
         finally:
             proxy.delivering = False
 
-    def call_answer(self, call: PendingCall) -> None:
+    def call_answer(self, call: PendingCall | GrpcEvent) -> None:
         """A later http_call answer, at the time the timeline set (a trap fails this VM)."""
         try:
             self._call_response(call)
         except _VmFailed:
             pass  # recorded in host.failed; a stream paused on this VM stays stalled
 
-    def _call_response(self, call: PendingCall) -> None:
+    def _call_response(self, call: PendingCall | GrpcEvent) -> None:
         context = self.host.contexts.get(call.context_id)
         if context is None or self.host.failed:
+            return
+        if isinstance(call, GrpcEvent):
+            self._grpc_event(context, call)
             return
         answer = call.response
         self.host.http_call_response = answer
@@ -220,6 +226,16 @@ class PluginRunner:
                        len(answer.headers), len(answer.body), len(answer.trailers))
         finally:
             self.host.http_call_response = None
+
+    def _grpc_event(self, context: Context, event: GrpcEvent) -> None:
+        """One gRPC callback on the root context (its data readable while it runs)."""
+        grpc = self.host.grpc
+        grpc.delivered(event)
+        grpc.delivering = event
+        try:
+            self._call(context, event.kind, context.id, event.token, event.value)
+        finally:
+            grpc.delivering = None
 
     def queue_ready(self, context_id: int, token: int) -> None:
         """``proxy_on_queue_ready`` on this VM's root context (a trap fails this VM only)."""
@@ -239,6 +255,23 @@ class PluginRunner:
             self._call(root, "proxy_on_tick", root.id)
         except _VmFailed:
             pass
+
+    def stop(self, grace_ms: int = STOP_GRACE_MS) -> None:
+        """Stop the plugin as Envoy does when it is removed: ``proxy_on_done`` on the root
+        context; when that answers 0 (not yet), the timeline keeps firing (ticks, answers)
+        until the filter calls ``proxy_done`` or ``grace_ms`` of virtual time passed (the
+        harness's own bound); then ``proxy_on_delete``.  A failed VM is not called."""
+        host, root = self.host, self.host.root
+        if host.failed:
+            return
+        try:
+            if self._call(root, "proxy_on_done", root.id) == 0:
+                host.pending_done.add(root.id)
+                host.proxy.timeline.run_until(lambda: root.id not in host.pending_done,
+                                              host.proxy.clock.now_ms + grace_ms)
+            self._call(root, "proxy_on_delete", root.id)
+        except _VmFailed:
+            pass  # recorded in host.failed
 
     def start(self) -> list[LogLine]:
         """Start the VM and configure the plugin; returns the root context's log lines.

@@ -1,7 +1,7 @@
 """The virtual timeline of one proxy: timed events of every worker VM, fired in time order.
 
-A timed event is a root context's next ``proxy_on_tick`` or an ``http_call`` answer that
-comes later (a cluster with ``delay_ms``, or a call that times out).  The replay driver moves
+A timed event is a root context's next ``proxy_on_tick``, or an ``http_call`` answer or gRPC
+callback that comes later (a cluster with ``delay_ms``, or a call that times out).  The replay driver moves
 time forward in two places, both through ``Timeline.advance_to``:
 
 - before a request, to its ``at`` (``harness/replay.py``);
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from meshwasm.harness.grpc import GrpcEvent
     from meshwasm.harness.host import Host, PendingCall
     from meshwasm.harness.shared import Proxy
 
@@ -34,7 +35,7 @@ class Driver(Protocol):
 
     def tick(self) -> None: ...
 
-    def call_answer(self, call: PendingCall) -> None: ...
+    def call_answer(self, call: PendingCall | GrpcEvent) -> None: ...
 
 
 class Timeline:

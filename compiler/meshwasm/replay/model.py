@@ -47,6 +47,24 @@ class UpstreamResponse:
 
 
 @dataclass(frozen=True)
+class GrpcAnswer:
+    """What a scripted gRPC server answers one method (``grpc`` in a traffic file)."""
+
+    messages: tuple[bytes, ...] = ()
+    status: int = 0  # the gRPC status it ends with
+    message: str = ""  # its grpc-message
+    initial_metadata: Headers = field(default_factory=list)
+    trailing_metadata: Headers = field(default_factory=list)
+    #: the answer comes this much (virtual) time after the request ended
+    delay_ms: int = 0
+    reset: bool = False  # the server resets the stream instead (after delay_ms)
+
+
+#: cluster -> "package.Service/Method" -> answer
+GrpcScripts = dict[str, dict[str, GrpcAnswer]]
+
+
+@dataclass(frozen=True)
 class ValueCheck:
     """How an expected header value is checked: exactly, by prefix, by a regular expression
     (searched), or that the header is absent.  A plain ``str`` in ``Expectation`` is exact."""
@@ -154,6 +172,8 @@ class Exchange:
     worker: int | None = None  # the worker VM that serves it (None: round-robin)
     #: http_call answers for this request only, by cluster (over ``Traffic.clusters``)
     clusters: dict[str, UpstreamResponse] = field(default_factory=dict)
+    #: gRPC answers for this request only, by cluster and method (over ``Traffic.grpc``)
+    grpc: GrpcScripts = field(default_factory=dict)
 
 
 class FromTraffic(enum.Enum):
@@ -186,6 +206,8 @@ class Traffic:
     workers: int = 1  # worker VMs (Envoy's --concurrency)
     #: cluster name -> what an http_call to it is answered (by default)
     clusters: dict[str, UpstreamResponse] = field(default_factory=dict)
+    #: gRPC cluster -> method -> what the server answers (by default)
+    grpc: GrpcScripts = field(default_factory=dict)
     #: the wall-clock time (ns since the epoch) the replay starts at; None: the harness's
     #: fixed epoch (2024-01-01T00:00:00Z)
     now_ns: int | None = None

@@ -22,8 +22,8 @@ import yaml
 
 from meshwasm.plugin_config import PluginConfigError, config_bytes, config_file_bytes
 from meshwasm.replay.model import (
-    ElapsedBounds, Exchange, Expectation, HarnessLimits, HeaderChecks, Headers, HttpRequest,
-    LogCheck, PluginLogCheck, Traffic, UpstreamResponse, ValueCheck,
+    ElapsedBounds, Exchange, Expectation, GrpcAnswer, GrpcScripts, HarnessLimits, HeaderChecks,
+    Headers, HttpRequest, LogCheck, PluginLogCheck, Traffic, UpstreamResponse, ValueCheck,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("traffic.schema.json")
@@ -212,6 +212,23 @@ def _clusters(value: dict[str, Any] | None) -> dict[str, UpstreamResponse]:
     return {name: _response(answer) for name, answer in (value or {}).items()}
 
 
+def _grpc_message(value: dict[str, str]) -> bytes:
+    return bytes.fromhex(value["hex"]) if "hex" in value else value["text"].encode()
+
+
+def _grpc(value: dict[str, Any] | None) -> GrpcScripts:
+    """The ``grpc`` section: cluster -> method -> ``GrpcAnswer`` (the schema checked it)."""
+    return {
+        cluster: {method: GrpcAnswer(
+            messages=tuple(_grpc_message(item) for item in answer.get("messages", [])),
+            status=answer.get("status", 0), message=answer.get("message", ""),
+            initial_metadata=_headers(answer.get("initial_metadata")),
+            trailing_metadata=_headers(answer.get("trailing_metadata")),
+            delay_ms=answer.get("delay_ms", 0), reset=answer.get("reset", False))
+            for method, answer in methods.items()}
+        for cluster, methods in (value or {}).items()}
+
+
 def _milliseconds(value: int | str) -> int:
     """``1500`` / ``"1500ms"`` / ``"1.5s"`` -> 1500 (the schema checked the form)."""
     if isinstance(value, int):
@@ -258,6 +275,7 @@ def _exchange(item: dict[str, Any], line: int, at_ms: int) -> Exchange:
         at_ms=at_ms,
         worker=item.get("worker"),
         clusters=_clusters(item.get("clusters")),
+        grpc=_grpc(item.get("grpc")),
     )
 
 
@@ -343,7 +361,7 @@ def parse_traffic(text: str, source: str = "<traffic>", path: Path | None = None
     return Traffic(path=path or Path(source),
                    plugin_config=_plugin_config(data, lines, source, path),
                    exchanges=_exchanges(data, lines, source), workers=data.get("workers", 1),
-                   clusters=_clusters(data.get("clusters")),
+                   clusters=_clusters(data.get("clusters")), grpc=_grpc(data.get("grpc")),
                    now_ns=_now(data, lines, source), limits=_limits(data))
 
 

@@ -75,9 +75,10 @@ def test_warnings_name_file_line_and_the_fix(tmp_path: Path) -> None:
         "27: Auth.on_response_headers can end without returning an Action (None is read as "
         "Action.CONTINUE; return it explicitly)",
         "40: Auth.on_validate is not a callback of HttpContext, so it is never called (its "
-        "callbacks: on_delete, on_done, on_http_call_response, on_log, on_request_body, "
-        "on_request_headers, on_request_trailers, on_response_body, on_response_headers, "
-        "on_response_trailers)",
+        "callbacks: on_delete, on_done, on_grpc_close, on_grpc_receive, "
+        "on_grpc_receive_initial_metadata, on_grpc_receive_trailing_metadata, "
+        "on_http_call_response, on_log, on_request_body, on_request_headers, "
+        "on_request_trailers, on_response_body, on_response_headers, on_response_trailers)",
     ]
     assert all(warning.path == path for warning in lint_sources([path]))
 

@@ -58,3 +58,19 @@ def test_malformed_arguments_answer_bad_argument(argument: bytes) -> None:
 
 def test_a_name_the_proxy_does_not_register_answers_not_found() -> None:
     assert call_foreign_function(b"no_such_function", b"") == (abi.NOT_FOUND, b"")
+
+
+def test_clear_route_cache_is_done() -> None:
+    assert call_foreign_function(b"clear_route_cache", b"") == (abi.OK, b"")
+
+
+def test_declare_property_once_per_name_as_envoy() -> None:
+    declared: set[bytes] = set()
+    argument = encode_field(1, b"my.prop") + encode_field(3, 1)
+    assert call_foreign_function(b"declare_property", argument, declared) == (abi.OK, b"")
+    assert call_foreign_function(b"declare_property", argument, declared) == \
+        (abi.BAD_ARGUMENT, b"")
+    other = encode_field(1, b"other.prop")
+    assert call_foreign_function(b"declare_property", other, declared) == (abi.OK, b"")
+    assert call_foreign_function(b"declare_property", b"\xff", declared) == \
+        (abi.BAD_ARGUMENT, b"")

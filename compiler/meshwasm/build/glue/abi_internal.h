@@ -89,4 +89,12 @@ PyObject *abi_record_metric(PyObject *self, PyObject *const *args, Py_ssize_t na
 PyObject *abi_get_metric(PyObject *self, PyObject *arg);
 int abi_add_metric_type(PyObject *module); /* MetricBase, proxy_wasm.metrics' base class */
 
+/* abi_grpc.c: gRPC calls and streams, get_status. */
+PyObject *abi_grpc_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_grpc_stream(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_grpc_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *abi_grpc_cancel(PyObject *self, PyObject *arg);
+PyObject *abi_grpc_close(PyObject *self, PyObject *arg);
+PyObject *abi_get_status(PyObject *self, PyObject *unused);
+
 #endif

@@ -76,6 +76,12 @@ static PyObject *abi_set_effective_context(PyObject *self, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
+static PyObject *abi_done(PyObject *self, PyObject *unused) {
+  proxy_status_t status = proxy_done();
+  if (status != PROXY_OK) return abi_raise_status("done", status);
+  Py_RETURN_NONE;
+}
+
 /* ---- header maps --------------------------------------------------------------------- */
 
 PyObject *abi_get_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -285,6 +291,7 @@ static PyMethodDef abi_methods[] = {
     {"get_current_time_ns", abi_get_current_time_ns, METH_NOARGS, "wall clock, ns"},
     {"set_tick_period", abi_set_tick_period, METH_O, "set_tick_period(ms)"},
     {"set_effective_context", abi_set_effective_context, METH_O, "set_effective_context(id)"},
+    {"done", abi_done, METH_NOARGS, "done(): proxy_done"},
     {"get_header", (PyCFunction)(void (*)(void))abi_get_header, METH_FASTCALL,
      "get_header(map, name) -> str | None"},
     {"get_headers", abi_get_headers, METH_O, "get_headers(map) -> [(name, value)]"},
@@ -325,6 +332,15 @@ static PyMethodDef abi_methods[] = {
      METH_FASTCALL, "call_foreign_function(name, argument) -> bytes | None"},
     {"http_call", (PyCFunction)(void (*)(void))abi_http_call, METH_FASTCALL,
      "http_call(upstream, headers, body, trailers, timeout_ms) -> token"},
+    {"grpc_call", (PyCFunction)(void (*)(void))abi_grpc_call, METH_FASTCALL,
+     "grpc_call(upstream, service, method, metadata, message, timeout_ms) -> token"},
+    {"grpc_stream", (PyCFunction)(void (*)(void))abi_grpc_stream, METH_FASTCALL,
+     "grpc_stream(upstream, service, method, metadata) -> token"},
+    {"grpc_send", (PyCFunction)(void (*)(void))abi_grpc_send, METH_FASTCALL,
+     "grpc_send(token, message, end_stream)"},
+    {"grpc_cancel", abi_grpc_cancel, METH_O, "grpc_cancel(token)"},
+    {"grpc_close", abi_grpc_close, METH_O, "grpc_close(token)"},
+    {"get_status", abi_get_status, METH_NOARGS, "get_status() -> (code, message)"},
     {"define_metric", (PyCFunction)(void (*)(void))abi_define_metric, METH_FASTCALL,
      "define_metric(type, name) -> id"},
     {"increment_metric", (PyCFunction)(void (*)(void))abi_increment_metric, METH_FASTCALL,

@@ -29,15 +29,17 @@ void meshwasm_flush_stdio(void);
 enum callback {
   CB_CONTEXT_CREATE, CB_VM_START, CB_CONFIGURE, CB_REQUEST_HEADERS, CB_REQUEST_BODY,
   CB_REQUEST_TRAILERS, CB_RESPONSE_HEADERS, CB_RESPONSE_BODY, CB_RESPONSE_TRAILERS, CB_DONE,
-  CB_LOG, CB_DELETE, CB_TICK, CB_QUEUE_READY, CB_HTTP_CALL_RESPONSE, CB_START_RUNTIME,
-  CB_COUNT
+  CB_LOG, CB_DELETE, CB_TICK, CB_QUEUE_READY, CB_HTTP_CALL_RESPONSE,
+  CB_GRPC_RECEIVE_INITIAL_METADATA, CB_GRPC_RECEIVE, CB_GRPC_RECEIVE_TRAILING_METADATA,
+  CB_GRPC_CLOSE, CB_START_RUNTIME, CB_COUNT
 };
 
 static const char *const callback_names[CB_COUNT] = {
     "on_context_create", "on_vm_start", "on_configure", "on_request_headers",
     "on_request_body", "on_request_trailers", "on_response_headers", "on_response_body",
     "on_response_trailers", "on_done", "on_log", "on_delete", "on_tick", "on_queue_ready",
-    "on_http_call_response", "start_runtime",
+    "on_http_call_response", "on_grpc_receive_initial_metadata", "on_grpc_receive",
+    "on_grpc_receive_trailing_metadata", "on_grpc_close", "start_runtime",
 };
 
 static PyObject *callbacks[CB_COUNT];
@@ -543,8 +545,10 @@ STREAM_CALLBACK3(proxy_on_response_headers, CB_RESPONSE_HEADERS, SKIP_RESPONSE_H
 STREAM_CALLBACK3(proxy_on_response_body, CB_RESPONSE_BODY, SKIP_RESPONSE_BODY)
 STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE_TRAILERS)
 
-/* on_done answers 1 (the stream may be destroyed) whatever the filter does. */
+/* A stream's on_done answers 1 (the stream may be destroyed) whatever the filter does; a
+ * root context's (the plugin stops) is the filter's RootContext.on_done, in Python. */
 EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
+  if (root_context(id) != NULL) return limited_dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
   if (skip_mask & SKIP_DONE) return 1;
   return stream_dispatch(CB_DONE, SKIP_DONE, id, 0, 0, NULL, 1);
 }
@@ -584,3 +588,14 @@ void proxy_on_http_call_response(uint32_t id, uint32_t token, uint32_t headers,
                                  uint32_t body_size, uint32_t trailers) {
   limited_dispatch(CB_HTTP_CALL_RESPONSE, 5, id, token, headers, body_size, trailers);
 }
+
+/* gRPC answers: like http_call answers, to the root context that owns every call. */
+#define GRPC_CALLBACK(export, which)                                                        \
+  EXPORT(export) void export(uint32_t id, uint32_t token, uint32_t value) {                 \
+    limited_dispatch(which, 3, id, token, value, 0, 0);                                     \
+  }
+
+GRPC_CALLBACK(proxy_on_grpc_receive_initial_metadata, CB_GRPC_RECEIVE_INITIAL_METADATA)
+GRPC_CALLBACK(proxy_on_grpc_receive, CB_GRPC_RECEIVE)
+GRPC_CALLBACK(proxy_on_grpc_receive_trailing_metadata, CB_GRPC_RECEIVE_TRAILING_METADATA)
+GRPC_CALLBACK(proxy_on_grpc_close, CB_GRPC_CLOSE)

@@ -103,6 +103,24 @@ proxy_status_t proxy_http_call(const char *upstream, size_t upstream_size, const
                                const char *trailers, size_t trailers_size, uint32_t timeout_ms,
                                uint32_t *token);
 
+PROXY_IMPORT(proxy_get_status)
+proxy_status_t proxy_get_status(uint32_t *code, char **message, size_t *message_size);
+PROXY_IMPORT(proxy_grpc_call)
+proxy_status_t proxy_grpc_call(const char *upstream, size_t upstream_size, const char *service,
+                               size_t service_size, const char *method, size_t method_size,
+                               const char *metadata, size_t metadata_size, const char *message,
+                               size_t message_size, uint32_t timeout_ms, uint32_t *token);
+PROXY_IMPORT(proxy_grpc_stream)
+proxy_status_t proxy_grpc_stream(const char *upstream, size_t upstream_size,
+                                 const char *service, size_t service_size, const char *method,
+                                 size_t method_size, const char *metadata, size_t metadata_size,
+                                 uint32_t *token);
+PROXY_IMPORT(proxy_grpc_send)
+proxy_status_t proxy_grpc_send(uint32_t token, const char *message, size_t message_size,
+                               uint32_t end_stream);
+PROXY_IMPORT(proxy_grpc_cancel) proxy_status_t proxy_grpc_cancel(uint32_t token);
+PROXY_IMPORT(proxy_grpc_close) proxy_status_t proxy_grpc_close(uint32_t token);
+
 PROXY_IMPORT(proxy_define_metric)
 proxy_status_t proxy_define_metric(uint32_t type, const char *name, size_t name_size,
                                    uint32_t *id);

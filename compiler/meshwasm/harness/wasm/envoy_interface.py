@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import wasmtime
 
+from meshwasm import abi_table
 from meshwasm.harness.errors import ModuleError
 from meshwasm.harness.wasm import proxy_imports, wasi
 from meshwasm.harness.wasm.ffi import signature_of
@@ -22,14 +23,7 @@ from meshwasm.harness.wasm.ffi import signature_of
 ABI_EXPORTS = ("proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0")
 
 # Exports Envoy calls, with their signatures; a missing callback is skipped, as Envoy skips it.
-CALLBACKS = {
-    "proxy_on_context_create": "ii>", "proxy_on_vm_start": "ii>i", "proxy_on_configure": "ii>i",
-    "proxy_on_request_headers": "iii>i", "proxy_on_request_body": "iii>i",
-    "proxy_on_request_trailers": "ii>i", "proxy_on_response_headers": "iii>i",
-    "proxy_on_response_body": "iii>i", "proxy_on_response_trailers": "ii>i",
-    "proxy_on_done": "i>i", "proxy_on_log": "i>", "proxy_on_delete": "i>", "proxy_on_tick": "i>",
-    "proxy_on_queue_ready": "ii>", "proxy_on_http_call_response": "iiiii>",
-}
+CALLBACKS = abi_table.callback_signatures()
 START_FUNCTIONS = {"_initialize": ">", "main": "ii>i", "__main_void": ">i", "_start": ">"}
 ALLOCATORS = {"malloc": "i>i", "proxy_on_memory_allocate": "i>i"}
 
@@ -52,8 +46,9 @@ class ModuleInterface:
 def envoy_signature(module: str, name: str, abi_version: str) -> str | None:
     """The signature of the host function Envoy registers as ``module.name``; None if none."""
     if module == "env" and name in proxy_imports.SIGNATURES:
-        if name == "proxy_get_log_level" and abi_version == "proxy_abi_version_0_2_0":
-            return None  # added in 0.2.1
+        if abi_version == "proxy_abi_version_0_2_0" and \
+                abi_table.HOST_BY_NAME[name].since != "0.2.0":
+            return None  # added later (proxy_get_log_level: 0.2.1)
         return proxy_imports.SIGNATURES[name]
     if module in wasi.MODULES and name in wasi.SIGNATURES:
         return wasi.SIGNATURES[name]

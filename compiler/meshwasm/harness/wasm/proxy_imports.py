@@ -3,13 +3,15 @@
 Each function reads its arguments out of linear memory, asks the host model, and writes the
 answer back (allocating through the module), returning a WasmResult as Envoy's
 proxy-wasm-cpp-host does: an out-of-bounds pointer is InvalidMemoryAccess, not a trap.
-What the harness does not do yet answers Unimplemented (12).
+What the harness does not do yet answers Unimplemented (12).  The names and signatures come
+from the ABI table (``meshwasm.abi_table``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from meshwasm import abi_table
 from meshwasm.harness import abi
 from meshwasm.harness.foreign import call_foreign_function
 from meshwasm.harness.headers import decode_pairs, encode_pairs
@@ -20,50 +22,7 @@ from meshwasm.harness.wasm.memory import GuestMemory
 _BAD_MEMORY = abi.INVALID_MEMORY_ACCESS
 
 # Import name -> signature ("params>results"; i = i32, I = i64), as Envoy registers them.
-SIGNATURES: dict[str, str] = {
-    "proxy_log": "iii>i",
-    "proxy_get_log_level": "i>i",
-    "proxy_get_status": "iii>i",
-    "proxy_set_property": "iiii>i",
-    "proxy_get_property": "iiii>i",
-    "proxy_send_local_response": "iiiiiiii>i",
-    "proxy_get_shared_data": "iiiii>i",
-    "proxy_set_shared_data": "iiiii>i",
-    "proxy_register_shared_queue": "iii>i",
-    "proxy_resolve_shared_queue": "iiiii>i",
-    "proxy_dequeue_shared_queue": "iii>i",
-    "proxy_enqueue_shared_queue": "iii>i",
-    "proxy_get_header_map_value": "iiiii>i",
-    "proxy_add_header_map_value": "iiiii>i",
-    "proxy_replace_header_map_value": "iiiii>i",
-    "proxy_remove_header_map_value": "iii>i",
-    "proxy_get_header_map_pairs": "iii>i",
-    "proxy_set_header_map_pairs": "iii>i",
-    "proxy_get_header_map_size": "ii>i",
-    "proxy_get_buffer_status": "iii>i",
-    "proxy_get_buffer_bytes": "iiiii>i",
-    "proxy_set_buffer_bytes": "iiiii>i",
-    "proxy_http_call": "iiiiiiiiii>i",
-    "proxy_grpc_call": "iiiiiiiiiiii>i",
-    "proxy_grpc_stream": "iiiiiiiii>i",
-    "proxy_grpc_close": "i>i",
-    "proxy_grpc_cancel": "i>i",
-    "proxy_grpc_send": "iiii>i",
-    "proxy_set_tick_period_milliseconds": "i>i",
-    "proxy_get_current_time_nanoseconds": "i>i",
-    "proxy_define_metric": "iiii>i",
-    "proxy_increment_metric": "iI>i",
-    "proxy_record_metric": "iI>i",
-    "proxy_get_metric": "ii>i",
-    "proxy_set_effective_context": "i>i",
-    "proxy_done": ">i",
-    "proxy_call_foreign_function": "iiiiii>i",
-    "proxy_continue_stream": "i>i",
-    "proxy_close_stream": "i>i",
-    # Registered by Envoy for every module (emscripten leftovers).
-    "pthread_equal": "ii>i",
-    "emscripten_notify_memory_growth": "i>",
-}
+SIGNATURES: dict[str, str] = abi_table.host_signatures()
 
 
 def _unimplemented(*_args: int) -> int:
@@ -254,6 +213,46 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
             return status
         return abi.OK if mem.set_u32(token_ptr, token) else _BAD_MEMORY
 
+    def proxy_grpc_call(upstream_ptr: int, upstream_size: int, service_ptr: int,
+                        service_size: int, method_ptr: int, method_size: int,
+                        metadata_ptr: int, metadata_size: int, message_ptr: int,
+                        message_size: int, timeout_ms: int, token_ptr: int) -> int:
+        upstream, service = read(upstream_ptr, upstream_size), read(service_ptr, service_size)
+        method, message = read(method_ptr, method_size), read(message_ptr, message_size)
+        metadata = read(metadata_ptr, metadata_size)
+        if upstream is None or service is None or method is None or message is None \
+                or metadata is None:
+            return _BAD_MEMORY
+        status, token = host.grpc.call(upstream, service, method, message, timeout_ms)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.set_u32(token_ptr, token) else _BAD_MEMORY
+
+    def proxy_grpc_stream(upstream_ptr: int, upstream_size: int, service_ptr: int,
+                          service_size: int, method_ptr: int, method_size: int,
+                          metadata_ptr: int, metadata_size: int, token_ptr: int) -> int:
+        upstream, service = read(upstream_ptr, upstream_size), read(service_ptr, service_size)
+        method, metadata = read(method_ptr, method_size), read(metadata_ptr, metadata_size)
+        if upstream is None or service is None or method is None or metadata is None:
+            return _BAD_MEMORY
+        status, token = host.grpc.stream(upstream, service, method)
+        if status != abi.OK:
+            return status
+        return abi.OK if mem.set_u32(token_ptr, token) else _BAD_MEMORY
+
+    def proxy_grpc_send(token: int, message_ptr: int, message_size: int,
+                        end_stream: int) -> int:
+        if read(message_ptr, message_size) is None:
+            return _BAD_MEMORY
+        return host.grpc.send(token, end_stream != 0)
+
+    def proxy_get_status(code_ptr: int, message_ptr_ptr: int, message_size_ptr: int) -> int:
+        code, message = host.grpc.status
+        if not (mem.set_u32(code_ptr, code)
+                and mem.copy_out(message.encode(), message_ptr_ptr, message_size_ptr)):
+            return _BAD_MEMORY
+        return abi.OK
+
     def proxy_define_metric(metric_type: int, name_ptr: int, name_size: int, out: int) -> int:
         name = read(name_ptr, name_size)
         if name is None:
@@ -281,7 +280,7 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
         name, argument = read(name_ptr, name_size), read(argument_ptr, argument_size)
         if name is None or argument is None:
             return _BAD_MEMORY
-        status, result = call_foreign_function(name, argument)
+        status, result = call_foreign_function(name, argument, host.declared_properties)
         if status != abi.OK:
             return status
         return abi.OK if mem.copy_out(result, result_ptr_ptr, result_size_ptr) else _BAD_MEMORY
@@ -314,6 +313,12 @@ def proxy_functions(host: Host, mem: GuestMemory) -> dict[str, Callable[..., int
         "proxy_enqueue_shared_queue": proxy_enqueue_shared_queue,
         "proxy_dequeue_shared_queue": proxy_dequeue_shared_queue,
         "proxy_http_call": proxy_http_call,
+        "proxy_grpc_call": proxy_grpc_call,
+        "proxy_grpc_stream": proxy_grpc_stream,
+        "proxy_grpc_send": proxy_grpc_send,
+        "proxy_grpc_cancel": host.grpc.cancel,
+        "proxy_grpc_close": host.grpc.close,
+        "proxy_get_status": proxy_get_status,
         "proxy_define_metric": proxy_define_metric,
         "proxy_increment_metric": host.increment_metric,
         "proxy_record_metric": host.record_metric,
