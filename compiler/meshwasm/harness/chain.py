@@ -29,12 +29,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from meshwasm.deploy.plugin_chain import ChainPlugin
-from meshwasm.failure_policy import FAIL_CLOSED, check_policy
-from meshwasm.harness import abi
+from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.headers import HeaderMap
-from meshwasm.harness.host import HostOptions
+from meshwasm.harness.host import HostOptions, replay_options
 from meshwasm.harness.replay import CompiledPlugin, Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import HopResponse, PluginRunner, Served
@@ -123,14 +122,7 @@ def replay_chain(chain: Sequence[ChainPlugin], traffic: Traffic, *, log_level: s
     the harness: compiled modules under wasmtime, ``.py`` filters from source.  One verdict
     per exchange; ``ModuleError`` when a plugin cannot start as Envoy would.  The limits
     default to the traffic file's ``harness_limits`` (None: no limit)."""
-    if time_limit_s is FROM_TRAFFIC:
-        time_limit_s = traffic.limits.callback_time_limit_s
-    if memory_limit_mb is FROM_TRAFFIC:
-        memory_limit_mb = traffic.limits.memory_limit_mb
-    options = HostOptions(log_level=abi.log_level_number(log_level),
-                          failure_policy=check_policy(failure_policy),
-                          callback_time_limit_s=time_limit_s,
-                          source_memory_limit_mb=memory_limit_mb)
+    options = replay_options(traffic, log_level, failure_policy, time_limit_s, memory_limit_mb)
     pool = start_chain_workers(chain, traffic, options, failure_policy, workers)
     return [pool.run(exchange) for exchange in traffic.exchanges]
 

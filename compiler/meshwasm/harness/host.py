@@ -34,14 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meshwasm.failure_policy import FAIL_CLOSED
+from meshwasm.failure_policy import FAIL_CLOSED, check_policy
 from meshwasm.harness import abi
 from meshwasm.harness.context import Context, HttpCallResponse, LocalReply
 from meshwasm.harness.envoy_http import local_reply_headers, upstream_response_headers
 from meshwasm.harness.grpc import GrpcClient, GrpcEvent
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.shared import Proxy, Stat
-from meshwasm.replay.model import HttpRequest, LogLine, UpstreamResponse
+from meshwasm.replay.model import (FROM_TRAFFIC, FromTraffic, HttpRequest, LogLine, Traffic,
+                                  UpstreamResponse)
 
 #: What Envoy's async client answers an http_call whose upstream reset the connection.
 RESET_ANSWER = LocalReply(503, b"upstream connect error or disconnect/reset before headers. "
@@ -73,6 +74,20 @@ class HostOptions:
     #: source mode: how much memory a request (or tick) may add to this process, in MiB;
     #: past it the filter gets MemoryError.  None: no limit.
     source_memory_limit_mb: int | None = 1024
+
+
+def replay_options(traffic: Traffic, log_level: str, failure_policy: str,
+                   time_limit_s: float | None | FromTraffic,
+                   memory_limit_mb: int | None | FromTraffic = FROM_TRAFFIC) -> HostOptions:
+    """The host options of a replay's arguments; a limit left ``FROM_TRAFFIC`` is the traffic
+    file's ``harness_limits`` (else their defaults)."""
+    limits = traffic.limits
+    return HostOptions(
+        log_level=abi.log_level_number(log_level), failure_policy=check_policy(failure_policy),
+        callback_time_limit_s=(limits.callback_time_limit_s if time_limit_s is FROM_TRAFFIC
+                               else time_limit_s),
+        source_memory_limit_mb=(limits.memory_limit_mb if memory_limit_mb is FROM_TRAFFIC
+                                else memory_limit_mb))
 
 
 @dataclass

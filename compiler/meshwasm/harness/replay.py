@@ -16,11 +16,10 @@ from pathlib import Path
 
 import wasmtime
 
-from meshwasm.failure_policy import FAIL_CLOSED, check_policy
-from meshwasm.harness import abi
+from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.grpc import merged_grpc
-from meshwasm.harness.host import Host, HostOptions
+from meshwasm.harness.host import Host, HostOptions, replay_options
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import PluginRunner
 from meshwasm.harness.wasm.engine import WasmGuest, load_module
@@ -131,10 +130,6 @@ def replay_module(module_path: Path, traffic: Traffic, *, log_level: str = "info
     traffic file's ``harness_limits``); a callback past it is stopped and fails the VM as a
     trap, with a note in the verdict.
     """
-    if time_limit_s is FROM_TRAFFIC:
-        time_limit_s = traffic.limits.callback_time_limit_s
-    options = HostOptions(log_level=abi.log_level_number(log_level),
-                          failure_policy=check_policy(failure_policy),
-                          callback_time_limit_s=time_limit_s)
+    options = replay_options(traffic, log_level, failure_policy, time_limit_s)
     pool = start_workers(module_path, traffic, options, workers)
     return [pool.run(exchange) for exchange in traffic.exchanges]

@@ -35,10 +35,10 @@ from types import ModuleType
 from typing import Any
 
 from meshwasm import abi_table
-from meshwasm.failure_policy import FAIL_CLOSED, check_policy
+from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness import abi
 from meshwasm.harness.errors import GuestTrap, ModuleError
-from meshwasm.harness.host import Host, HostOptions, PendingCall
+from meshwasm.harness.host import Host, HostOptions, PendingCall, replay_options
 from meshwasm.harness.replay import Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_budget import SourceTrap, step_budget
@@ -403,13 +403,6 @@ def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info
     ``ModuleError`` when the filter cannot be imported or the plugin does not start as
     Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py`` (by
     default the traffic file's ``harness_limits``)."""
-    if time_limit_s is FROM_TRAFFIC:
-        time_limit_s = traffic.limits.callback_time_limit_s
-    if memory_limit_mb is FROM_TRAFFIC:
-        memory_limit_mb = traffic.limits.memory_limit_mb
-    options = HostOptions(log_level=abi.log_level_number(log_level),
-                          failure_policy=check_policy(failure_policy),
-                          callback_time_limit_s=time_limit_s,
-                          source_memory_limit_mb=memory_limit_mb)
+    options = replay_options(traffic, log_level, failure_policy, time_limit_s, memory_limit_mb)
     pool = start_source_workers(filter_path, traffic, options, workers)
     return [pool.run(exchange) for exchange in traffic.exchanges]
