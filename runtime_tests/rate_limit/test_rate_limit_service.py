@@ -51,6 +51,10 @@ CONFIG: dict[str, Any] = {
                          {"request_headers": {"header_name": "x-tenant",
                                               "descriptor_key": "tenant",
                                               "skip_if_absent": True}}]},
+            # no rule for it: only the descriptors asked show it (paid plans send none)
+            {"actions": [{"header_value_match": {
+                "descriptor_key": "plan", "descriptor_value": "free", "expect_match": False,
+                "headers": [{"name": "x-plan", "exact": "paid"}]}}]},
         ],
     },
 }
@@ -65,7 +69,8 @@ TRAFFIC = [
     ("/a", {"x-tenant": "t1"}, 200),
     ("/a", {"x-tenant": "t1"}, 429),  # 1 per hour per tenant
     ("/a", {"x-tenant": "t2"}, 200),
-    ("/b", {}, 200),  # only the generic key: no limit for it
+    ("/b", {}, 200),  # only the generic key and the plan: no limit for them
+    ("/b", {"x-plan": "paid", "x-user": "dave"}, 200),
 ]
 
 Verdict = tuple[int, dict[str, str]]
@@ -122,7 +127,8 @@ def test_global_mode_agrees_with_envoys_native_ratelimit(module: Path,
     assert ours[5][1]["x-ratelimit-limit"] == '1, 1;w=60;name="login"'
     assert our_calls[4] == ("api", [(("remote_address", "127.0.0.1"),
                                      ("header_match", "login")),
-                                    (("generic_key", "all"),)])
+                                    (("generic_key", "all"),), (("plan", "free"),)])
+    assert our_calls[-1] == ("api", [(("user", "dave"),), (("generic_key", "all"),)])
     native, native_calls = _run_traffic(None, service)
     assert ours == native
     assert our_calls == native_calls  # the same descriptors, in the same order
