@@ -66,9 +66,11 @@ class Response:
                 self.statuses.append(Status(_bytes(value)))
             elif number in (3, 4):
                 header = fields(_bytes(value))
-                pair = (_bytes(header.get(1)).decode("latin-1").lower(),
-                        _bytes(header.get(2)).decode("latin-1"))
-                (self.response_headers if number == 3 else self.request_headers).append(pair)
+                name = _bytes(header.get(1)).decode("latin-1").lower()
+                text = _bytes(header.get(2)).decode("latin-1")
+                if _valid_header(name, text):  # (a header the proxy would refuse is dropped)
+                    (self.response_headers if number == 3 else self.request_headers).append(
+                        (name, text))
             elif number == 5:
                 self.body = _bytes(value)
 
@@ -97,6 +99,15 @@ class Response:
         return [("x-ratelimit-limit", f"{decider.limit}{policies}"),
                 ("x-ratelimit-remaining", str(decider.remaining)),
                 ("x-ratelimit-reset", str(decider.reset_seconds))]
+
+
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~")
+
+
+def _valid_header(name: str, value: str) -> bool:
+    """An HTTP header name (a token) and a value without CR, LF or NUL."""
+    return bool(name) and all(char in _TOKEN for char in name) and not any(
+        char in value for char in "\r\n\0")
 
 
 def _int(value: bytes | int | None) -> int:
