@@ -1,6 +1,6 @@
 """filters/rate_limit's global mode in real Envoy against a counting rate-limit service on
-loopback (rls_server.py), and Envoy's native envoy.filters.http.ratelimit against the same
-service with the same traffic: the same verdicts, the same descriptors asked, and the same
+loopback (deploy/rate_limit_service.py), and Envoy's native envoy.filters.http.ratelimit
+against the same service with the same traffic: the same verdicts, the same descriptors asked, and the same
 failure handling (a service error, a late answer, an unreachable service; fail open and fail
 closed)."""
 
@@ -25,7 +25,7 @@ from meshwasm.deploy.upstream import run_upstream
 from meshwasm.replay.model import HttpRequest, UpstreamResponse
 
 from ..conftest import PROJECT
-from .rls_server import RateLimitService, Rule, run_rate_limit_service
+from meshwasm.deploy.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
 
 pytestmark = pytest.mark.envoy
 

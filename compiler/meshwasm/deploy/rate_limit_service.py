@@ -1,5 +1,6 @@
 """A small, protocol-faithful rate-limit service on loopback (grpcio): what Envoy's native
-``envoy.filters.http.ratelimit`` and our rate_limit filter's global mode both ask in tests.
+``envoy.filters.http.ratelimit`` and our rate_limit filter's global mode both ask in tests
+and in ``bench/global_rate_limit.py``.
 
 It serves ``envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`` with messages
 encoded and decoded by hand on protobuf's wire format (the envoy protos are not on PyPI in a
