@@ -17,8 +17,8 @@ answer lets the request through or refuses it (``failure_mode_deny``), as Envoy'
 
 from __future__ import annotations
 
-from proxy_wasm import Action, HttpContext, RootContext, clock, config_schema, log, metrics
-from proxy_wasm import properties, register
+from proxy_wasm import Action, HostCallError, HttpContext, RootContext, clock, config_schema, log
+from proxy_wasm import metrics, properties, register
 
 import rl_buckets
 import rl_config
@@ -135,9 +135,15 @@ class RateLimit(HttpContext):
         descriptors = rl_descriptors.build(service.rate_limits, self.request_headers.get)
         if not descriptors:
             return Action.CONTINUE
-        self.grpc_call(service.cluster, rls_proto.SERVICE, rls_proto.METHOD,
-                       rls_proto.request(service.domain, descriptors),
-                       timeout_ms=service.timeout_ms)
+        try:
+            self.grpc_call(service.cluster, rls_proto.SERVICE, rls_proto.METHOD,
+                           rls_proto.request(service.domain, descriptors),
+                           timeout_ms=service.timeout_ms)
+        except HostCallError as error:  # the proxy refused the call: e.g. no such cluster
+            if self._service_failed(service, f"cannot call cluster {service.cluster!r} "
+                                             f"({error})"):
+                return Action.PAUSE
+            return Action.CONTINUE
         self.waiting = True
         return Action.PAUSE
 
@@ -145,7 +151,6 @@ class RateLimit(HttpContext):
         return Action.PAUSE if self.waiting else Action.CONTINUE
 
     def on_grpc_receive(self, token: int, message: bytes) -> None:
-        self.waiting = False
         settings, counters = self.root.settings, self.root.counters
         service = settings.global_
         assert service is not None  # (only asked with a global section)
@@ -154,6 +159,7 @@ class RateLimit(HttpContext):
         except ValueError as error:
             self._service_failed(service, f"unreadable RateLimitResponse ({error})")
             return
+        self.waiting = False
         x_headers = answer.x_ratelimit_headers() if settings.x_ratelimit_headers else []
         if answer.over_limit:
             counters.service_over_limit.increment()
@@ -169,22 +175,25 @@ class RateLimit(HttpContext):
         self.resume_request()
 
     def on_grpc_close(self, token: int, status: int, message: str) -> None:
-        self.waiting = False
         service = self.root.settings.global_
         assert service is not None
         self._service_failed(service, f"gRPC status {status} ({message})")
 
-    def _service_failed(self, service: rl_config.Global, why: str) -> None:
-        """No usable answer: refuse (``failure_mode_deny``) or let the request through."""
+    def _service_failed(self, service: rl_config.Global, why: str) -> bool:
+        """No usable answer: refuse (``failure_mode_deny``; True) or let the request
+        through (resumed when it waits; False)."""
         counters = self.root.counters
         counters.service_error.increment()
+        waiting, self.waiting = self.waiting, False
         if service.failure_mode_deny:
             log.warn(f"rate_limit: rate-limit service failed: {why}; request refused")
             self.send_local_response(service.status_on_error, b"", details="rate_limiter_error")
-            return
+            return True
         counters.failure_mode_allowed.increment()
         log.warn(f"rate_limit: rate-limit service failed: {why}; request let through")
-        self.resume_request()
+        if waiting:
+            self.resume_request()
+        return False
 
     def _draw(self, settings: rl_config.Settings, counters: Counters) -> Drawn | None:
         """Take a token from each matched bucket, slowest-refilling first, up to the first
