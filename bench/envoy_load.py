@@ -109,3 +109,19 @@ def serial_cpu_us(envoy: EnvoyProcess, requests: list[Request], warmup: list[Req
             raise RuntimeError(f"{sum(s != expect for s in statuses)} of {len(statuses)} "
                                f"responses were not {expect}: {wrong}")
     return results[-1].cpu_us
+
+
+def print_load_report(title: str, rows: dict[str, dict[str, float]], floor: str, peer: str,
+                      ours: str) -> None:
+    """Print ``run_load`` rows (label -> ``as_row()``) as a table, then ``ours``' ratios to
+    ``peer`` measured in the same run (CPU added: both minus the ``floor`` row)."""
+    width = max(len(label) for label in rows) + 2
+    print(title)
+    print(f"  {'':{width}} {'p50 us':>8} {'p99 us':>8} {'Envoy CPU us/req':>17}")
+    for label, row in rows.items():
+        print(f"  {label:{width}} {row['p50']:8.0f} {row['p99']:8.0f} {row['cpu']:17.1f}")
+    base, theirs, mine = rows[floor], rows[peer], rows[ours]
+    added = max(theirs["cpu"] - base["cpu"], 0.1)
+    print(f"  {ours} / {peer}: p50 {mine['p50'] / theirs['p50']:.2f}x, "
+          f"CPU per request {mine['cpu'] / theirs['cpu']:.2f}x, "
+          f"CPU added over {floor} {(mine['cpu'] - base['cpu']) / added:.1f}x")

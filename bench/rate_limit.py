@@ -25,7 +25,7 @@ from meshwasm.deploy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from envoy_load import run_load  # noqa: E402
+from envoy_load import print_load_report, run_load  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 CONFIG = {
@@ -81,15 +81,9 @@ def main() -> int:
             "lua counter": measure("lua", None, "lua", args.requests, args.concurrency),
             "meshwasm rate_limit": measure("ours", ours, None, args.requests, args.concurrency),
         }
-    print(f"{args.requests} requests, {args.concurrency} keep-alive clients, 1 Envoy worker")
-    print(f"  {'':24} {'p50 us':>8} {'p99 us':>8} {'Envoy CPU us/req':>17}")
-    for label, row in rows.items():
-        print(f"  {label:24} {row['p50']:8.0f} {row['p99']:8.0f} {row['cpu']:17.1f}")
-    base, lua, ours_row = rows["no filter"], rows["lua counter"], rows["meshwasm rate_limit"]
-    added_lua = max(lua["cpu"] - base["cpu"], 0.1)
-    print(f"  ours / lua: p50 {ours_row['p50'] / lua['p50']:.2f}x, "
-          f"CPU per request {ours_row['cpu'] / lua['cpu']:.2f}x, "
-          f"CPU added over no filter {(ours_row['cpu'] - base['cpu']) / added_lua:.1f}x")
+    print_load_report(f"{args.requests} requests, {args.concurrency} keep-alive clients, "
+                      "1 Envoy worker", rows, floor="no filter", peer="lua counter",
+                      ours="meshwasm rate_limit")
     return 0
 
 

@@ -8,6 +8,7 @@ import json
 from proxy_wasm import config_schema, resources
 
 from rl_buckets import Bucket, Ring
+from rl_descriptors import Action
 
 TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
 if TYPE_CHECKING:
@@ -54,6 +55,20 @@ class Limit:
         self.counters: tuple[Counter, Counter]
 
 
+class Global:
+    """The ``global`` section: which rate-limit service to ask, with which descriptors."""
+
+    def __init__(self, spec: dict) -> None:
+        self.domain: str = spec["domain"]
+        self.cluster: str = spec["cluster"]
+        self.timeout_ms: int = spec.get("timeout_ms", 20)  # Envoy's default
+        self.failure_mode_deny: bool = spec.get("failure_mode_deny", False)
+        self.status_on_error: int = spec.get("status_on_error", 500)
+        self.x_envoy_ratelimited = not spec.get("disable_x_envoy_ratelimited_header", False)
+        self.rate_limits = [[Action(action) for action in entry["actions"]]
+                            for entry in spec["rate_limits"]]
+
+
 class Settings:
     """The whole validated configuration."""
 
@@ -67,6 +82,8 @@ class Settings:
         self.response_headers = list(document.get("response_headers_to_add", {}).items())
         self.max_keys: int = document.get("max_keys", 1024)
         self.always_consume_default = document.get("always_consume_default_token_bucket", True)
+        self.global_: Global | None = Global(document["global"]) if "global" in document \
+            else None
         # (rl2: E is stored in hex since this layout; a decimal value must not be misread)
         base = f"meshwasm.rl2.{self.stat_prefix}."
         self.default: Bucket | None = None

@@ -38,22 +38,30 @@ def _read_varint(message: bytes, position: int) -> tuple[int, int]:
             return value, position
 
 
-def fields(message: bytes) -> dict[int, bytes | int]:
-    """Field number -> value (the last one wins, as in protobuf) of the varint and
-    length-delimited fields; ``ValueError`` for other wire types or a truncated message."""
-    found: dict[int, bytes | int] = {}
+def records(message: bytes) -> list[tuple[int, bytes | int]]:
+    """Every varint and length-delimited field in order, as (number, value): repeated
+    fields keep all their values; ``ValueError`` for other wire types or a truncated
+    message."""
+    found: list[tuple[int, bytes | int]] = []
     position = 0
     while position < len(message):
         key, position = _read_varint(message, position)
         number, wire_type = key >> 3, key & 7
         if wire_type == 0:
-            found[number], position = _read_varint(message, position)
+            value, position = _read_varint(message, position)
+            found.append((number, value))
         elif wire_type == 2:
             size, position = _read_varint(message, position)
             if position + size > len(message):
                 raise ValueError("truncated field")
-            found[number] = message[position:position + size]
+            found.append((number, message[position:position + size]))
             position += size
         else:
             raise ValueError(f"unexpected wire type {wire_type}")
     return found
+
+
+def fields(message: bytes) -> dict[int, bytes | int]:
+    """Field number -> value (the last one wins, as in protobuf) of the varint and
+    length-delimited fields; ``ValueError`` for other wire types or a truncated message."""
+    return dict(records(message))

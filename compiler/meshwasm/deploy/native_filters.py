@@ -6,6 +6,9 @@ returns a full bootstrap dict for ``envoy_process.start_envoy(options, config=..
 
 - ``local_ratelimit(options, config)`` — ``envoy.filters.http.local_ratelimit`` from a
   configuration of ``filters/rate_limit`` (translated: see ``rate_limit_to_native``);
+- ``ratelimit(options, config)`` — ``envoy.filters.http.ratelimit`` (the global rate limit,
+  asking a rate-limit service over gRPC) from the ``global`` section of a ``filters/rate_limit``
+  configuration, its ``rate_limits`` on the route (see ``global_rate_limit_to_native``);
 - ``fault(options, config)`` — ``envoy.filters.http.fault`` from a ``filters/fault``
   configuration (the same field names; ours is a subset);
 - ``lua(options, source)`` — ``envoy.filters.http.lua`` with inline Lua code.
@@ -29,10 +32,14 @@ def with_http_filter(options: EnvoyOptions, http_filter: dict[str, Any]) -> dict
     if options.module is not None:
         raise ValueError("native filter bootstraps take EnvoyOptions without a module")
     config = bootstrap(options)
-    listener = config["static_resources"]["listeners"][0]
-    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    hcm["http_filters"].insert(0, http_filter)
+    _connection_manager(config)["http_filters"].insert(0, http_filter)
     return config
+
+
+def _connection_manager(config: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP connection manager of a bootstrap ``envoy_config.bootstrap`` made."""
+    listener = config["static_resources"]["listeners"][0]
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
 
 
 def _limit_to_native(limit: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -101,6 +108,56 @@ def local_ratelimit(options: EnvoyOptions, config: dict[str, Any]) -> dict[str, 
     """A bootstrap with Envoy's local_ratelimit configured as our rate_limit ``config``."""
     return with_http_filter(options, {"name": "envoy.filters.http.local_ratelimit",
                                       "typed_config": rate_limit_to_native(config)})
+
+
+def _action_to_native(action: dict[str, Any]) -> dict[str, Any]:
+    """One of our ``global.rate_limits`` actions as Envoy's (ours are Envoy's, but for
+    ``header_value_match``'s matchers: ``{name, exact|prefix}`` -> ``string_match``)."""
+    [(kind, spec)] = action.items()
+    if kind != "header_value_match":
+        return copy.deepcopy(action)
+    native = {key: value for key, value in spec.items() if key != "headers"}
+    native["headers"] = [{"name": matcher["name"], "string_match": {
+        how: matcher[how] for how in ("exact", "prefix") if how in matcher}}
+        for matcher in spec["headers"]]
+    return {kind: native}
+
+
+def global_rate_limit_to_native(config: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The ``RateLimit`` typed config equivalent to our rate_limit ``config``'s ``global``
+    section, and the route's ``rate_limits``.  Our ``status`` is ``rate_limited_status``;
+    ``enable_x_ratelimit_headers`` is shared with the local buckets in ours."""
+    spec = config["global"]
+    native: dict[str, Any] = {
+        "@type": _TYPES + "ratelimit.v3.RateLimit",
+        "domain": spec["domain"],
+        "timeout": f"{spec.get('timeout_ms', 20) / 1000:g}s",
+        "failure_mode_deny": spec.get("failure_mode_deny", False),
+        "status_on_error": {"code": spec.get("status_on_error", 500)},
+        "enable_x_ratelimit_headers": config.get("enable_x_ratelimit_headers", "OFF"),
+        "disable_x_envoy_ratelimited_header": spec.get("disable_x_envoy_ratelimited_header",
+                                                       False),
+        "rate_limit_service": {"grpc_service": {"envoy_grpc": {"cluster_name": spec["cluster"]}},
+                               "transport_api_version": "V3"},
+    }
+    if "status" in config:
+        native["rate_limited_status"] = {"code": config["status"]}
+    rate_limits = [{"actions": [_action_to_native(action) for action in entry["actions"]]}
+                   for entry in spec["rate_limits"]]
+    return native, rate_limits
+
+
+def ratelimit(options: EnvoyOptions, config: dict[str, Any]) -> dict[str, Any]:
+    """A bootstrap with Envoy's global rate-limit filter configured as our rate_limit
+    ``config``'s ``global`` section (the service's cluster must be in
+    ``options.grpc_clusters``)."""
+    native, rate_limits = global_rate_limit_to_native(config)
+    bootstrap_config = with_http_filter(options, {"name": "envoy.filters.http.ratelimit",
+                                                  "typed_config": native})
+    routes = _connection_manager(bootstrap_config)["route_config"]["virtual_hosts"][0]["routes"]
+    for route in routes:
+        route["route"]["rate_limits"] = rate_limits
+    return bootstrap_config
 
 
 def fault_to_native(config: dict[str, Any]) -> dict[str, Any]:
