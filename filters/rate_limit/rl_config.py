@@ -58,7 +58,7 @@ class Limit:
 class Global:
     """The ``global`` section: which rate-limit service to ask, with which descriptors."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.domain: str = spec["domain"]
         self.cluster: str = spec["cluster"]
         self.timeout_ms: int = spec.get("timeout_ms", 20)  # Envoy's default

@@ -10,14 +10,17 @@ left out); a descriptor left with no entries is not sent.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from proxy_wasm import properties
+
+TYPE_CHECKING = False  # not `from typing`: that would bundle typing into the module
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    #: reads one request header (None when absent)
+    HeaderReader = Callable[[str], str | None]
 
 Entry = tuple[str, str]
 Descriptor = tuple[Entry, ...]
-#: reads one request header (None when absent)
-HeaderReader = Callable[[str], "str | None"]
 
 _SKIP = object()  # an action's entry is left out, the descriptor still sent
 
@@ -38,7 +41,7 @@ class Action:
     __slots__ = ("kind", "key", "value", "header", "skip_if_absent", "matchers",
                  "expect_match")
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         [(kind, options)] = spec.items()
         self.kind: str = kind
         self.header = ""
