@@ -55,18 +55,15 @@ class _Skip(Exception):
 
 def memory_image(data_payload: bytes) -> dict[int, bytes]:
     """The active segments of a data section, by offset (only constant offsets, memory 0)."""
-    reader = wasmbin.Reader(data_payload)
     placed: dict[int, bytes] = {}
-    for _ in range(reader.u32()):
-        flags = reader.u32()
-        if flags not in (0, 2):
+    for segment in wasmbin.parse_data_segments(data_payload):
+        if segment.passive:
             raise _Skip("a passive data segment")
-        if flags == 2 and reader.u32() != 0:
+        if segment.memory != 0:
             raise _Skip("a data segment for another memory")
-        expression = reader.init_expr()
-        if expression[0] != 0x41:
+        if segment.offset is None:
             raise _Skip("a data segment with a non-constant offset")
-        placed[wasmbin.Reader(expression, 1).s64()] = reader.take(reader.u32())
+        placed[segment.offset] = segment.data
     return placed
 
 

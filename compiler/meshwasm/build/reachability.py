@@ -123,24 +123,15 @@ def memory_chunks(payload: bytes) -> list[bytes]:
     """The data section as chunks of memory, each with zeros around it: active segments
     closer than 4 bytes are merged (a word may straddle them); passive segments stand alone
     (they are copied to run-time offsets)."""
-    reader = wasmbin.Reader(payload)
     placed: list[tuple[int, bytes]] = []
     chunks: list[bytes] = []
-    for _ in range(reader.u32()):
-        flags = reader.u32()
-        if flags == 2:
-            reader.u32()  # memory index
-        offset = None
-        if flags in (0, 2):
-            expression = reader.init_expr()
-            if expression[0] != 0x41:
-                raise _Unsupported("a data segment with a non-constant offset")
-            offset = wasmbin.Reader(expression, 1).s64()
-        data = reader.take(reader.u32())
-        if offset is None:
-            chunks.append(data)
+    for segment in wasmbin.parse_data_segments(payload):
+        if segment.passive:
+            chunks.append(segment.data)
+        elif segment.offset is None:
+            raise _Unsupported("a data segment with a non-constant offset")
         else:
-            placed.append((offset, data))
+            placed.append((segment.offset, segment.data))
     placed.sort(key=lambda item: item[0])
     index = 0
     while index < len(placed):

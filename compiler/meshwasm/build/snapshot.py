@@ -153,21 +153,15 @@ def _data_segments(memory: bytes, min_gap: int = _MIN_ZERO_GAP) -> list[bytes]:
     position = 0
     for gap in re.finditer(rb"\x00{%d,}" % min_gap, memory):
         if gap.start() > position:
-            segments.append(_segment(position, memory[position:gap.start()]))
+            segments.append(wasmbin.encode_active_segment(position, memory[position:gap.start()]))
             if len(segments) > _MAX_SEGMENTS:
                 return _data_segments(memory, min_gap * 2)
         position = gap.end()
     if position < len(memory):
         tail = memory[position:].rstrip(b"\x00")
         if tail:
-            segments.append(_segment(position, tail))
+            segments.append(wasmbin.encode_active_segment(position, tail))
     return segments
-
-
-def _segment(offset: int, data: bytes) -> bytes:
-    # flags 0: active, memory 0, offset expression `i32.const offset; end`
-    return (b"\x00\x41" + wasmbin.encode_s64(offset) + b"\x0b" + wasmbin.encode_u32(len(data))
-            + data)
 
 
 def apply_snapshot(module_bytes: bytes, run: InitRun) -> bytes:

@@ -225,6 +225,37 @@ def encode_global(item: Global) -> bytes:
     return bytes([item.value_type, 1 if item.mutable else 0]) + item.init
 
 
+@dataclass(frozen=True)
+class DataSegment:
+    """One segment of the data section.  ``offset`` is where an active segment's constant
+    offset puts it; None for a passive segment, or an offset that is not an ``i32.const``."""
+
+    passive: bool
+    memory: int
+    offset: int | None
+    data: bytes
+
+
+def parse_data_segments(payload: bytes) -> list[DataSegment]:
+    reader = Reader(payload)
+    segments = []
+    for _ in range(reader.u32()):
+        flags = reader.u32()
+        memory = reader.u32() if flags == 2 else 0
+        offset = None
+        if flags in (0, 2):
+            expression = reader.init_expr()
+            if expression[0] == 0x41:
+                offset = Reader(expression, 1).s64()
+        segments.append(DataSegment(flags == 1, memory, offset, reader.take(reader.u32())))
+    return segments
+
+
+def encode_active_segment(offset: int, data: bytes) -> bytes:
+    """An active segment of memory 0 at a constant offset (flags 0, ``i32.const offset``)."""
+    return b"\x00\x41" + encode_s64(offset) + b"\x0b" + encode_u32(len(data)) + data
+
+
 def parse_memory(payload: bytes) -> tuple[int, int, int | None]:
     reader = Reader(payload)
     if reader.u32() != 1:

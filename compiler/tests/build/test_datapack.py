@@ -27,16 +27,11 @@ def unpacker_module(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return compile_raw_c_filter(source, work / "unpacker.wasm").read_bytes()
 
 
-def active_segment(offset: int, data: bytes) -> bytes:
-    return (b"\x00\x41" + wasmbin.encode_s64(offset) + b"\x0b"
-            + wasmbin.encode_u32(len(data)) + data)
-
-
 def with_segments(module: bytes, segments: list[tuple[int, bytes]]) -> bytes:
     """``module`` whose data section is exactly ``segments`` (active, memory 0)."""
     end = max(offset + len(data) for offset, data in segments)
     data_section = wasmbin.Section(wasmbin.SECTION_DATA, wasmbin.encode_vector(
-        [active_segment(offset, data) for offset, data in segments]))
+        [wasmbin.encode_active_segment(offset, data) for offset, data in segments]))
     out = []
     for section in wasmbin.parse_sections(module):
         if section.id == wasmbin.SECTION_DATA:
