@@ -229,6 +229,40 @@ def _text() -> Result:
             "colorsys": colorsys.rgb_to_hsv(0.2, 0.4, 0.4)}
 
 
+def _error_of(call: Callable[[], object]) -> str:
+    try:
+        return repr(call())
+    except Exception as error:  # the exception's type and message are the answer
+        return f"{type(error).__name__}: {error}"
+
+
+def _str_methods() -> Result:
+    """The argument forms of the search methods and the utf-8 codec spellings (the module's
+    CPython has fast paths for one argument and for "utf-8": they must answer alike)."""
+    text, data = "/admin/users?id=7", b"/admin/users?id=7"
+    return {
+        "one_arg": [text.startswith("/admin"), text.endswith("7"), text.find("users"),
+                    text.rfind("/"), text.count("/"), text.index("?"), text.rindex("i"),
+                    data.startswith(b"/admin"), data.endswith(b"7"), data.find(b"users"),
+                    data.count(b"/"), data.find(0x3F)],
+        "ranges": [text.startswith("admin", 1), text.endswith("admin", 0, 6),
+                   text.find("/", 1), text.count("/", 1, 7), text.startswith("u", -8, None),
+                   data.startswith(b"admin", 1), data.find(b"/", 2, None)],
+        "tuples": [text.startswith(("/x", "/admin")), text.endswith(("8", "9")),
+                   data.startswith((b"/x", b"/ad"))],
+        "errors": [_error_of(lambda: text.startswith(1)),  # type: ignore[arg-type]
+                   _error_of(lambda: text.startswith()),  # type: ignore[call-arg]
+                   _error_of(lambda: text.find("a", "b")),  # type: ignore[arg-type]
+                   _error_of(lambda: text.index("zz")), _error_of(lambda: data.find("s")),  # type: ignore[arg-type]
+                   _error_of(lambda: text.count("a", 1, 2, 3))],  # type: ignore[call-arg]
+        "codecs": [b"gr\xc3\xbc\xc3\x9fe".decode("utf-8"), b"gr\xc3\xbc".decode("UTF-8"),
+                   b"\xff-".decode("utf-8", "replace"), b"\xff-".decode("utf8", "ignore"),
+                   _error_of(lambda: b"\xff".decode("utf-8")), "\u00fc".encode("utf-8").hex(),
+                   "\ud800".encode("utf-8", "surrogatepass").hex(),
+                   _error_of(lambda: "\ud800".encode("utf-8")), str(b"x", "utf-8")],
+    }
+
+
 def _web() -> Result:
     url = urllib.parse.urlsplit("https://user@host.example:8443/p/a%20th;x?q=1&q=2&r=%E2%98%83#frag")
     cookie = http.cookies.SimpleCookie()
@@ -280,5 +314,5 @@ EXERCISES: dict[str, Callable[[], Result]] = {
     "hashlib": _hashlib, "hmac": _hmac, "decimal": _decimal, "statistics": _statistics,
     "math": _math, "fractions": _fractions, "datetime": _datetime, "json": _json, "re": _re,
     "encodings": _encodings, "collections": _collections, "types": _types, "text": _text,
-    "web": _web, "random": _random, "modular_pow": _modular_pow,
+    "web": _web, "random": _random, "str_methods": _str_methods, "modular_pow": _modular_pow,
 }

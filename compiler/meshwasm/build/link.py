@@ -1,4 +1,4 @@
-"""Link stage: compile the C glue and frozen.c with zig, link them with libpython.
+"""Link stage: compile the C glue and the builtin module table with zig, link with libpython.
 
 zig cc puts its libc before the user's archives on the wasm-ld line, and wasi-libc and
 libpython both define pthread stubs, so the first definition (libc's) clashes with
@@ -22,7 +22,8 @@ from meshwasm.build.zig import ZigError, zig_cc, zig_executable, zig_version
 
 GLUE_DIR = Path(__file__).resolve().parent / "glue"
 GLUE_SOURCES = ("exports.c", "abi_module.c", "abi_convert.c", "abi_shared.c", "abi_grpc.c",
-                "abi_headermap.c", "wasi_shim.c", "vm_limits.c", "unpack_memory.c")
+                "abi_headermap.c", "wasi_shim.c", "vm_limits.c", "unpack_memory.c",
+                "fast_memory.c", "frozen_blob.c")
 TARGET = ["-target", "wasm32-wasi"]
 CFLAGS = ["-O2", "-DPY_SSIZE_T_CLEAN", "-fno-sanitize=undefined"]
 STACK_SIZE = 1 << 20
@@ -84,14 +85,18 @@ def compile_object(source: Path, python: WasiPython) -> Path:
     return target
 
 
-def link_module(frozen_c: Path, python: WasiPython, output: Path) -> Path:
-    """Link glue + frozen modules + libpython + zig's libc into ``output``.
+def glue_objects(python: WasiPython) -> list[Path]:
+    """The glue's objects (compiled once per text; their names carry that hash)."""
+    return [compile_object(GLUE_DIR / name, python) for name in GLUE_SOURCES]
+
+
+def link_module(inittab_c: Path, python: WasiPython, output: Path) -> Path:
+    """Link glue + builtin module table + libpython + zig's libc into ``output``.
 
     A link map (which object each function came from) is written beside it as
     ``output.map``; the prune stage reads it.
     """
-    objects = [compile_object(GLUE_DIR / name, python) for name in GLUE_SOURCES]
-    objects.append(compile_object(frozen_c, python))
+    objects = [*glue_objects(python), compile_object(inittab_c, python)]
     libc = zig_libc()
     command = [
         str(zig_executable()), "wasm-ld",

@@ -18,8 +18,8 @@ from pathlib import Path
 import proxy_wasm
 
 from meshwasm import __version__
-from meshwasm.build import (datapack, deepfreeze, freeze, link, prune, reachability, snapshot,
-                            stamp, trim)
+from meshwasm.build import (datapack, deepfreeze, freeze, link, prune, reachability,
+                            runtime_link, snapshot, stamp, trim)
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -67,7 +67,8 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
                  trim_to: list[Path] | None = None) -> BuildResult:
     """Compile ``filter_path`` into the proxy-wasm module ``output``.
 
-    ``use_cache=False`` rebuilds every stage (the toolchain and C objects stay cached).
+    ``use_cache=False`` rebuilds every stage, linking included (the toolchain and C objects
+    stay cached).
     ``progress`` hears of each stage (the first build compiles CPython: minutes).
     ``trim_to``: traffic files; functions they never run become raising stubs (opt-in,
     see ``trim.py``).
@@ -90,24 +91,22 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
         return BuildResult(output, len(data), True, closure, timings)
 
     with tempfile.TemporaryDirectory(prefix="meshwasm-build-") as scratch:
-        work = Path(scratch)
         progress.step(f"freezing {len(closure.sources)} Python modules")
         mark = time.perf_counter()
-        bytecode = freeze.compile_bytecode(closure, work / "bytecode")
-        frozen_c = work / "frozen.c"
-        frozen_c.write_text(freeze.render_frozen_c(closure, bytecode))
+        bytecode = freeze.compile_bytecode(closure, Path(scratch) / "bytecode")
+        blob = freeze.encode_blob(closure, bytecode)
         timings["freeze"] = time.perf_counter() - mark
 
-        progress.step("linking with CPython")
-        mark = time.perf_counter()
-        linked_path = link.link_module(frozen_c, python, work / "linked.wasm")
-        linked = linked_path.read_bytes()
-        link_map = Path(f"{linked_path}.map").read_text()
-        timings["link"] = time.perf_counter() - mark
+    progress.step("linking with CPython")
+    mark = time.perf_counter()
+    runtime = runtime_link.linked_runtime(freeze.builtin_modules(closure), python,
+                                          use_cache=use_cache)
+    linked, link_map = runtime.module, runtime.link_map
+    timings["link"] = time.perf_counter() - mark
 
     progress.step("starting Python at build time (snapshot)")
     mark = time.perf_counter()
-    run = snapshot.run_initialization(linked)
+    run = snapshot.run_initialization(linked, blob)
     # Zero bytes are left out of the module's data: clear what no live object needs.
     run.memory, dead_frozen = deepfreeze.drop_dead_objects(run.memory, link_map)
     initialized = snapshot.initialized_module(linked, run)

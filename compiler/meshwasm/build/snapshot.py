@@ -11,6 +11,7 @@ WASI to the module, and ours imports ``proxy_*`` functions.)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -18,8 +19,11 @@ import wasmtime
 
 from meshwasm.build import callbacks, wasmbin
 from meshwasm.build.errors import BuildError
+from meshwasm.build.toolchain import cache_root
+from meshwasm.files import write_atomically
 
 INIT_EXPORT = "meshwasm_initialize"
+ALLOCATE_EXPORT = "proxy_on_memory_allocate"  # malloc: where the blob goes
 WASI_REACTOR_INIT = "_initialize"
 _GLOBAL_EXPORT_PREFIX = "__meshwasm_snapshot_global_"
 PAGE_SIZE = 65536
@@ -109,14 +113,39 @@ def _stub_imports(linker: wasmtime.Linker, module: wasmtime.Module, log: list[st
         linker.define_func(item.module, item.name, func_type, answer_zero)
 
 
-def run_initialization(module_bytes: bytes) -> InitRun:
-    """Instantiate the linked module, run its initializer, and capture memory and globals."""
-    sections = wasmbin.parse_sections(module_bytes)
-    # Start-up runs once per build: compiling it fast beats running it fast (~3x quicker).
+def _compiled(engine: wasmtime.Engine, instrumented: bytes) -> wasmtime.Module:
+    """wasmtime's compiled copy of ``instrumented``, kept in the cache: the linked runtime
+    is the same for every build with the same builtins (``runtime_link.py``), and compiling
+    it took most of a rebuild's time.  A copy this wasmtime cannot load is compiled again."""
+    key = hashlib.sha256(instrumented + f"opt_level={_OPT_LEVEL}".encode()).hexdigest()
+    path = cache_root() / "snapshotter" / f"{key}.cwasm"
+    if path.exists():
+        try:
+            return wasmtime.Module.deserialize_file(engine, str(path))
+        except wasmtime.WasmtimeError:
+            pass  # another wasmtime version wrote it
+    module = wasmtime.Module(engine, instrumented)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, module.serialize())
+    return module
+
+
+# Start-up runs once per build: compiling it fast beats running it fast (~3x quicker).
+_OPT_LEVEL = "none"
+
+
+def _engine() -> wasmtime.Engine:
     config = wasmtime.Config()
-    config.cranelift_opt_level = "none"
-    engine = wasmtime.Engine(config)
-    module = wasmtime.Module(engine, _instrument(sections))
+    config.cranelift_opt_level = _OPT_LEVEL
+    return wasmtime.Engine(config)
+
+
+def run_initialization(module_bytes: bytes, blob: bytes) -> InitRun:
+    """Instantiate the linked module, hand it the filter's modules (``blob``, see
+    ``freeze.encode_blob``), run its initializer, and capture memory and globals."""
+    sections = wasmbin.parse_sections(module_bytes)
+    engine = _engine()
+    module = _compiled(engine, _instrument(sections))
     store = wasmtime.Store(engine)
     linker = wasmtime.Linker(engine)
     log: list[str] = []
@@ -124,17 +153,22 @@ def run_initialization(module_bytes: bytes) -> InitRun:
     _stub_imports(linker, module, log, host_calls)
     instance = linker.instantiate(store, module)
     exports = instance.exports(store)
+    memory = exports["memory"]
+    assert isinstance(memory, wasmtime.Memory)
     try:
         if WASI_REACTOR_INIT in exports:
             exports[WASI_REACTOR_INIT](store)  # type: ignore[operator]
-        status = exports[INIT_EXPORT](store)  # type: ignore[operator]
+        address = exports[ALLOCATE_EXPORT](store, len(blob))  # type: ignore[operator]
+        if not address:
+            raise SnapshotError("the module could not allocate memory for the filter's code",
+                                log, host_calls)
+        memory.write(store, blob, address)
+        status = exports[INIT_EXPORT](store, address, len(blob))  # type: ignore[operator]
     except wasmtime.Trap as trap:
         raise SnapshotError(f"the module trapped while starting Python: {trap}", log,
                             host_calls) from None
     if status != 0:
         raise SnapshotError("the filter failed to load inside the module", log, host_calls)
-    memory = exports["memory"]
-    assert isinstance(memory, wasmtime.Memory)
     data = memory.read(store, 0, memory.data_len(store))
     values = {}
     for name in exports:

@@ -32,9 +32,10 @@ from meshwasm.build.prune import MapFunction, function_results, map_functions, s
 
 COVERAGE_BASE = 4096
 # Objects whose functions are always kept (see the module docstring).
+# (The glue's objects carry the hash of their text: ``exports-<hash>.o``.)
 KEPT_OBJECTS = re.compile(
-    r"^(obmalloc|gcmodule|ceval|errors|pystate|pyerrors|exceptions|exports|vm_limits|abi_\w+|wasi_shim"
-    r"|frozen-\w+)\.o$")
+    r"^(obmalloc|gcmodule|ceval|errors|pystate|pyerrors|exceptions|exports|vm_limits|abi_\w+"
+    r"|wasi_shim|fast_memory|frozen_blob|inittab)(-[0-9a-f]+)?\.o$")
 KEPT_ARCHIVES = ("libc.a", "libzigc.a", "libcompiler_rt.a")
 SMALL_BODY = 24  # bytes: a body this small costs V8 nothing worth the risk
 # The traffic is replayed this many times: a proxy serves the same requests over and over,

@@ -10,14 +10,11 @@
 #include <string.h>
 
 #include "abi_internal.h"
+#include "frozen_blob.h"
 #include "vm_limits.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
-/* Provided by the generated frozen.c. */
-extern const struct _frozen meshwasm_frozen_modules[];
-extern const char meshwasm_filter_module[];
-extern const char *const meshwasm_preload_modules[];
 /* CPython's own tables of frozen modules (Python/frozen.c). */
 extern const struct _frozen *_PyImport_FrozenBootstrap;
 extern const struct _frozen *_PyImport_FrozenStdlib;
@@ -420,7 +417,6 @@ static int load_filter(void) {
   return 0;
 }
 
-/* Called once by the snapshotter; returns 0 on success. */
 /* The message of the RuntimeError raised by meshwasm_compiler_unavailable (made at start-up). */
 static PyObject *unavailable_message;
 static int raising_unavailable;
@@ -451,7 +447,14 @@ static void drop_imported_frozen_code(void) {
   }
 }
 
-EXPORT(meshwasm_initialize) int meshwasm_initialize(void) {
+/* `blob`: the filter's frozen modules (frozen_blob.c), written into memory by the
+ * snapshotter. */
+EXPORT(meshwasm_initialize) int meshwasm_initialize(const unsigned char *blob, uint32_t size) {
+  if (meshwasm_read_frozen_blob(blob, size) < 0) {
+    fprintf(stderr, "meshwasm: the build's blob of frozen modules is malformed\n");
+    meshwasm_flush_stdio();
+    return 3;
+  }
   if (start_python() < 0) { meshwasm_flush_stdio(); return 1; }
   if (load_filter() < 0) {
     log_python_error("initialization");
@@ -548,7 +551,11 @@ STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE
 /* A stream's on_done answers 1 (the stream may be destroyed) whatever the filter does; a
  * root context's (the plugin stops) is the filter's RootContext.on_done, in Python. */
 EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
-  if (root_context(id) != NULL) return limited_dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
+  /* Streams first: finding one in the stream table allocates nothing, while the roots' dict
+   * needs an int key (hundreds of instructions per request for a filter with on_done). */
+  int is_stream = (last_context != NULL && last_id == id) || abi_table_get(streams, id) != NULL;
+  if (!is_stream && root_context(id) != NULL)
+    return limited_dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
   if (skip_mask & SKIP_DONE) return 1;
   return stream_dispatch(CB_DONE, SKIP_DONE, id, 0, 0, NULL, 1);
 }
