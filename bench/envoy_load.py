@@ -92,13 +92,13 @@ def run_load(port: int, pid: int, per_client: list[list[Request]]) -> LoadResult
 
 
 def serial_cpu_us(envoy: EnvoyProcess, requests: list[Request], warmup: list[Request],
-                  expect: int | None = 200) -> float:
+                  expect: int | None = 200, port: int | None = None) -> float:
     """Envoy CPU per request (us) over ``requests`` sent one after another on one keep-alive
-    connection, after ``warmup`` on another (connection pools, V8 tiers, caches).  Raises
-    when a response is not ``expect`` (None: any status), so a filter that refused the load
-    is never reported as cheap."""
-    results = [run_load(envoy.listener_port, envoy.pid, [load]) for load in (warmup, requests)
-               if load]
+    connection, after ``warmup`` on another (connection pools, V8 tiers, caches), to
+    ``port`` (default: Envoy's listener).  Raises when a response is not ``expect`` (None:
+    any status), so a filter that refused the load is never reported as cheap."""
+    target = envoy.listener_port if port is None else port
+    results = [run_load(target, envoy.pid, [load]) for load in (warmup, requests) if load]
     if len(results[-1].statuses) != len(requests):
         raise RuntimeError(f"only {len(results[-1].statuses)} of {len(requests)} requests were "
                            "answered (the client's connection failed)")

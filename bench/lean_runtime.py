@@ -13,8 +13,9 @@ What it measures
            requests through the filter), for the same four Envoys; a filter's figure is the
            difference with the no-filter Envoy.  Also Envoy's admin /memory (tcmalloc:
            allocated, heap_size, pageheap_free); wasm memory and V8 code are not in it.
-  cpu      Envoy CPU per request (every thread's schedstat, around a bounded keep-alive loop,
-           so the client is not counted; as bench/request_cost.py) for: no filter, the C
+  cpu      Envoy CPU per request (every thread's schedstat, around bounded keep-alive loops,
+           so the client is not counted), every variant a listener of ONE Envoy, requests in
+           batches sent round-robin (bench/shared_envoy.py says why), for: no filter, the C
            filter, hello; native jwt_authn and ours with one cached HS256 token, then with a
            fresh RS256 token per request (plus the Lua RS256 check of bench/jwt_authn.py);
            native local_ratelimit, the Lua counter of bench/rate_limit.py and ours (buckets
@@ -22,9 +23,10 @@ What it measures
            its figure minus the no-filter Envoy's.
 
 How to read it
-  Every Envoy is a fresh process, the variants are interleaved round by round (a drift in
-  machine load hits all of them alike) and each figure is the median over rounds, with
-  [min..max] beside it.  Only the ratios within one run mean anything: absolute figures
+  For startup and memory every Envoy is a fresh process, the variants are interleaved round
+  by round (a drift in machine load hits all of them alike); CPU batches are interleaved
+  within one Envoy.  Each figure is the median over rounds (batches), with [min..max] beside
+  it.  Only the ratios within one run mean anything: absolute figures
   move by +-30% between runs on shared 2-core machines, and an added figure smaller than
   its spread is not a measurement.  The last table holds the targets: PASS when the figure
   is at most the limit.  ``--quick`` is a smoke run (2 rounds, 300 requests): it proves the
@@ -56,7 +58,7 @@ from typing import Any
 from meshwasm.build.pipeline import build_filter
 from meshwasm.build.zig import compile_raw_c_filter
 from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
 from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
 from meshwasm.deploy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
@@ -71,6 +73,7 @@ from baseline import COMMIT, baseline_hello  # noqa: E402
 from envoy_load import (ADMIN_MEMORY_FIELDS, Request, admin_memory, rss_kib,  # noqa: E402
                         run_load, serial_cpu_us)
 from lean_targets import SHIPPED, Verdict, added, evaluate, format_verdicts  # noqa: E402
+from shared_envoy import Listener, round_robin_cpu  # noqa: E402
 from startup import section_sizes  # noqa: E402
 
 from runtime_tests.jwt_authn.native import bootstrap_for as jwt_native  # noqa: E402
@@ -90,7 +93,7 @@ FAULT_CONFIG = {"abort": {"http_status": 503, "percentage": {"numerator": 0}},
 @dataclass(frozen=True)
 class Settings:
     rounds: int  # interleaved rounds (each a fresh Envoy per variant)
-    requests: int  # measured requests per CPU sample
+    requests: int  # measured requests per CPU variant, in batches
     warmup: int  # requests before them
     traffic: int  # requests between the two memory readings
 
@@ -264,8 +267,18 @@ def startup_sample(traffic: bool) -> Sample:
     return sample
 
 
-def cpu_sample(variant: Variant, envoy: EnvoyProcess) -> dict[str, Any]:
-    return {"us": serial_cpu_us(envoy, variant.load, variant.warmup)}
+#: requests per CPU batch: small enough that the variants' batches interleave finely
+CPU_BATCH = 250
+
+
+def cpu_samples(variants: list[Variant], upstream_port: int,
+                settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every CPU variant as a listener of one Envoy (``shared_envoy.round_robin_cpu``)."""
+    listeners = [Listener(variant.key, variant.bootstrap or bootstrap(variant.options),
+                          variant.warmup, variant.load) for variant in variants]
+    rounds = max(settings.rounds, settings.requests // CPU_BATCH)
+    return round_robin_cpu(listeners, EnvoyOptions(upstream_port=upstream_port), rounds,
+                           READY_TIMEOUT_SECONDS, progress)
 
 
 def summarize(samples: dict[str, list[dict[str, Any]]], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -302,8 +315,9 @@ def report(figures: dict[str, Any], labels: dict[str, str], verdicts: list[Verdi
     """The tables: sizes, then each phase that ran, then the targets."""
     run = figures["settings"]
     lines = [f"lean runtime ({', '.join(run['phases'])}): one Envoy worker, loopback, "
-             f"{run['rounds']} interleaved rounds; CPU {run['requests']} requests after "
-             f"{run['warmup']}; memory after {run['traffic']} requests",
+             f"{run['rounds']} interleaved rounds; CPU {run['requests']} requests per variant "
+             f"after {run['warmup']}, in batches round-robin through one Envoy; memory after "
+             f"{run['traffic']} requests",
              f"load average at start {figures['load_average'][0]}, at end "
              f"{figures['load_average'][1]} (figures move +-30% between runs: read the ratios)",
              "", "module sizes (MB)             module     code     data     gzip"]
@@ -336,7 +350,7 @@ def report(figures: dict[str, Any], labels: dict[str, str], verdicts: list[Verdi
                 + f"     {admin}")
     cpu = figures.get("cpu")
     if cpu:
-        lines += ["", "Envoy CPU per request, median [min..max] (us)        per request"
+        lines += ["", "Envoy CPU per request, median of batches [min..max] (us)  per request"
                   "      added"]
         for key, row in cpu.items():
             low, high = row["us_range"]
@@ -389,7 +403,7 @@ def main() -> int:
                 progress("making tokens")
                 variants = cpu_variants(upstream.port, modules, settings)
                 labels.update({variant.key: variant.label for variant in variants})
-                figures["cpu"] = summarize(interleaved(variants, settings.rounds, cpu_sample),
+                figures["cpu"] = summarize(cpu_samples(variants, upstream.port, settings),
                                            ("us",))
     figures["load_average"].append(round(os.getloadavg()[0], 2))
     figures["seconds"] = round(time.monotonic() - started, 1)
