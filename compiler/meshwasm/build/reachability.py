@@ -65,6 +65,7 @@ class Reduction:
 
     functions_before: int = 0
     functions_removed: int = 0
+    functions_merged: int = 0  # identical to another live function: one body kept
     code_bytes_before: int = 0
     code_bytes_after: int = 0
     slots: int = 0
@@ -74,7 +75,8 @@ class Reduction:
     def summary(self) -> str:
         if self.skipped:
             return f"nothing removed ({self.skipped})"
-        return (f"removed {self.functions_removed} of {self.functions_before} functions, code "
+        return (f"removed {self.functions_removed} of {self.functions_before} functions "
+                f"(and merged {self.functions_merged} identical ones), code "
                 f"{self.code_bytes_before / 1e6:.3f} MB -> {self.code_bytes_after / 1e6:.3f} MB; "
                 f"{self.slots_stubbed} of {self.slots} table slots point at a stub")
 
@@ -293,17 +295,38 @@ def live_functions(parsed: ParsedModule, unavailable: int | None) -> set[int]:
     return live
 
 
+def identical_functions(parsed: ParsedModule, functions: list[int]) -> dict[int, int]:
+    """Each of ``functions`` whose type and body are byte for byte those of an earlier one,
+    mapped to that earlier one.  (Same bytes call the same functions: the same behaviour.)
+
+    Merging them is safe although C may compare function pointers: a pointer is a table
+    slot, and every slot keeps its index; only the body it runs is shared.  Each function
+    costs Envoy's V8 memory of its own (about 1.8 KB measured), besides its code."""
+    first: dict[tuple[int, bytes], int] = {}
+    same: dict[int, int] = {}
+    for function in functions:
+        start, end = parsed.ranges[function - parsed.imported]
+        key = (parsed.function_types[function - parsed.imported], parsed.code[start:end])
+        original = first.setdefault(key, function)
+        if original != function:
+            same[function] = original
+    return same
+
+
 def _rewrite(parsed: ParsedModule, live: set[int],
              unavailable: int | None) -> tuple[bytes, Reduction]:
-    """Remove the functions not in ``live``, renumbering the rest; table slots that named a
-    removed function name a stub of its type instead."""
+    """Remove the functions not in ``live``, and merge identical live ones, renumbering the
+    rest; table slots that named a removed function name a stub of its type instead."""
     imported = parsed.imported
     defined = len(parsed.function_types)
     # New indices: imports, live defined functions in their order, then one stub per type.
     new_index = list(range(imported)) + [-1] * defined
-    kept = [f for f in range(imported, imported + defined) if f in live]
+    merged = identical_functions(parsed, sorted(live - set(range(imported))))
+    kept = [f for f in range(imported, imported + defined) if f in live and f not in merged]
     for position, function in enumerate(kept):
         new_index[function] = imported + position
+    for duplicate, original in merged.items():
+        new_index[duplicate] = new_index[original]
     stub_types: dict[int, int] = {}  # type -> new index of its stub
     stubbed = 0
     slots = []
@@ -345,7 +368,8 @@ def _rewrite(parsed: ParsedModule, live: set[int],
         out.append(section)
     new_code = next(s for s in out if s.id == wasmbin.SECTION_CODE)
     return wasmbin.encode_module(out), Reduction(
-        functions_before=defined, functions_removed=defined - len(kept),
+        functions_before=defined, functions_removed=defined - len(kept) - len(merged),
+        functions_merged=len(merged),
         code_bytes_before=len(parsed.code), code_bytes_after=len(new_code.payload),
         slots=len(parsed.table.functions), slots_stubbed=stubbed)
 

@@ -130,3 +130,42 @@ def test_scan_reads_calls_constants_and_indirect_types() -> None:
     assert [target for target, _, _ in scan.function_refs] == [0]
     assert scan.indirect_types == {0}
     assert scan.constants == {0, 0xFFFFFFFF}
+
+
+# $twin_a and $twin_b have the same type and body; $cousin the same body but another type.
+# Both twins sit in table slots that C code could compare as pointers: slots 1 and 2.
+TWINS = """
+(module
+  (type $ii (func (param i32) (result i32)))
+  (table 3 funcref)
+  (memory (export "memory") 1)
+  (elem (i32.const 1) $twin_a $twin_b)
+  (data (i32.const 100) "\\01\\00\\00\\00\\02\\00\\00\\00")
+  (func $twin_a (type $ii) (i32.const 42))
+  (func $twin_b (type $ii) (i32.const 42))
+  (func $cousin (export "cousin") (result i32) (i32.const 42))
+  (func (export "call_slot") (param $slot i32) (param $x i32) (result i32)
+    (call_indirect (type $ii) (local.get $x) (local.get $slot)))
+  (func (export "direct_b") (param i32) (result i32) (call $twin_b (local.get 0))))
+"""
+
+
+def test_identical_functions_share_one_body_and_keep_their_slots() -> None:
+    reduced, reduction = reachability.reduce(bytes(wasmtime.wat2wasm(TWINS)), unavailable=None)
+    assert reduction.functions_merged == 1  # $twin_b into $twin_a; $cousin's type differs
+    sections = wasmbin.parse_sections(reduced)
+    element = next(s for s in sections if s.id == wasmbin.SECTION_ELEMENT)
+    table = reachability._element_segment(element.payload)
+    assert table.functions[0] == table.functions[1]  # slots 1 and 2: one body ...
+    assert table.offset == 1 and len(table.functions) == 2  # ... still two pointers
+    store, instance, _ = _instantiate_without_imports(reduced)
+    exports = instance.exports(store)
+    assert exports["call_slot"](store, 1, 5) == 42  # type: ignore[operator]
+    assert exports["call_slot"](store, 2, 5) == 42  # type: ignore[operator]
+    assert exports["direct_b"](store, 7) == 42  # type: ignore[operator]
+    assert exports["cousin"](store) == 42  # type: ignore[operator]
+
+
+def _instantiate_without_imports(module: bytes) -> tuple[wasmtime.Store, wasmtime.Instance, None]:
+    store = wasmtime.Store()
+    return store, wasmtime.Instance(store, wasmtime.Module(store.engine, module), []), None
