@@ -215,60 +215,72 @@ REQUEST_CALLBACKS = ("proxy_on_request_headers", "proxy_on_response_headers",
                      "proxy_on_response_body", "proxy_on_log", "proxy_on_done")
 
 
+class GuestVM:
+    """One instance of a module under wasmtime with fuel, configured as Envoy would (root
+    context 1, ``on_vm_start``, ``on_configure``), its host calls answered by ``host``."""
+
+    def __init__(self, engine: wasmtime.Engine, module: wasmtime.Module,
+                 host: StandInHost) -> None:
+        self.host = host
+        self.store = wasmtime.Store(engine)
+        self.store.set_fuel(FUEL)
+        linker = wasmtime.Linker(engine)
+        _link(linker, module, host)
+        exports = linker.instantiate(self.store, module).exports(self.store)
+        host.memory = exports["memory"]  # type: ignore[assignment]
+        host.allocate = exports["proxy_on_memory_allocate"]  # type: ignore[assignment]
+        if "_initialize" in exports:
+            exports["_initialize"](self.store)  # type: ignore[operator]
+        self.call: dict[str, Any] = {name: exports[name] for name in (
+            "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure",
+            "proxy_on_delete", *REQUEST_CALLBACKS) if name in exports}
+        self.call["proxy_on_context_create"](self.store, 1, 0)
+        self.call["proxy_on_vm_start"](self.store, 1, 0)
+        if not self.call["proxy_on_configure"](self.store, 1, len(host.plugin_config)):
+            raise SystemExit("the plugin configuration was refused")
+        self.spent: Counter[str] = Counter()  # fuel by callback export
+
+    def _run(self, name: str, *args: int) -> None:
+        if name in self.call:
+            fuel = self.store.get_fuel()
+            self.call[name](self.store, *args)
+            self.spent[name] += fuel - self.store.get_fuel()
+
+    def request(self, context_id: int) -> None:
+        """The callbacks of one GET that reaches the upstream (module's exports only)."""
+        self.host.new_request()
+        maps = self.host.maps
+        self._run("proxy_on_context_create", context_id, 1)
+        self._run("proxy_on_request_headers", context_id, len(maps[0]), 1)
+        self._run("proxy_on_response_headers", context_id, len(maps[2]), 0)
+        self._run("proxy_on_response_body", context_id, 2, 1)
+        self._run("proxy_on_log", context_id)
+        self._run("proxy_on_done", context_id)
+        self._run("proxy_on_delete", context_id)
+
+
+def fuel_engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    return wasmtime.Engine(config)
+
+
 def measure(module_path: Path, requests: int, host: StandInHost | None = None) -> Measure:
     """Fuel and host calls per request after 100 warm-up requests; ``host`` (default:
     plugin configuration ``b"x"``, the fixed header maps) answers the module's host calls."""
-    config = wasmtime.Config()
-    config.consume_fuel = True
-    engine = wasmtime.Engine(config)
-    module = wasmtime.Module.from_file(engine, str(module_path))
-    store = wasmtime.Store(engine)
-    store.set_fuel(FUEL)
     host = host or StandInHost(b"x")
-    linker = wasmtime.Linker(engine)
-    _link(linker, module, host)
-    instance = linker.instantiate(store, module)
-    exports = instance.exports(store)
-    host.memory = exports["memory"]  # type: ignore[assignment]
-    host.allocate = exports["proxy_on_memory_allocate"]  # type: ignore[assignment]
-    if "_initialize" in exports:
-        exports["_initialize"](store)  # type: ignore[operator]
-    call: dict[str, Any] = {name: exports[name] for name in (
-        "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure", "proxy_on_delete",
-        *REQUEST_CALLBACKS) if name in exports}
-    call["proxy_on_context_create"](store, 1, 0)
-    call["proxy_on_vm_start"](store, 1, 0)
-    if not call["proxy_on_configure"](store, 1, len(host.plugin_config)):
-        raise SystemExit(f"{module_path.name}: the plugin configuration was refused")
-
-    spent: Counter[str] = Counter()
-
-    def run(name: str, *args: int) -> None:
-        if name in call:
-            fuel = store.get_fuel()
-            call[name](store, *args)
-            spent[name] += fuel - store.get_fuel()
-
-    def one_request(context_id: int) -> None:
-        host.new_request()
-        run("proxy_on_context_create", context_id, 1)
-        run("proxy_on_request_headers", context_id, len(host.maps[0]), 1)
-        run("proxy_on_response_headers", context_id, len(host.maps[2]), 0)
-        run("proxy_on_response_body", context_id, 2, 1)
-        run("proxy_on_log", context_id)
-        run("proxy_on_done", context_id)
-        run("proxy_on_delete", context_id)
-
+    engine = fuel_engine()
+    vm = GuestVM(engine, wasmtime.Module.from_file(engine, str(module_path)), host)
     for warm in range(100):
-        one_request(2 + warm)
+        vm.request(2 + warm)
     host.calls.clear()
-    spent.clear()
-    before = store.get_fuel()
+    vm.spent.clear()
+    before = vm.store.get_fuel()
     for index in range(requests):
-        one_request(1000 + index)
-    fuel = (before - store.get_fuel()) / requests
+        vm.request(1000 + index)
+    fuel = (before - vm.store.get_fuel()) / requests
     by_call = {name: count / requests for name, count in sorted(host.calls.items())}
-    by_callback = {name[len("proxy_on_"):]: value / requests for name, value in spent.items()}
+    by_callback = {name[len("proxy_on_"):]: value / requests for name, value in vm.spent.items()}
     return Measure(fuel, sum(by_call.values()), by_call, by_callback)
 
 

@@ -119,3 +119,33 @@ def test_host_calls_while_imported_at_build_time_fail_the_build_clearly(tmp_path
     message = str(caught.value)
     assert 'File "early.py", line 2' in message
     assert "proxy_define_metric" in message and "on_configure" in message
+
+
+def _function_names(module: bytes) -> dict[int, str]:
+    from meshwasm.build import wasmbin
+    section = next(s for s in wasmbin.parse_sections(module)
+                   if wasmbin.custom_section_name(s) == "name")
+    reader = wasmbin.Reader(section.payload)
+    reader.name()
+    assert reader.byte() == 1  # function names
+    reader.u32()
+    return {reader.u32(): reader.name() for _ in range(reader.u32())}
+
+
+def test_names_opt_in_names_every_function_by_its_symbol(hello_wasm: Path,
+                                                         tmp_path: Path) -> None:
+    from meshwasm.build import wasmbin
+    named = build_filter(HELLO / "filter.py", tmp_path / "named.wasm", names=True).output
+    data = named.read_bytes()
+    names = _function_names(data)
+    exports = {e.name: e.index for e in wasmbin.parse_exports(next(
+        s for s in wasmbin.parse_sections(data) if s.id == wasmbin.SECTION_EXPORT).payload)}
+    for export in ("proxy_on_request_headers", "proxy_on_context_create", "proxy_on_delete"):
+        assert names[exports[export]] == export
+    assert "_PyEval_EvalFrameDefault" in names.values()
+    assert "env.proxy_log" in names.values()  # imports too
+    assert b"\x04name" not in hello_wasm.read_bytes()  # only when asked for
+    # the same module otherwise: same code, and it serves hello's traffic
+    traffic = load_traffic(HELLO / "traffic.yaml")
+    outcomes = evaluate(traffic, replay_module(named, traffic))
+    assert [o.mismatches for o in outcomes] == [[] for _ in outcomes]

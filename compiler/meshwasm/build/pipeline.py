@@ -20,6 +20,7 @@ import proxy_wasm
 from meshwasm import __version__
 from meshwasm.build import (datapack, deepfreeze, freeze, link, prune, reachability,
                             runtime_link, snapshot, stamp, trim)
+from meshwasm.build import names as function_names
 from meshwasm.build.analyze import analyze
 from meshwasm.build.modules import Closure
 from meshwasm.build.resources import add_resources
@@ -43,10 +44,13 @@ class BuildResult:
     reduction: reachability.Reduction | None = None  # None when the result came from the cache
 
 
-def _input_digest(closure: Closure, python: WasiPython, trim_to: list[Path]) -> str:
+def _input_digest(closure: Closure, python: WasiPython, trim_to: list[Path],
+                  names: bool = False) -> str:
     digest = hashlib.sha256()
     for traffic in trim_to:  # a trimmed module depends on the traffic it was trimmed to
         digest.update(b"trim\0" + traffic.read_bytes())
+    if names:
+        digest.update(b"names\0")
     digest.update(json.dumps({
         "meshwasm": __version__, "python": python.key, "zig": zig_version(),
         "cflags": link.CFLAGS, "stack": link.STACK_SIZE,
@@ -64,14 +68,14 @@ def _input_digest(closure: Closure, python: WasiPython, trim_to: list[Path]) -> 
 
 def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
                  progress: Progress | None = None,
-                 trim_to: list[Path] | None = None) -> BuildResult:
+                 trim_to: list[Path] | None = None, names: bool = False) -> BuildResult:
     """Compile ``filter_path`` into the proxy-wasm module ``output``.
 
     ``use_cache=False`` rebuilds every stage, linking included (the toolchain and C objects
     stay cached).
     ``progress`` hears of each stage (the first build compiles CPython: minutes).
     ``trim_to``: traffic files; functions they never run become raising stubs (opt-in,
-    see ``trim.py``).
+    see ``trim.py``).  ``names``: keep function names in the module (``names.py``).
     """
     progress = progress or Silent()
     timings: dict[str, float] = {}
@@ -82,7 +86,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
     add_resources(closure, filter_path.resolve().parent)
     timings["analyze"] = time.perf_counter() - started
 
-    digest = _input_digest(closure, python, trim_to or [])
+    digest = _input_digest(closure, python, trim_to or [], names)
     cached = cache_root() / "modules" / f"{digest}.wasm"
     if use_cache and cached.exists():
         data = cached.read_bytes()
@@ -136,6 +140,10 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
     initialized, packed = datapack.pack_memory(initialized)
     timings["pack"] = time.perf_counter() - mark
 
+    if names:
+        initialized = function_names.with_names(initialized, function_names.function_names(
+            linked, link_map, reduction.renumbered))
+
     filter_source = filter_path.read_bytes()
     data = stamp.stamp(initialized, {
         "meshwasm": __version__,
@@ -149,6 +157,7 @@ def build_filter(filter_path: Path, output: Path, *, use_cache: bool = True,
         "deepfreeze": dead_frozen.summary(),
         "data": packed.summary(),
         **({"trimmed": trimmed.summary()} if trimmed else {}),
+        **({"names": True} if names else {}),
     })
     write_atomically(cached, data)
     write_atomically(output, data)

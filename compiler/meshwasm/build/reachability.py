@@ -51,7 +51,7 @@ time, nothing is removed (``Reduction.skipped`` says why).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshwasm.build import wasmbin, wasmcode
 from meshwasm.build.prune import stub_body
@@ -66,6 +66,9 @@ class Reduction:
     functions_before: int = 0
     functions_removed: int = 0
     functions_merged: int = 0  # identical to another live function: one body kept
+    #: each function's index after the stage (by its index before; -1: removed); empty when
+    #: nothing was renumbered
+    renumbered: list[int] = field(default_factory=list, repr=False)
     code_bytes_before: int = 0
     code_bytes_after: int = 0
     slots: int = 0
@@ -369,7 +372,7 @@ def _rewrite(parsed: ParsedModule, live: set[int],
     new_code = next(s for s in out if s.id == wasmbin.SECTION_CODE)
     return wasmbin.encode_module(out), Reduction(
         functions_before=defined, functions_removed=defined - len(kept) - len(merged),
-        functions_merged=len(merged),
+        functions_merged=len(merged), renumbered=new_index,
         code_bytes_before=len(parsed.code), code_bytes_after=len(new_code.payload),
         slots=len(parsed.table.functions), slots_stubbed=stubbed)
 

@@ -126,7 +126,7 @@ def _compiled(engine: wasmtime.Engine, instrumented: bytes) -> wasmtime.Module:
             pass  # another wasmtime version wrote it
     module = wasmtime.Module(engine, instrumented)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, module.serialize())
+    write_atomically(path, bytes(module.serialize()))
     return module
 
 

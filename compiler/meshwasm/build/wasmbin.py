@@ -176,17 +176,23 @@ def imported_function_count(sections: list[Section]) -> int:
     return imported_count(sections, EXTERNAL_FUNC)
 
 
-def imported_count(sections: list[Section], wanted: int) -> int:
-    count = 0
+@dataclass(frozen=True)
+class Import:
+    module: str
+    name: str
+    kind: int  # EXTERNAL_FUNC, ...
+
+
+def parse_imports(sections: list[Section]) -> list[Import]:
+    """Every import, in order (descriptions skipped)."""
+    imports = []
     for section in sections:
         if section.id != SECTION_IMPORT:
             continue
         reader = Reader(section.payload)
         for _ in range(reader.u32()):
-            reader.name()
-            reader.name()
-            kind = reader.byte()
-            count += kind == wanted
+            module, name, kind = reader.name(), reader.name(), reader.byte()
+            imports.append(Import(module, name, kind))
             if kind == EXTERNAL_FUNC:
                 reader.u32()
             elif kind == EXTERNAL_TABLE:
@@ -197,7 +203,11 @@ def imported_count(sections: list[Section], wanted: int) -> int:
             elif kind == EXTERNAL_GLOBAL:
                 reader.byte()
                 reader.byte()
-    return count
+    return imports
+
+
+def imported_count(sections: list[Section], wanted: int) -> int:
+    return sum(item.kind == wanted for item in parse_imports(sections))
 
 
 def read_limits(reader: Reader) -> tuple[int, int, int | None]:
