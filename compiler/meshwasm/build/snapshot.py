@@ -116,7 +116,8 @@ def _stub_imports(linker: wasmtime.Linker, module: wasmtime.Module, log: list[st
 def _compiled(engine: wasmtime.Engine, instrumented: bytes) -> wasmtime.Module:
     """wasmtime's compiled copy of ``instrumented``, kept in the cache: the linked runtime
     is the same for every build with the same builtins (``runtime_link.py``), and compiling
-    it took most of a rebuild's time.  A copy this wasmtime cannot load is compiled again."""
+    it took most of a rebuild's time.  A copy this wasmtime cannot load is compiled again.
+    (A compiled copy is native code: the cache is trusted as the toolchain it holds is.)"""
     key = hashlib.sha256(instrumented + f"opt_level={_OPT_LEVEL}".encode()).hexdigest()
     path = cache_root() / "snapshotter" / f"{key}.cwasm"
     if path.exists():
