@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed debian-sources
 
-$(VENV)/.installed: pyproject.toml
+# testkit/: the tests' and benchmarks' own helpers (registry, native peers, ...), a package
+# of its own so that an installed meshwasm does not carry them.
+$(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' -e ./testkit
 	touch $@
 
 # The first build compiles CPython for wasm32-wasi from its source tarball, which meshwasm

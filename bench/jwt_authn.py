@@ -34,7 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
+from meshwasm_testkit import native_peers
 from meshwasm.deploy.envoy_config import EnvoyOptions
 from meshwasm.deploy.envoy_process import start_envoy
 from meshwasm.deploy.upstream import run_upstream
@@ -192,9 +192,9 @@ def main() -> int:
         plain = EnvoyOptions(upstream_port=up.port)
         with_module = EnvoyOptions(upstream_port=up.port, module=ours,
                                    plugin_config=json.dumps(settings).encode())
-        native = native_filters.with_http_filter(plain, {
+        native = native_peers.with_http_filter(plain, {
             "name": "envoy.filters.http.jwt_authn", "typed_config": to_native(settings)})
-        lua = native_filters.lua(plain, lua_source(keys))
+        lua = native_peers.lua(plain, lua_source(keys))
         count = min(args.requests, 300)
         print(f"guest wasm instructions per request (fuel, {count} requests after 100): "
               f"repeat {guest_cost(ours, settings, loads['repeat'][:1], count):,.0f}, "

@@ -54,8 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
-from meshwasm.deploy import native_filters
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
+from meshwasm_testkit import native_peers
 from meshwasm.deploy.envoy_config import EnvoyOptions
 from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
 from meshwasm.deploy.upstream import run_upstream
@@ -201,7 +201,7 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
         Variant("jwt_rs256_native", "jwt_authn RS256 fresh: native", plain, native,
                 fresh[:warm], fresh[warm:]),
         Variant("jwt_rs256_lua", "jwt_authn RS256 fresh: lua check", plain,
-                native_filters.lua(plain, jwt_bench.lua_source(keys)), fresh[:warm],
+                native_peers.lua(plain, jwt_bench.lua_source(keys)), fresh[:warm],
                 fresh[warm:]),
         Variant("jwt_rs256", "jwt_authn RS256 fresh: ours", ours, None, fresh[:warm],
                 fresh[warm:]),
@@ -211,13 +211,13 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
     users = [("/bench", {"x-user": f"user{index % 4}"}) for index in range(warm + count)]
     variants += [
         Variant("rate_limit_native", "rate_limit: native local_ratelimit", plain,
-                native_filters.local_ratelimit(plain, limits), users[:warm], users[warm:]),
+                native_peers.local_ratelimit(plain, limits), users[:warm], users[warm:]),
         Variant("rate_limit_lua", "rate_limit: lua counter", plain,
-                native_filters.lua(plain, rate_limit_bench.LUA), users[:warm], users[warm:]),
+                native_peers.lua(plain, rate_limit_bench.LUA), users[:warm], users[warm:]),
         Variant("rate_limit", "rate_limit: ours",
                 wasm(modules.filters["rate_limit"], json.dumps(limits).encode()), None,
                 users[:warm], users[warm:]),
-        Variant("fault_native", "fault: native", plain, native_filters.fault(plain, FAULT_CONFIG),
+        Variant("fault_native", "fault: native", plain, native_peers.fault(plain, FAULT_CONFIG),
                 simple * warm, simple * count),
         Variant("fault", "fault: ours",
                 wasm(modules.filters["fault"], json.dumps(FAULT_CONFIG).encode()), None,

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
-from meshwasm.deploy import native_filters
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
+from meshwasm_testkit import native_peers
 from meshwasm.deploy.envoy_config import EnvoyOptions
 from meshwasm.deploy.envoy_process import start_envoy
 from meshwasm.deploy.upstream import run_upstream
@@ -47,12 +47,12 @@ def per_request_us(options: EnvoyOptions, bootstrap: dict[str, Any] | None, requ
 def native_peer(name: str, options: EnvoyOptions, config: dict[str, Any]) -> dict[str, Any]:
     """Envoy's own filter for shipped filter ``name``, configured like ours."""
     if name == "rate_limit":
-        return native_filters.local_ratelimit(options, config)
+        return native_peers.local_ratelimit(options, config)
     if name == "fault":
-        return native_filters.fault(options, config)
+        return native_peers.fault(options, config)
     from runtime_tests.jwt_authn.native import to_native
 
-    return native_filters.with_http_filter(options, {
+    return native_peers.with_http_filter(options, {
         "name": "envoy.filters.http.jwt_authn", "typed_config": to_native(config)})
 
 

@@ -241,7 +241,7 @@ def test_envoy_runs_the_same_chain_with_the_same_verdicts(chain_dir: Path) -> No
 
 
 def test_an_oci_url_is_pulled_with_its_digest_checked(chain_dir: Path, tmp_path: Path) -> None:
-    from meshwasm.deploy.local_registry import RegistryStartError, run_registry
+    from meshwasm_testkit.local_registry import RegistryStartError, run_registry
     from meshwasm.deploy.oci import push
     with ExitStack() as stack:
         try:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.native_filters import with_http_filter
+from meshwasm_testkit.native_peers import with_http_filter
 
 JWT_AUTHN = "envoy.filters.http.jwt_authn"
 _TYPE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"

@@ -14,7 +14,7 @@ from meshwasm.deploy.envoy_process import EnvoyError, start_envoy
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.replay import CompiledPlugin
 
-from meshwasm.deploy.native_filters import with_http_filter
+from meshwasm_testkit.native_peers import with_http_filter
 
 from .differential import REFUSED_KEY_SETS, corpus, provider
 from .native import JWT_AUTHN, to_native

@@ -31,13 +31,3 @@ def zig_cc(args: list[str], cwd: Path | None = None) -> None:
     if result.returncode != 0:
         raise ZigError(f"zig cc failed (exit {result.returncode}):\n{result.stderr.strip()}")
 
-
-def compile_raw_c_filter(source: Path, output: Path) -> Path:
-    """Build a proxy-wasm filter written in plain C against the ABI (no SDK, no Python).
-
-    Used by tests to stand for modules that other SDKs build.
-    """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    zig_cc(["-target", "wasm32-wasi", "-mexec-model=reactor", "-O2", "-s",
-            "-o", str(output), str(source)])
-    return output

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from meshwasm.build import datapack, wasmbin
 from meshwasm.build.link import GLUE_DIR
-from meshwasm.build.zig import compile_raw_c_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 
 PAGE = datapack.PAGE_SIZE
 FIRST_OFFSET = 4 * PAGE  # above the test module's own data and stack

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from meshwasm.cli import main
-from meshwasm.deploy.local_registry import LocalRegistry, RegistryStartError, run_registry
+from meshwasm_testkit.local_registry import LocalRegistry, RegistryStartError, run_registry
 from meshwasm.deploy.oci import ImageError, RegistryError, pull, push
 from meshwasm.deploy.oci_image import build_image, sha256_digest
 
