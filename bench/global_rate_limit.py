@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from meshwasm.build.pipeline import build_filter
-from meshwasm_testkit import native_peers
 from meshwasm.deploy.envoy_config import EnvoyOptions
 from meshwasm.deploy.envoy_process import start_envoy
+from meshwasm_testkit.native_peers import native_bootstrap
 from meshwasm_testkit.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
 from meshwasm.deploy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
@@ -48,7 +48,7 @@ def measure(module: Path | None, native: bool, service: RateLimitService, reques
         options = EnvoyOptions(upstream_port=upstream.port, module=module,
                                plugin_config=json.dumps(CONFIG).encode(),
                                grpc_clusters=(("ratelimit", service.port),))
-        bootstrap = native_peers.ratelimit(options, CONFIG) if native else None
+        bootstrap = native_bootstrap(options, "rate_limit", CONFIG) if native else None
         with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
             run_load(envoy.listener_port, envoy.pid, [[("/bench", {"x-user": "warm"})] * 300])
             per_client = requests // concurrency

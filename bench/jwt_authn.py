@@ -47,7 +47,6 @@ sys.path.insert(0, str(PROJECT))
 from envoy_load import run_load  # noqa: E402
 from guest_instructions import StandInHost, instructions_per_request  # noqa: E402
 
-from runtime_tests.jwt_authn.native import to_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
 
 ISSUER = "https://issuer.example"
@@ -192,8 +191,7 @@ def main() -> int:
         plain = EnvoyOptions(upstream_port=up.port)
         with_module = EnvoyOptions(upstream_port=up.port, module=ours,
                                    plugin_config=json.dumps(settings).encode())
-        native = native_peers.with_http_filter(plain, {
-            "name": "envoy.filters.http.jwt_authn", "typed_config": to_native(settings)})
+        native = native_peers.native_bootstrap(plain, "jwt_authn", settings)
         lua = native_peers.lua(plain, lua_source(keys))
         count = min(args.requests, 300)
         print(f"guest wasm instructions per request (fuel, {count} requests after 100): "

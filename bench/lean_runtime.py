@@ -73,7 +73,6 @@ from envoy_load import (ADMIN_MEMORY_FIELDS, Request, admin_memory, rss_kib,  # 
 from lean_targets import SHIPPED, Verdict, added, evaluate, format_verdicts  # noqa: E402
 from startup import section_sizes  # noqa: E402
 
-from runtime_tests.jwt_authn.native import bootstrap_for as jwt_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
 
 HELLO = PROJECT / "examples" / "hello" / "filter.py"
@@ -192,7 +191,7 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
                                       "claims": {**claims, "jti": str(index)}})
                     for index in range(warm + count)])  # never one token twice per Envoy
     ours = wasm(modules.filters["jwt_authn"], json.dumps(jwt_config).encode())
-    native = jwt_native(jwt_config)(plain)
+    native = native_peers.native_bootstrap(plain, "jwt_authn", jwt_config)
     variants += [
         Variant("jwt_hs256_native", "jwt_authn HS256 cached: native", plain, native,
                 cached * warm, cached * count),
@@ -211,13 +210,14 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
     users = [("/bench", {"x-user": f"user{index % 4}"}) for index in range(warm + count)]
     variants += [
         Variant("rate_limit_native", "rate_limit: native local_ratelimit", plain,
-                native_peers.local_ratelimit(plain, limits), users[:warm], users[warm:]),
+                native_peers.native_bootstrap(plain, "rate_limit", limits), users[:warm], users[warm:]),
         Variant("rate_limit_lua", "rate_limit: lua counter", plain,
                 native_peers.lua(plain, rate_limit_bench.LUA), users[:warm], users[warm:]),
         Variant("rate_limit", "rate_limit: ours",
                 wasm(modules.filters["rate_limit"], json.dumps(limits).encode()), None,
                 users[:warm], users[warm:]),
-        Variant("fault_native", "fault: native", plain, native_peers.fault(plain, FAULT_CONFIG),
+        Variant("fault_native", "fault: native", plain,
+                native_peers.native_bootstrap(plain, "fault", FAULT_CONFIG),
                 simple * warm, simple * count),
         Variant("fault", "fault: ours",
                 wasm(modules.filters["fault"], json.dumps(FAULT_CONFIG).encode()), None,

@@ -55,7 +55,7 @@ def measure(label: str, module: Path | None, native: str | None, requests: int,
                                plugin_config=json.dumps(CONFIG).encode())
         bootstrap = None
         if native == "local_ratelimit":
-            bootstrap = native_peers.local_ratelimit(options, CONFIG)
+            bootstrap = native_peers.native_bootstrap(options, "rate_limit", CONFIG)
         elif native == "lua":
             bootstrap = native_peers.lua(options, LUA)
         with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:

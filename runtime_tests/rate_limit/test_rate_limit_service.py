@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from meshwasm.build.pipeline import build_filter
-from meshwasm_testkit import native_peers
+from meshwasm_testkit.native_peers import native_bootstrap
 from meshwasm.deploy.envoy_config import EnvoyOptions, free_port
 from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
 from meshwasm.deploy.envoy_replay import send_request
@@ -99,7 +99,7 @@ def _envoy(module: Path | None, config: dict[str, Any],
                                plugin_config=json.dumps(config).encode(), workers=2,
                                grpc_clusters=(("ratelimit", service.port),
                                               ("gone", free_port())))
-        bootstrap = None if module is not None else native_peers.ratelimit(options, config)
+        bootstrap = None if module is not None else native_bootstrap(options, "rate_limit", config)
         yield stack.enter_context(start_envoy(options, config=bootstrap))
 
 

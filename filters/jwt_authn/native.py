@@ -1,18 +1,15 @@
-"""Our jwt_authn configuration translated to Envoy's ``envoy.filters.http.jwt_authn``, so the
-same scenarios can be replayed against Envoy's own filter on the same Envoy build.
+"""This filter's configuration as Envoy's own ``envoy.filters.http.jwt_authn``, so the same
+scenarios can be replayed against Envoy's filter on the same Envoy build (the interface every
+shipped filter's ``native.py`` offers is described in ``meshwasm_testkit.native_peers``).
 
 ``to_native(config)`` raises ``ValueError`` for what Envoy's filter cannot express (rule
-``claims``, ``max_token_bytes``, ``token_cache_size``).
+``claims``, ``max_token_bytes``); ``token_cache_size``, which changes no verdict, is dropped.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
-
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm_testkit.native_peers import with_http_filter
 
 JWT_AUTHN = "envoy.filters.http.jwt_authn"
 _TYPE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
@@ -45,6 +42,7 @@ def _requires(rule: dict[str, Any], default_provider: str | None) -> dict[str, A
     if requirement == "skip":
         return None
     name = rule.get("provider", default_provider)
+    check: dict[str, Any]
     if "audiences" in rule:
         check = {"provider_and_audiences": {"provider_name": name,
                                             "audiences": rule["audiences"]}}
@@ -75,7 +73,11 @@ def to_native(config: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
-def bootstrap_for(config: dict[str, Any]) -> Callable[[EnvoyOptions], dict[str, Any]]:
-    """A ``replay_in_envoy(bootstrap_for=...)`` builder running Envoy's jwt_authn."""
-    native = to_native(config)
-    return lambda options: with_http_filter(options, {"name": JWT_AUTHN, "typed_config": native})
+def http_filters(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Envoy's HTTP filters doing what ours does with ``config``."""
+    return [{"name": JWT_AUTHN, "typed_config": to_native(config)}]
+
+
+def route_action(config: dict[str, Any]) -> dict[str, Any]:
+    """Nothing: Envoy's jwt_authn needs no route settings."""
+    return {}
