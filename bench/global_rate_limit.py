@@ -1,6 +1,6 @@
 """The global rate limit in a real Envoy (loopback, 1 worker), measured in one run against its
 peer: Envoy's native ``envoy.filters.http.ratelimit`` and filters/rate_limit's global mode,
-both asking the same rate-limit service (``deploy/rate_limit_service.py``, grpcio, limits
+both asking the same rate-limit service (``meshwasm_testkit.rate_limit_service``, grpcio, limits
 never reached) one ShouldRateLimit per request; no filter as the floor.  Each gets the same
 keep-alive load from ``--concurrency`` client threads.
 
@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
 from meshwasm_testkit.native_peers import native_bootstrap
 from meshwasm_testkit.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -56,9 +56,9 @@ from typing import Any
 from meshwasm.build.pipeline import build_filter
 from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm_testkit import native_peers
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 HERE = Path(__file__).resolve().parent

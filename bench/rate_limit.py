@@ -19,9 +19,9 @@ from pathlib import Path
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm_testkit import native_peers
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

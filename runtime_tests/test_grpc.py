@@ -11,7 +11,7 @@ import pytest
 
 from meshwasm import engines
 from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_replay import EnvoyReplayError, replay_in_envoy
+from meshwasm.deploy.envoy.replay import EnvoyReplayError, replay_in_envoy
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict
 from meshwasm.replay.traffic import load_traffic, parse_traffic

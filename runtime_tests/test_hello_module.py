@@ -11,7 +11,7 @@ import wasmtime
 from meshwasm.build.errors import BuildError
 from meshwasm.build.pipeline import build_filter
 from meshwasm.build.stamp import read_stamp
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import replay_module
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.traffic import load_traffic

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy.config import EnvoyOptions
 from meshwasm_testkit.native_peers import (FILTERS, native_bootstrap, native_bootstrap_for,
                                            native_translation)
 

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm_testkit.native_peers import native_bootstrap, native_bootstrap_for
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.envoy_replay import replay_in_envoy, send_request
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy, send_request
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.harness import HarnessError, replay_module
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.expect import evaluate

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap, wasm_filter
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.envoy_replay import send_request, wait_connections_closed
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap, wasm_filter
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.replay import send_request, wait_connections_closed
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import HttpRequest
 from meshwasm_testkit.native_peers import native_translation
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import EnvoyError, start_envoy
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import EnvoyError, start_envoy
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.replay import CompiledPlugin
 

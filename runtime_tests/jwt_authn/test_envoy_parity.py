@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict
 from meshwasm_testkit.native_peers import native_bootstrap_for

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.model import Exchange, Expectation, HttpRequest, Traffic, UpstreamResponse
 from meshwasm_testkit.native_peers import native_bootstrap_for

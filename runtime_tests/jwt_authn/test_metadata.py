@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.model import Exchange, Expectation, HttpRequest, Traffic, UpstreamResponse
 from meshwasm_testkit.native_peers import native_bootstrap, native_translation

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm_testkit.native_peers import native_bootstrap_for
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import HarnessError, replay_module
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.expect import evaluate

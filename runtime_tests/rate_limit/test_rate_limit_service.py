@@ -18,10 +18,10 @@ import pytest
 
 from meshwasm.build.pipeline import build_filter
 from meshwasm_testkit.native_peers import native_bootstrap
-from meshwasm.deploy.envoy_config import EnvoyOptions, free_port
-from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
-from meshwasm.deploy.envoy_replay import send_request
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions, free_port
+from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.replay import send_request
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import HttpRequest, UpstreamResponse
 
 from ..conftest import PROJECT

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshwasm.deploy.envoy_config import free_port
+from meshwasm.deploy.envoy.config import free_port
 
 DEFAULT_BINARY = Path("/usr/bin/docker-registry")
 ENV_BINARY = "MESHWASM_REGISTRY"

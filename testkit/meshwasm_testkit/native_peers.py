@@ -12,7 +12,7 @@ Each shipped filter carries its translation to Envoy's native equivalent in
 
 both raising ``ValueError`` for a configuration Envoy's filters cannot express.  Builders here
 take the ``EnvoyOptions`` of the listener/upstream (``module`` must be None) and return a full
-bootstrap dict for ``envoy_process.start_envoy(options, config=...)``:
+bootstrap dict for ``meshwasm.deploy.envoy.process.start_envoy(options, config=...)``:
 
 - ``native_bootstrap(options, name, config)`` — the native equivalent of shipped filter
   ``name`` (``jwt_authn``, ``rate_limit``, ``fault``) configured as ``config``;
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
 
 #: The shipped filters, each in a folder of its own (not a package: loaded by path).
 FILTERS = Path(__file__).resolve().parents[2] / "filters"
@@ -71,7 +71,7 @@ def native_bootstrap_for(name: str,
 
 
 def with_http_filter(options: EnvoyOptions, http_filter: dict[str, Any]) -> dict[str, Any]:
-    """``envoy_config.bootstrap(options)`` with ``http_filter`` placed before the router."""
+    """``config.bootstrap(options)`` with ``http_filter`` placed before the router."""
     return _with_http_filters(options, [http_filter])
 
 
@@ -92,6 +92,6 @@ def _with_http_filters(options: EnvoyOptions,
 
 
 def _connection_manager(config: dict[str, Any]) -> dict[str, Any]:
-    """The HTTP connection manager of a bootstrap ``envoy_config.bootstrap`` made."""
+    """The HTTP connection manager of a bootstrap ``config.bootstrap`` made."""
     listener = config["static_resources"]["listeners"][0]
     return listener["filter_chains"][0]["filters"][0]["typed_config"]

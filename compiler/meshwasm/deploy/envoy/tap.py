@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
 
 TAP_FILTER = "envoy.filters.http.tap"
 CLIENT_PREFIX, UPSTREAM_PREFIX = "client", "upstream"

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from meshwasm.deploy.k8s_cel import rule_holds
+from meshwasm.deploy.istio.k8s_cel import rule_holds
 
 _INT32 = (-(2**31), 2**31 - 1)
 _TYPE_NAMES = {"object": dict, "array": list, "string": str, "boolean": bool}

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from meshwasm.deploy.wasmplugin import validate_manifest
+from meshwasm.deploy.istio.wasmplugin import validate_manifest
 from meshwasm.failure_policy import FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD
 
 #: Istio's phases in filter-chain order; a plugin without one goes last (before the router).
@@ -152,7 +152,7 @@ def _module_of(manifest: Path, url: str, pull_dir: Path | None, source_module: b
 
 
 def _pulled(manifest: Path, url: str, pull_dir: Path | None) -> Path:
-    from meshwasm.deploy.oci import ImageError, RegistryError, pull
+    from meshwasm.deploy.oci.transfer import ImageError, RegistryError, pull
     if pull_dir is None:
         raise ChainError(f"{manifest}: spec.url {url!r}: an oci:// module needs a folder to "
                          "pull it into")

@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from meshwasm.deploy.crd_schema import FieldError, validate_structural
+from meshwasm.deploy.istio.crd_schema import FieldError, validate_structural
 
 CRD_PATH = Path(__file__).resolve().parent / "schemas" / "wasmplugin-crd.yaml"
 GROUP = "extensions.istio.io"

@@ -2,7 +2,7 @@
 
 The bootstrap is a plain dict (JSON-serialisable; Envoy reads JSON as YAML).  Everything binds
 to 127.0.0.1; port 0 means "let the kernel choose" and the real ports are read back from the
-admin endpoint once Envoy is up (see ``envoy_process``), so parallel Envoys never race for
+admin endpoint once Envoy is up (see ``process``), so parallel Envoys never race for
 ports.
 """
 
@@ -82,7 +82,7 @@ class EnvoyOptions:
                 raise ValueError(f"extra cluster {name!r}: the name must not be "
                                  f"{CLUSTER_NAME!r} and the port must be 1..65535, got {port}")
         for name in ("vm_id", "root_id", "plugin_name"):
-            # Envoy prefixes filter log lines with these, up to a colon (see envoy_logs)
+            # Envoy prefixes filter log lines with these, up to a colon (see logs.py)
             if ":" in getattr(self, name):
                 raise ValueError(f"{name} must not contain ':', got {getattr(self, name)!r}")
 

@@ -29,7 +29,7 @@ The traffic file's extras, in Envoy:
   * ``elapsed_ms`` is wall-clock time from sending the request to reading the response;
   * a cluster's ``delay_ms``/``reset`` make its upstream answer late or reset the connection;
   * each cluster under ``grpc`` is an HTTP/2 Envoy cluster on a scripted grpcio server
-    (``deploy/grpc_upstream.py``) answering each method as declared (a request's own
+    (``grpc_upstream``) answering each method as declared (a request's own
     ``grpc`` methods for that request only); a scripted ``reset`` is refused (grpcio cannot
     reset a stream);
   * a stream the filter paused and nothing resumes ends with Envoy's own 504 "stream
@@ -50,11 +50,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
-from meshwasm.deploy.envoy_logs import filter_log_lines
-from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
-from meshwasm.deploy.grpc_upstream import ScriptedGrpcServer, run_grpc_upstream
-from meshwasm.deploy.upstream import ScriptedUpstream, chunked, read_trailers, run_upstream
+from meshwasm.deploy.envoy.config import HCM_STAT_PREFIX, LOOPBACK, EnvoyOptions
+from meshwasm.deploy.envoy.logs import filter_log_lines
+from meshwasm.deploy.envoy.process import EnvoyError, EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.grpc_upstream import ScriptedGrpcServer, run_grpc_upstream
+from meshwasm.deploy.envoy.upstream import ScriptedUpstream, chunked, read_trailers, run_upstream
 from meshwasm.harness.grpc import merged_grpc
 from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.replay.model import (

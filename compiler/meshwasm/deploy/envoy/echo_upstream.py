@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from meshwasm.deploy.envoy_config import LOOPBACK
-from meshwasm.deploy.upstream import read_body
+from meshwasm.deploy.envoy.config import LOOPBACK
+from meshwasm.deploy.envoy.upstream import read_body
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 

@@ -1,4 +1,4 @@
-"""Parse Envoy's application log (written with ``envoy_process.LOG_FORMAT``) into records, and
+"""Parse Envoy's application log (written with ``process.LOG_FORMAT``) into records, and
 pick out the lines a wasm filter logged through ``proxy_log``.
 
 Envoy logs a filter's message on its ``wasm`` logger as

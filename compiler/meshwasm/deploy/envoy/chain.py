@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap, wasm_filter
-from meshwasm.deploy.envoy_replay import replay_in_envoy
-from meshwasm.deploy.plugin_chain import ChainPlugin
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap, wasm_filter
+from meshwasm.deploy.envoy.replay import replay_in_envoy
+from meshwasm.deploy.istio.plugin_chain import ChainPlugin
 from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.replay.model import Traffic, Verdict
 
@@ -40,7 +40,7 @@ def chain_filters(options: EnvoyOptions, chain: Sequence[ChainPlugin],
 
 def chain_bootstrap(options: EnvoyOptions, chain: Sequence[ChainPlugin],
                     default_config: bytes) -> dict[str, Any]:
-    """``envoy_config.bootstrap`` with the chain's filters before the router."""
+    """``config.bootstrap`` with the chain's filters before the router."""
     config = bootstrap(replace(options, module=None))
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
         "typed_config"]
@@ -52,7 +52,7 @@ def replay_chain_in_envoy(chain: Sequence[ChainPlugin], traffic: Traffic, *,
                           failure_policy: str = FAIL_CLOSED, workers: int | None = None,
                           workdir: Path | None = None,
                           ready_timeout: float | None = None) -> list[Verdict]:
-    """``envoy_replay.replay_in_envoy`` with the chain's filters in place of one module.
+    """``replay.replay_in_envoy`` with the chain's filters in place of one module.
     Envoy compiles every module before it is ready: by default it gets 20 s per plugin."""
     return replay_in_envoy(
         None, traffic, failure_policy=failure_policy, workers=workers, workdir=workdir,

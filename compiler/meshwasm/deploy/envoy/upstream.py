@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
-from meshwasm.deploy.envoy_config import LOOPBACK
+from meshwasm.deploy.envoy.config import LOOPBACK
 from meshwasm.replay.model import Headers, HttpRequest, UpstreamResponse
 
 _MAX_DELAY_MS = 10_000

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from meshwasm.build.pipeline import write_atomically
-from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions, bootstrap, free_port
-from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.config import LOOPBACK, EnvoyOptions, bootstrap, free_port
+from meshwasm.deploy.envoy.process import EnvoyError, EnvoyProcess, start_envoy
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 _LDS_SUCCESS = "listener_manager.lds.update_success"

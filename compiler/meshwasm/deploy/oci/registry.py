@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshwasm.deploy.oci_image import MANIFEST_TYPES, Blob, sha256_digest
+from meshwasm.deploy.oci.image import MANIFEST_TYPES, Blob, sha256_digest
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _DOCKER_HUB = "docker.io"

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions, write_bootstrap
-from meshwasm.deploy.envoy_logs import parse_records
+from meshwasm.deploy.envoy.config import LOOPBACK, EnvoyOptions, write_bootstrap
+from meshwasm.deploy.envoy.logs import parse_records
 
-#: spdlog pattern for Envoy's log lines; ``envoy_logs`` parses exactly this shape.
+#: spdlog pattern for Envoy's log lines; ``logs`` parses exactly this shape.
 LOG_FORMAT = "[%Y-%m-%d %T.%e][%t][%l][%n] %v"
 ENV_BINARY = "MESHWASM_ENVOY"
 

@@ -1,7 +1,7 @@
 """Push a module to an OCI registry as a Wasm image Istio accepts, and pull it back, verified.
 
-``push`` packs the module in the *oci* or *compat* layout (``oci_image``), uploads the blobs and
-the manifest (``oci_registry``) and returns the manifest digest: the value Istio's agent checks a
+``push`` packs the module in the *oci* or *compat* layout (``image``), uploads the blobs and
+the manifest (``registry``) and returns the manifest digest: the value Istio's agent checks a
 ``WasmPlugin``'s ``sha256`` against for ``oci://`` urls.  ``pull`` fetches a manifest of either
 layout (tag or digest), verifies the manifest digest when pinned and every blob's sha256, and
 writes the module atomically.
@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshwasm.deploy.oci_image import (MAX_MODULE_BYTES, OCI_MANIFEST, ImageError, build_image,
+from meshwasm.deploy.oci.image import (MAX_MODULE_BYTES, OCI_MANIFEST, ImageError, build_image,
                                        module_layer, parse_manifest, unpack_module)
-from meshwasm.deploy.oci_registry import (Reference, RegistryClient, RegistryError,
+from meshwasm.deploy.oci.registry import (Reference, RegistryClient, RegistryError,
                                           parse_reference)
 
 __all__ = ["ImageError", "PullResult", "PushResult", "RegistryError", "pull", "push"]
