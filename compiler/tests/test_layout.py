@@ -1,6 +1,8 @@
-"""The product package stands without the tests' own helpers: no module of ``meshwasm`` imports
-``meshwasm_testkit`` (testkit/, installed only by ``make setup``) or the test suites, and every
-module imports in a process where the test kit cannot be imported."""
+"""The product package stands on its own: no module of ``meshwasm`` imports ``meshwasm_testkit``
+(testkit/, installed only by ``make setup``) or the test suites, every module imports in a
+process where the test kit cannot be imported, and every file the package reads at run time
+(the C glue, the toolchain's patches and config.site, schemas) is declared as package data,
+so a wheel carries it."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import ast
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import meshwasm
 
 PRODUCT = Path(meshwasm.__file__).resolve().parent
+PYPROJECT = PRODUCT.parents[1] / "pyproject.toml"
 TEST_ONLY = ("meshwasm_testkit", "runtime_tests", "tests", "bench")
 
 
@@ -51,3 +55,13 @@ def test_every_product_module_imports_without_the_testkit(tmp_path: Path) -> Non
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 50
+
+
+def test_every_data_file_of_the_package_is_declared_package_data() -> None:
+    patterns = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-data"][
+        "meshwasm"]
+    declared = {path for pattern in patterns for path in PRODUCT.glob(pattern)}
+    data = {path for path in PRODUCT.rglob("*") if path.is_file()
+            and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts}
+    assert any(path.suffix == ".patch" for path in data)  # the toolchain's, among others
+    assert sorted(str(path.relative_to(PRODUCT)) for path in data - declared) == []
