@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.deploy.envoy.config import EnvoyOptions
 from meshwasm.deploy.envoy.process import start_envoy
 from meshwasm_testkit.native_peers import native_bootstrap

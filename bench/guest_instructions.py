@@ -33,7 +33,7 @@ from typing import Any
 
 import wasmtime
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm.harness.foreign import call_foreign_function
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm.harness import CompiledPlugin
 from meshwasm.harness.source import SourcePlugin

@@ -33,7 +33,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit import native_peers
 from meshwasm.deploy.envoy.config import EnvoyOptions
 from meshwasm.deploy.envoy.process import start_envoy

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit import native_peers
 from meshwasm.deploy.envoy.config import EnvoyOptions
 from meshwasm.deploy.envoy.process import start_envoy

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm_testkit.native_peers import native_bootstrap
 from meshwasm.deploy.envoy.config import EnvoyOptions

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import wasmtime
 
-from meshwasm.build import wasmbin
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder import wasmbin
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm.deploy.envoy.config import EnvoyOptions
 from meshwasm.deploy.envoy.process import start_envoy

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.cli import main
 from meshwasm.deploy.envoy.chain import replay_chain_in_envoy
 from meshwasm.deploy.istio.plugin_chain import (

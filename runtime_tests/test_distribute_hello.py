@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm_testkit.local_registry import LocalRegistry, RegistryStartError, run_registry
 from meshwasm.deploy.oci.transfer import pull, push

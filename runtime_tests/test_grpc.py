@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshwasm import engines
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.deploy.envoy.replay import EnvoyReplayError, replay_in_envoy
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict

@@ -1,7 +1,7 @@
 """What a proxy-wasm module says about itself: imports, exports, custom sections, build stamp.
 
 Works for any module (other SDKs' too); the ``meshwasm.build`` stamp is there only for modules
-meshwasm built.  Reads sections with ``meshwasm.build.wasmbin``; code is never decoded.
+meshwasm built.  Reads sections with ``meshwasm.builder.wasmbin``; code is never decoded.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build import wasmbin
-from meshwasm.build.stamp import SECTION_NAME, read_stamp
+from meshwasm.builder import wasmbin
+from meshwasm.builder.stamp import SECTION_NAME, read_stamp
 
 _VALUE_TYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
                 0x70: "funcref", 0x6F: "externref"}

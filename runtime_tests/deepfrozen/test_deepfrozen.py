@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build import stamp
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder import stamp
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import replay_module
 from meshwasm.replay.traffic import parse_traffic
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.native_peers import native_bootstrap, native_bootstrap_for
 from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
 from meshwasm.deploy.envoy.process import start_envoy

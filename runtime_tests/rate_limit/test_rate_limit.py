@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.native_peers import native_bootstrap_for
 from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import HarnessError, replay_module

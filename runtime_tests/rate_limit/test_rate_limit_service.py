@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm_testkit.native_peers import native_bootstrap
 from meshwasm.deploy.envoy.config import EnvoyOptions, free_port
 from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshwasm.build.zig import zig_cc
+from meshwasm.builder.zig import zig_cc
 
 
 def compile_raw_c_filter(source: Path, output: Path) -> Path:

@@ -74,9 +74,9 @@ class DevLoop:
 
     def cycle(self) -> CycleResult:
         """Build, replay, reload (with Envoy); report each step on the console."""
-        from meshwasm.build.errors import BuildError
-        from meshwasm.build.pipeline import build_filter
-        from meshwasm.build.toolchain import ToolchainError
+        from meshwasm.builder.errors import BuildError
+        from meshwasm.builder.pipeline import build_filter
+        from meshwasm.builder.toolchain import ToolchainError
         from meshwasm.files import OutputError
 
         self._watched = self._mtimes()

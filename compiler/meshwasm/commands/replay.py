@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 
 from meshwasm import engines
-from meshwasm.build.pipeline import write_atomically
+from meshwasm.builder.pipeline import write_atomically
 from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_policy_options,
                                              read_plugin_config)
 from meshwasm.replay.ci_reports import json_report, junit_report

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import write_atomically
+from meshwasm.builder.pipeline import write_atomically
 from meshwasm.deploy.envoy.config import LOOPBACK, EnvoyOptions, bootstrap, free_port
 from meshwasm.deploy.envoy.process import EnvoyError, EnvoyProcess, start_envoy
 

@@ -97,7 +97,7 @@ def pull(reference: str | Reference, output: Path, *, plain_http: bool | None = 
         module = unpack_module(variant, layer)
     except ImageError as error:
         raise ImageError(f"{ref}: {error}") from None
-    from meshwasm.build.pipeline import write_atomically  # the build's own atomic write
+    from meshwasm.builder.pipeline import write_atomically  # the build's own atomic write
 
     write_atomically(Path(output), module)
     return PullResult(ref, digest, variant, hashlib.sha256(module).hexdigest(), Path(output))
