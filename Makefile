@@ -1,5 +1,5 @@
 # Set-up and the two jobs the README starts with.  Everything comes from PyPI (and the
-# toolchain cache meshwasm fills on first build: see compiler/meshwasm/build/toolchain).
+# toolchain cache meshwasm fills on first build: see compiler/meshwasm/builder/toolchain).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

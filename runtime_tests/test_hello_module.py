@@ -24,7 +24,7 @@ REQUIRED_EXPORTS = {
     "proxy_on_vm_start", "proxy_on_configure", "proxy_on_request_headers",
     "proxy_on_response_headers", "proxy_on_delete",
 }
-# hello overrides neither: Envoy then does not call into the VM for them (build/callbacks.py)
+# hello overrides neither: Envoy then does not call into the VM for them (builder/callbacks.py)
 UNUSED_CALLBACKS = {"proxy_on_request_body", "proxy_on_request_trailers", "proxy_on_response_body",
                     "proxy_on_response_trailers", "proxy_on_log", "proxy_on_done"}
 

@@ -1,4 +1,4 @@
-"""CPython's deep-frozen modules after the snapshot (build/deepfreeze.py): what the filter's
+"""CPython's deep-frozen modules after the snapshot (builder/deepfreeze.py): what the filter's
 code imports keeps working, dead frozen code is gone, and an import nobody named fails as an
 ordinary ImportError rather than reaching dropped code."""
 

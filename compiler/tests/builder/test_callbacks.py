@@ -1,4 +1,4 @@
-"""build/callbacks.py: the skip-mask bits name the callbacks the SDK's dispatcher can skip,
+"""builder/callbacks.py: the skip-mask bits name the callbacks the SDK's dispatcher can skip,
 and dropping exports leaves the rest of the module alone."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The packed initial memory (build/datapack.py + glue/unpack_memory.c): after the start
+"""The packed initial memory (builder/datapack.py + glue/unpack_memory.c): after the start
 function runs, memory is byte for byte what the active segments wrote."""
 
 from __future__ import annotations

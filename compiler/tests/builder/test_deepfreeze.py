@@ -1,4 +1,4 @@
-"""The deep-frozen object analysis (build/deepfreeze.py) on a small made-up memory."""
+"""The deep-frozen object analysis (builder/deepfreeze.py) on a small made-up memory."""
 
 from __future__ import annotations
 

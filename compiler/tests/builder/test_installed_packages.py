@@ -1,5 +1,5 @@
 """Pure-Python packages installed in the build's environment are bundled into a filter; C
-extension modules are refused, naming the package and why (``build/site_packages.py``)."""
+extension modules are refused, naming the package and why (``builder/site_packages.py``)."""
 
 from __future__ import annotations
 
