@@ -1,5 +1,5 @@
 # Set-up and the two jobs the README starts with.  Everything comes from PyPI (and the
-# toolchain cache meshwasm fills on first build: see compiler/meshwasm/build/toolchain).
+# toolchain cache meshwasm fills on first build: see compiler/meshwasm/builder/toolchain).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed debian-sources
 
-$(VENV)/.installed: pyproject.toml
+# testkit/: the tests' and benchmarks' own helpers (registry, native peers, ...), a package
+# of its own so that an installed meshwasm does not carry them.
+$(VENV)/.installed: pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' -e ./testkit
 	touch $@
 
 # The first build compiles CPython for wasm32-wasi from its source tarball, which meshwasm

@@ -20,9 +20,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from meshwasm.build.pipeline import write_atomically
-from meshwasm.build.toolchain import cache_root
-from meshwasm.build.toolchain.source import sha256_file
+from meshwasm.builder.pipeline import write_atomically
+from meshwasm.builder.toolchain import cache_root
+from meshwasm.builder.toolchain.source import sha256_file
 
 PROJECT = Path(__file__).resolve().parent.parent
 COMMIT = "a4d8249"

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshwasm.deploy.envoy_process import EnvoyProcess
+from meshwasm.deploy.envoy.process import EnvoyProcess
 
 Request = tuple[str, dict[str, str]]  # (path, headers)
 

@@ -1,6 +1,6 @@
 """The global rate limit in a real Envoy (loopback, 1 worker), measured in one run against its
 peer: Envoy's native ``envoy.filters.http.ratelimit`` and filters/rate_limit's global mode,
-both asking the same rate-limit service (``deploy/rate_limit_service.py``, grpcio, limits
+both asking the same rate-limit service (``meshwasm_testkit.rate_limit_service``, grpcio, limits
 never reached) one ShouldRateLimit per request; no filter as the floor.  Each gets the same
 keep-alive load from ``--concurrency`` client threads.
 
@@ -20,12 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm_testkit.native_peers import native_bootstrap
+from meshwasm_testkit.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,7 +48,7 @@ def measure(module: Path | None, native: bool, service: RateLimitService, reques
         options = EnvoyOptions(upstream_port=upstream.port, module=module,
                                plugin_config=json.dumps(CONFIG).encode(),
                                grpc_clusters=(("ratelimit", service.port),))
-        bootstrap = native_filters.ratelimit(options, CONFIG) if native else None
+        bootstrap = native_bootstrap(options, "rate_limit", CONFIG) if native else None
         with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
             run_load(envoy.listener_port, envoy.pid, [[("/bench", {"x-user": "warm"})] * 300])
             per_client = requests // concurrency

@@ -33,8 +33,8 @@ from typing import Any
 
 import wasmtime
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm.harness.foreign import call_foreign_function
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import wasmtime
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guest_instructions import SCENARIOS, GuestVM, fuel_engine  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _bindings
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import CompiledPlugin
 from meshwasm.harness.wasm import engine, epoch, ffi
 from meshwasm.replay.model import Exchange

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 from meshwasm.harness import CompiledPlugin
 from meshwasm.harness.source import SourcePlugin
 from meshwasm.replay.model import Exchange, Verdict

@@ -33,11 +33,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit import native_peers
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,6 @@ sys.path.insert(0, str(PROJECT))
 from envoy_load import run_load  # noqa: E402
 from guest_instructions import StandInHost, instructions_per_request  # noqa: E402
 
-from runtime_tests.jwt_authn.native import to_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
 
 ISSUER = "https://issuer.example"
@@ -192,9 +191,8 @@ def main() -> int:
         plain = EnvoyOptions(upstream_port=up.port)
         with_module = EnvoyOptions(upstream_port=up.port, module=ours,
                                    plugin_config=json.dumps(settings).encode())
-        native = native_filters.with_http_filter(plain, {
-            "name": "envoy.filters.http.jwt_authn", "typed_config": to_native(settings)})
-        lua = native_filters.lua(plain, lua_source(keys))
+        native = native_peers.native_bootstrap(plain, "jwt_authn", settings)
+        lua = native_peers.lua(plain, lua_source(keys))
         count = min(args.requests, 300)
         print(f"guest wasm instructions per request (fuel, {count} requests after 100): "
               f"repeat {guest_cost(ours, settings, loads['repeat'][:1], count):,.0f}, "

@@ -55,12 +55,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
-from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
+from meshwasm_testkit import native_peers
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 HERE = Path(__file__).resolve().parent
@@ -76,7 +76,6 @@ from lean_targets import SHIPPED, Verdict, added, evaluate, format_verdicts  # n
 from shared_envoy import Listener, round_robin_cpu  # noqa: E402
 from startup import section_sizes  # noqa: E402
 
-from runtime_tests.jwt_authn.native import bootstrap_for as jwt_native  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
 
 HELLO = PROJECT / "examples" / "hello" / "filter.py"
@@ -195,7 +194,7 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
                                       "claims": {**claims, "jti": str(index)}})
                     for index in range(warm + count)])  # never one token twice per Envoy
     ours = wasm(modules.filters["jwt_authn"], json.dumps(jwt_config).encode())
-    native = jwt_native(jwt_config)(plain)
+    native = native_peers.native_bootstrap(plain, "jwt_authn", jwt_config)
     variants += [
         Variant("jwt_hs256_native", "jwt_authn HS256 cached: native", plain, native,
                 cached * warm, cached * count),
@@ -204,7 +203,7 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
         Variant("jwt_rs256_native", "jwt_authn RS256 fresh: native", plain, native,
                 fresh[:warm], fresh[warm:]),
         Variant("jwt_rs256_lua", "jwt_authn RS256 fresh: lua check", plain,
-                native_filters.lua(plain, jwt_bench.lua_source(keys)), fresh[:warm],
+                native_peers.lua(plain, jwt_bench.lua_source(keys)), fresh[:warm],
                 fresh[warm:]),
         Variant("jwt_rs256", "jwt_authn RS256 fresh: ours", ours, None, fresh[:warm],
                 fresh[warm:]),
@@ -214,13 +213,14 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
     users = [("/bench", {"x-user": f"user{index % 4}"}) for index in range(warm + count)]
     variants += [
         Variant("rate_limit_native", "rate_limit: native local_ratelimit", plain,
-                native_filters.local_ratelimit(plain, limits), users[:warm], users[warm:]),
+                native_peers.native_bootstrap(plain, "rate_limit", limits), users[:warm], users[warm:]),
         Variant("rate_limit_lua", "rate_limit: lua counter", plain,
-                native_filters.lua(plain, rate_limit_bench.LUA), users[:warm], users[warm:]),
+                native_peers.lua(plain, rate_limit_bench.LUA), users[:warm], users[warm:]),
         Variant("rate_limit", "rate_limit: ours",
                 wasm(modules.filters["rate_limit"], json.dumps(limits).encode()), None,
                 users[:warm], users[warm:]),
-        Variant("fault_native", "fault: native", plain, native_filters.fault(plain, FAULT_CONFIG),
+        Variant("fault_native", "fault: native", plain,
+                native_peers.native_bootstrap(plain, "fault", FAULT_CONFIG),
                 simple * warm, simple * count),
         Variant("fault", "fault: ours",
                 wasm(modules.filters["fault"], json.dumps(FAULT_CONFIG).encode()), None,

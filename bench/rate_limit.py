@@ -17,11 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit import native_peers
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,9 +55,9 @@ def measure(label: str, module: Path | None, native: str | None, requests: int,
                                plugin_config=json.dumps(CONFIG).encode())
         bootstrap = None
         if native == "local_ratelimit":
-            bootstrap = native_filters.local_ratelimit(options, CONFIG)
+            bootstrap = native_peers.native_bootstrap(options, "rate_limit", CONFIG)
         elif native == "lua":
-            bootstrap = native_filters.lua(options, LUA)
+            bootstrap = native_peers.lua(options, LUA)
         with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
             run_load(envoy.listener_port, envoy.pid, [[("/bench", {"x-user": "warm"})] * 300])
             per_client = requests // concurrency

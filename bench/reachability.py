@@ -20,11 +20,11 @@ from unittest import mock
 
 import wasmtime
 
-from meshwasm.build import reachability, wasmbin
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder import reachability, wasmbin
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 
 PROJECT = Path(__file__).resolve().parent.parent
 

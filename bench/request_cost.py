@@ -21,12 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
+from meshwasm_testkit.native_peers import native_bootstrap
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -42,18 +42,6 @@ def per_request_us(options: EnvoyOptions, bootstrap: dict[str, Any] | None, requ
                    path: str, headers: dict[str, str]) -> float:
     with start_envoy(options, config=bootstrap, wasm_log_level="error") as envoy:
         return serial_cpu_us(envoy, [(path, headers)] * requests, [(path, headers)] * WARMUP)
-
-
-def native_peer(name: str, options: EnvoyOptions, config: dict[str, Any]) -> dict[str, Any]:
-    """Envoy's own filter for shipped filter ``name``, configured like ours."""
-    if name == "rate_limit":
-        return native_filters.local_ratelimit(options, config)
-    if name == "fault":
-        return native_filters.fault(options, config)
-    from runtime_tests.jwt_authn.native import to_native
-
-    return native_filters.with_http_filter(options, {
-        "name": "envoy.filters.http.jwt_authn", "typed_config": to_native(config)})
 
 
 def main() -> int:
@@ -83,8 +71,8 @@ def main() -> int:
                                            plugin_config=scenario.config), None),
         }
         if args.scenario and args.scenario != "hello":
-            peers["native filter"] = (plain, native_peer(args.scenario, plain,
-                                                         json.loads(scenario.config)))
+            peers["native filter"] = (plain, native_bootstrap(plain, args.scenario,
+                                                              json.loads(scenario.config)))
         samples: dict[str, list[float]] = {name: [] for name in peers}
         for _ in range(args.rounds):  # interleaved, so drifts in machine load hit all alike
             for name, (options, bootstrap) in peers.items():

@@ -8,7 +8,7 @@ everything), and the variants' requests go in small batches, round-robin, rotati
 order each round: a drift of the machine hits every variant alike, and a variant's *added*
 cost is a difference between listeners of one process.
 
-A variant is a bootstrap of its own (``meshwasm.deploy.envoy_config.bootstrap`` or a native
+A variant is a bootstrap of its own (``meshwasm.deploy.envoy.config.bootstrap`` or a native
 filter's); its listener is renamed and given its own port, its wasm plugin its own VM id, and
 the clusters of all of them are merged (same name: the same cluster, or an error).
 """
@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from meshwasm.deploy.envoy_config import WASM_FILTER, EnvoyOptions, free_port
-from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.config import WASM_FILTER, EnvoyOptions, free_port
+from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy
 
 from envoy_load import Request, serial_cpu_us
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.echo_upstream import run_echo_upstream
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
-from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.deploy.envoy.echo_upstream import run_echo_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import wasmtime
 
-from meshwasm.build import wasmbin
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.zig import compile_raw_c_filter
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder import wasmbin
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.zig import compile_raw_c_filter
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
 
 RUNTIME_TESTS = Path(__file__).resolve().parent
 PROJECT = RUNTIME_TESTS.parent

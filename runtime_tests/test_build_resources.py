@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import HarnessError, replay_module
 from meshwasm.replay.traffic import parse_traffic
 

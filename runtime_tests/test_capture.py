@@ -15,10 +15,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.cli import main
-from meshwasm.deploy.envoy_config import free_port
-from meshwasm.deploy.envoy_replay import exchange_request
+from meshwasm.deploy.envoy.config import free_port
+from meshwasm.deploy.envoy.replay import exchange_request
 from meshwasm.replay.model import HttpRequest
 
 from .conftest import PROJECT, RUNTIME_TESTS

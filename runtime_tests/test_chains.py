@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.cli import main
-from meshwasm.deploy.envoy_chain import replay_chain_in_envoy
-from meshwasm.deploy.plugin_chain import (
+from meshwasm.deploy.envoy.chain import replay_chain_in_envoy
+from meshwasm.deploy.istio.plugin_chain import (
     ChainError, ChainPlugin, istio_order, load_wasmplugin, plain_chain,
 )
 from meshwasm.harness.chain import replay_chain
@@ -241,8 +241,8 @@ def test_envoy_runs_the_same_chain_with_the_same_verdicts(chain_dir: Path) -> No
 
 
 def test_an_oci_url_is_pulled_with_its_digest_checked(chain_dir: Path, tmp_path: Path) -> None:
-    from meshwasm.deploy.local_registry import RegistryStartError, run_registry
-    from meshwasm.deploy.oci import push
+    from meshwasm_testkit.local_registry import RegistryStartError, run_registry
+    from meshwasm.deploy.oci.transfer import push
     with ExitStack() as stack:
         try:
             registry = stack.enter_context(run_registry())

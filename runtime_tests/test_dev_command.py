@@ -19,11 +19,11 @@ from rich.console import Console
 
 from meshwasm.cli import main
 from meshwasm.commands.dev import DevLoop
-from meshwasm.deploy.dev_envoy import start_dev_envoy
-from meshwasm.deploy.echo_upstream import run_echo_upstream
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import EnvoyError
-from meshwasm.deploy.envoy_replay import send_request
+from meshwasm.deploy.envoy.reloadable import start_dev_envoy
+from meshwasm.deploy.envoy.echo_upstream import run_echo_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import EnvoyError
+from meshwasm.deploy.envoy.replay import send_request
 from meshwasm.replay.model import HttpRequest
 
 from .conftest import PROJECT

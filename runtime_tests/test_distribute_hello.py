@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_replay import replay_in_envoy
-from meshwasm.deploy.local_registry import LocalRegistry, RegistryStartError, run_registry
-from meshwasm.deploy.oci import pull, push
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.deploy.envoy.replay import replay_in_envoy
+from meshwasm_testkit.local_registry import LocalRegistry, RegistryStartError, run_registry
+from meshwasm.deploy.oci.transfer import pull, push
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.traffic import load_traffic
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import replay_module
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict

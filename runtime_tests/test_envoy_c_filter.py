@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import EnvoyError, start_envoy
-from meshwasm.deploy.envoy_replay import replay_in_envoy
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import EnvoyError, start_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import (
     Exchange,
     Expectation,
@@ -123,7 +123,7 @@ def test_a_module_envoy_rejects_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_envoy_itself_rejects_a_broken_module_with_its_reasons(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import meshwasm.deploy.envoy_process as envoy_process
+    import meshwasm.deploy.envoy.process as envoy_process
     monkeypatch.setattr(envoy_process, "_refuse_what_envoy_refuses", lambda module: None)
     message = _refusal(tmp_path)
     assert "exited with code" in message

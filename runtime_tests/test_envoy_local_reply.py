@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.zig import compile_raw_c_filter
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm_testkit.raw_c_filter import compile_raw_c_filter
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import replay_module
 from meshwasm.replay.model import (
     Exchange,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshwasm import engines
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.traffic import load_traffic
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from meshwasm import engines
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_replay import EnvoyReplayError, replay_in_envoy
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.deploy.envoy.replay import EnvoyReplayError, replay_in_envoy
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict
 from meshwasm.replay.traffic import load_traffic, parse_traffic

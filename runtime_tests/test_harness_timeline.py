@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import replay_module
 from meshwasm.harness.source import replay_source
 from meshwasm.replay.expect import evaluate

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from meshwasm.build.errors import BuildError
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.stamp import read_stamp
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.builder.errors import BuildError
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.builder.stamp import read_stamp
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import replay_module
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.traffic import load_traffic
@@ -24,7 +24,7 @@ REQUIRED_EXPORTS = {
     "proxy_on_vm_start", "proxy_on_configure", "proxy_on_request_headers",
     "proxy_on_response_headers", "proxy_on_delete",
 }
-# hello overrides neither: Envoy then does not call into the VM for them (build/callbacks.py)
+# hello overrides neither: Envoy then does not call into the VM for them (builder/callbacks.py)
 UNUSED_CALLBACKS = {"proxy_on_request_body", "proxy_on_request_trailers", "proxy_on_response_body",
                     "proxy_on_response_trailers", "proxy_on_log", "proxy_on_done"}
 
@@ -122,7 +122,7 @@ def test_host_calls_while_imported_at_build_time_fail_the_build_clearly(tmp_path
 
 
 def _function_names(module: bytes) -> dict[int, str]:
-    from meshwasm.build import wasmbin
+    from meshwasm.builder import wasmbin
     section = next(s for s in wasmbin.parse_sections(module)
                    if wasmbin.custom_section_name(s) == "name")
     reader = wasmbin.Reader(section.payload)
@@ -134,7 +134,7 @@ def _function_names(module: bytes) -> dict[int, str]:
 
 def test_names_opt_in_names_every_function_by_its_symbol(hello_wasm: Path,
                                                          tmp_path: Path) -> None:
-    from meshwasm.build import wasmbin
+    from meshwasm.builder import wasmbin
     named = build_filter(HELLO / "filter.py", tmp_path / "named.wasm", names=True).output
     data = named.read_bytes()
     names = _function_names(data)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.cli import main
 
 from .conftest import PROJECT

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import replay_module
 from meshwasm.harness.source import replay_source
 from meshwasm.replay.traffic import parse_traffic

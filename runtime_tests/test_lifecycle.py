@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshwasm import engines
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import abi
 from meshwasm.harness.host import HostOptions
 from meshwasm.harness.replay import Workers, start_workers

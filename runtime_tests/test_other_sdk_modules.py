@@ -94,7 +94,7 @@ def test_envoy_engine_refuses_a_missing_import_without_starting_envoy(tmp_path: 
 def test_envoy_refuses_the_missing_import_as_the_check_says(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check copies Envoy: without it, Envoy itself refuses the module for that import."""
-    import meshwasm.deploy.envoy_process as envoy_process
+    import meshwasm.deploy.envoy.process as envoy_process
     monkeypatch.setattr(envoy_process, "_refuse_what_envoy_refuses", lambda module: None)
     code, output = _replay(_missing_import(tmp_path), "envoy")
     assert code == 2, output

@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from meshwasm.cli import main
-from meshwasm.deploy.envoy_process import find_envoy
+from meshwasm.deploy.envoy.process import find_envoy
 
 from .processes import alive, stop_tree
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshwasm.build import wasmbin
-from meshwasm.build.pipeline import build_filter
-from meshwasm.build.stamp import read_stamp
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.builder import wasmbin
+from meshwasm.builder.pipeline import build_filter
+from meshwasm.builder.stamp import read_stamp
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import replay_module
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.traffic import load_traffic

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_config import WASM_FILTER, EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.config import WASM_FILTER, EnvoyOptions, bootstrap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import shared_envoy  # noqa: E402

@@ -6,7 +6,7 @@ Everything else that names a part of the ABI comes from here or is checked again
   calls (``harness/wasm/envoy_interface.CALLBACKS``) are built from it;
 - source mode's list of dispatcher functions (``harness/source.py``) too;
 - the harness's numbers (``harness/abi.py``) are read from it;
-- the C glue (``build/glue/proxy_abi.h`` declarations, ``exports.c`` callbacks) and the SDK's
+- the C glue (``builder/glue/proxy_abi.h`` declarations, ``exports.c`` callbacks) and the SDK's
   enums (``proxy_wasm.types``) cannot import Python at run time: ``compiler/tests/
   test_abi_table.py`` parses and imports them and fails when they disagree with this table.
 
@@ -212,7 +212,7 @@ def enum_value(enum: str, member: str) -> int:
 
 
 def c_declaration(function: HostFunction) -> str:
-    """The one-line C declaration ``build/glue/proxy_abi.h`` must carry for ``function``."""
+    """The one-line C declaration ``builder/glue/proxy_abi.h`` must carry for ``function``."""
     params = ", ".join(f"{C_TYPES[p.kind]}{'' if C_TYPES[p.kind].endswith('*') else ' '}"
                        f"{p.name}" for p in function.params) or "void"
     return (f"PROXY_IMPORT({function.name}) proxy_status_t {function.name}({params});")

@@ -103,6 +103,6 @@ register(Engine("harness", runs="module", entry="meshwasm.harness:replay_module"
                 limits=("time_limit_s",)))
 register(Engine("source", runs="source", entry="meshwasm.harness.source:replay_source",
                 limits=("time_limit_s", "memory_limit_mb")))
-register(Engine("envoy", runs="module", entry="meshwasm.deploy.envoy_replay:replay_in_envoy",
-                errors=("meshwasm.deploy.envoy_replay:EnvoyError",
-                        "meshwasm.deploy.envoy_replay:EnvoyReplayError")))
+register(Engine("envoy", runs="module", entry="meshwasm.deploy.envoy.replay:replay_in_envoy",
+                errors=("meshwasm.deploy.envoy.replay:EnvoyError",
+                        "meshwasm.deploy.envoy.replay:EnvoyReplayError")))

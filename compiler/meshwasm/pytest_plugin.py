@@ -11,7 +11,7 @@ inert until asked:
   order, in one VM (requests may depend on what earlier ones did), and each item checks its
   own verdict.  ``--meshwasm-engine harness`` (default, as ``meshwasm replay``; ``compiled``
   is an older name for it: the filter is built with
-  ``meshwasm.build.pipeline.build_filter``, cached by input hash), ``source`` (run from
+  ``meshwasm.builder.pipeline.build_filter``, cached by input hash), ``source`` (run from
   source) or ``envoy`` (the built module in a real Envoy on loopback).
 - **Fixtures**: ``meshwasm_build(filter_path) -> module path`` and
   ``meshwasm_plugin(filter_path, plugin_config=None) -> FilterDriver`` (send requests, read
@@ -79,7 +79,7 @@ class _Session:
         self._built: dict[Path, Path] = {}
 
     def build(self, filter_path: Path) -> Path:
-        from meshwasm.build.pipeline import build_filter
+        from meshwasm.builder.pipeline import build_filter
         filter_path = Path(filter_path).resolve()
         if filter_path not in self._built:
             if self._out is None:

@@ -22,7 +22,7 @@ from meshwasm.harness.wasm import proxy_imports
 from meshwasm.harness.wasm.envoy_interface import CALLBACKS
 from proxy_wasm import _dispatch, host_protocol, types
 
-GLUE = Path(abi_table.__file__).parent / "build" / "glue"
+GLUE = Path(abi_table.__file__).parent / "builder" / "glue"
 
 _DECLARATION = re.compile(
     r"PROXY_IMPORT\((\w+)\)\s*proxy_status_t\s+(\w+)\s*\(([^)]*)\)\s*;", re.S)

@@ -1,4 +1,4 @@
-"""CPython's deep-frozen modules after the snapshot (build/deepfreeze.py): what the filter's
+"""CPython's deep-frozen modules after the snapshot (builder/deepfreeze.py): what the filter's
 code imports keeps working, dead frozen code is gone, and an import nobody named fails as an
 ordinary ImportError rather than reaching dropped code."""
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build import stamp
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder import stamp
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import replay_module
 from meshwasm.replay.traffic import parse_traffic
 

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.envoy_replay import replay_in_envoy, send_request
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.native_peers import native_bootstrap, native_bootstrap_for
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy, send_request
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.harness import HarnessError, replay_module
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.expect import evaluate
@@ -56,8 +56,7 @@ def test_grpc_codes_agree_with_the_native_filter(module: Path) -> None:
     verdict; the same grpc-status where proxy-wasm can carry it, 2 (UNKNOWN) past 16."""
     traffic = load_traffic(HERE / "grpc_codes.yaml")
     config = json.loads(traffic.plugin_config)
-    native = replay_in_envoy(None, traffic, bootstrap_for=lambda options: native_filters.fault(
-        options, config))
+    native = replay_in_envoy(None, traffic, bootstrap_for=native_bootstrap_for("fault", config))
     ours = replay_in_envoy(module, traffic)
     assert [o.mismatches for o in evaluate(traffic, ours)] == [[] for _ in ours]
     for exchange, theirs, mine in zip(traffic.exchanges, native, ours):
@@ -74,8 +73,7 @@ def test_grpc_codes_agree_with_the_native_filter(module: Path) -> None:
 def test_envoy_native_fault_agrees(module: Path, scenario: str) -> None:
     traffic = load_traffic(HERE / scenario)
     config = json.loads(traffic.plugin_config)
-    native = replay_in_envoy(None, traffic, bootstrap_for=lambda options: native_filters.fault(
-        options, config))
+    native = replay_in_envoy(None, traffic, bootstrap_for=native_bootstrap_for("fault", config))
     ours = replay_in_envoy(module, traffic, workers=2)
     assert [o.mismatches for o in evaluate(traffic, ours)] == [[] for _ in ours]
     for exchange, theirs, mine in zip(traffic.exchanges, native, ours):
@@ -98,7 +96,7 @@ def test_max_active_faults_is_counted_across_workers(module: Path) -> None:
             options = EnvoyOptions(upstream_port=upstream.port,
                                    module=None if native else module,
                                    plugin_config=json.dumps(config).encode(), workers=2)
-            bootstrap = native_filters.fault(options, config) if native else None
+            bootstrap = native_bootstrap(options, "fault", config) if native else None
             with start_envoy(options, config=bootstrap) as envoy:
                 held: list[int] = []
                 first = threading.Thread(target=lambda: held.append(
@@ -136,7 +134,7 @@ def test_envoy_huge_delays_agree(module: Path) -> None:
             options = EnvoyOptions(upstream_port=upstream.port,
                                    module=None if native else module,
                                    plugin_config=json.dumps(config).encode(), workers=1)
-            config_for = native_filters.fault(options, config) if native else bootstrap(options)
+            config_for = native_bootstrap(options, "fault", config) if native else bootstrap(options)
             with start_envoy(options, config=_with_idle_timeout(config_for, 2)) as envoy:
                 statuses: dict[str, int] = {}
 

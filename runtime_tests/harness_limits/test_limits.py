@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.cli import main
 from meshwasm.failure_policy import FAIL_OPEN
 from meshwasm.harness import replay_module

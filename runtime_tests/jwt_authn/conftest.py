@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 
 from ..conftest import PROJECT
 from .tokens import KeySet

@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap, wasm_filter
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.envoy_replay import send_request, wait_connections_closed
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap, wasm_filter
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.replay import send_request, wait_connections_closed
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import HttpRequest
+from meshwasm_testkit.native_peers import native_translation
 
-from .native import JWT_AUTHN, to_native
 
 #: Response headers both filters set; request headers the upstream sees that a filter sets.
 RESPONSE_HEADERS = ("www-authenticate",)
@@ -69,7 +69,7 @@ def side_by_side_bootstrap(module: Path | None, upstream_port: int,
             ours = replace(base, module=module, vm_id=f"jwt{index}", plugin_name=f"jwt{index}",
                            plugin_config=json.dumps(group.config).encode())
             listeners.append(_listener(f"ours-{index}", template, wasm_filter(ours)))
-        native = {"name": JWT_AUTHN, "typed_config": to_native(group.config)}
+        [native] = native_translation("jwt_authn").http_filters(group.config)
         listeners.append(_listener(f"native-{index}", template, native))
     config["static_resources"]["listeners"] = listeners
     return config

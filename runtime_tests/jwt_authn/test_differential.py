@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import EnvoyError, start_envoy
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import EnvoyError, start_envoy
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.replay import CompiledPlugin
 
-from meshwasm.deploy.native_filters import with_http_filter
+from meshwasm_testkit.native_peers import native_bootstrap
 
 from .differential import REFUSED_KEY_SETS, corpus, provider
-from .native import JWT_AUTHN, to_native
 from .side_by_side import answer_side_by_side
 from .tokens import KeySet
 
@@ -45,7 +44,7 @@ def test_key_sets_envoy_refuses_are_refused_by_ours(jwt_wasm: Path, test_keys: K
     with pytest.raises(HarnessError, match=r"providers\.p\.local_jwks\.inline_string"):
         CompiledPlugin(jwt_wasm, json.dumps(config).encode())
     options = EnvoyOptions(upstream_port=9)  # never reached: Envoy must refuse to start
-    native = with_http_filter(options, {"name": JWT_AUTHN, "typed_config": to_native(config)})
+    native = native_bootstrap(options, "jwt_authn", config)
     with pytest.raises(EnvoyError, match="invalid local jwks"):
         with start_envoy(options, config=native):
             pass

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.replay.expect import evaluate
 from meshwasm.replay.model import Verdict
+from meshwasm_testkit.native_peers import native_bootstrap_for
 
-from .native import bootstrap_for
 from .scenarios import HERE, render
 from .tokens import KeySet
 
@@ -44,7 +44,7 @@ def test_our_module_and_native_jwt_authn_answer_alike(jwt_wasm: Path, test_keys:
     ours = replay_in_envoy(jwt_wasm, traffic)
     assert {o.exchange.name: o.mismatches for o in evaluate(traffic, ours) if o.mismatches} == {}
     native = replay_in_envoy(None, traffic,
-                             bootstrap_for=bootstrap_for(json.loads(traffic.plugin_config)))
+                             bootstrap_for=native_bootstrap_for("jwt_authn", json.loads(traffic.plugin_config)))
     names = [exchange.name for exchange in traffic.exchanges]
     differing = {name: (mine, theirs)
                  for name, mine, theirs in zip(names, _answers(ours), _answers(native))

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.model import Exchange, Expectation, HttpRequest, Traffic, UpstreamResponse
+from meshwasm_testkit.native_peers import native_bootstrap_for
 
 from .filter_modules import jwt_token
-from .native import bootstrap_for
 from .scenarios import HARNESS_NOW, HERE, render
 from .tokens import KeySet, make_token
 
@@ -134,7 +134,7 @@ def test_a_bounded_set_of_hostile_tokens_in_envoy_matches_native(
     hostile = Traffic(traffic.path, traffic.plugin_config, exchanges)
     ours = replay_in_envoy(jwt_wasm, hostile)
     native = replay_in_envoy(None, hostile,
-                             bootstrap_for=bootstrap_for(json.loads(traffic.plugin_config)))
+                             bootstrap_for=native_bootstrap_for("jwt_authn", json.loads(traffic.plugin_config)))
     assert [(v.status, v.body) for v in ours] == [(v.status, v.body) for v in native]
     assert ours[-1].status == 200
     assert all("trap" not in " ".join(line.message for line in v.logs).lower() for v in ours)

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from meshwasm.deploy.envoy_config import EnvoyOptions, bootstrap
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.deploy.envoy.config import EnvoyOptions, bootstrap
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.model import Exchange, Expectation, HttpRequest, Traffic, UpstreamResponse
+from meshwasm_testkit.native_peers import native_bootstrap, native_translation
 
-from .native import JWT_AUTHN, to_native
 from .scenarios import HARNESS_NOW, HERE, render
 from .tokens import KeySet, make_token
 
@@ -92,15 +92,13 @@ def test_envoy_shows_the_same_claims_json_from_ours_and_from_native(
     def ours_bootstrap(options: EnvoyOptions) -> dict[str, Any]:
         return _with_claims_header(bootstrap(options), f"%FILTER_STATE(wasm.{NAME}:PLAIN)%")
 
-    def native_bootstrap(options: EnvoyOptions) -> dict[str, Any]:
-        config = bootstrap(options)
-        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
-            "typed_config"]
-        hcm["http_filters"].insert(0, {"name": JWT_AUTHN, "typed_config": to_native(settings)})
-        return _with_claims_header(config, f"%DYNAMIC_METADATA({JWT_AUTHN}:{NAME})%")
+    def native_jwt_bootstrap(options: EnvoyOptions) -> dict[str, Any]:
+        jwt_authn = native_translation("jwt_authn").JWT_AUTHN
+        return _with_claims_header(native_bootstrap(options, "jwt_authn", settings),
+                                   f"%DYNAMIC_METADATA({jwt_authn}:{NAME})%")
 
     ours = replay_in_envoy(jwt_wasm, exchanges, bootstrap_for=ours_bootstrap)
-    native = replay_in_envoy(None, exchanges, bootstrap_for=native_bootstrap)
+    native = replay_in_envoy(None, exchanges, bootstrap_for=native_jwt_bootstrap)
     mine = [v.header(SHOWN) for v in ours]
     theirs = [v.header(SHOWN) for v in native]
     assert [v.status for v in ours] == [200] * 6 and mine[-1] is None

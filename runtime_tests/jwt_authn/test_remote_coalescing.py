@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_config import LOOPBACK, EnvoyOptions
-from meshwasm.deploy.envoy_process import start_envoy
-from meshwasm.deploy.envoy_replay import send_request
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.config import LOOPBACK, EnvoyOptions
+from meshwasm.deploy.envoy.process import start_envoy
+from meshwasm.deploy.envoy.replay import send_request
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import HttpRequest
 
 from .tokens import KeySet, make_token

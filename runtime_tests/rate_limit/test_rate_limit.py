@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_replay import replay_in_envoy
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.native_peers import native_bootstrap_for
+from meshwasm.deploy.envoy.replay import replay_in_envoy
 from meshwasm.harness import HarnessError, replay_module
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.expect import evaluate
@@ -45,8 +45,7 @@ def test_envoy_native_local_ratelimit_agrees(module: Path, scenario: Path) -> No
     traffic = load_traffic(scenario)
     config = json.loads(traffic.plugin_config)
     native = replay_in_envoy(None, traffic,
-                             bootstrap_for=lambda options: native_filters.local_ratelimit(
-                                 options, config))
+                             bootstrap_for=native_bootstrap_for("rate_limit", config))
     ours = replay_in_envoy(module, traffic, workers=2)
     assert [o.mismatches for o in evaluate(traffic, ours)] == [[] for _ in ours]
     for exchange, theirs, mine in zip(traffic.exchanges, native, ours):

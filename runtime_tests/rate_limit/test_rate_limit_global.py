@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from proxy_wasm import protowire
 
 from meshwasm import engines
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import HarnessError, replay_module
 from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.replay.expect import evaluate

@@ -1,5 +1,5 @@
 """filters/rate_limit's global mode in real Envoy against a counting rate-limit service on
-loopback (deploy/rate_limit_service.py), and Envoy's native envoy.filters.http.ratelimit
+loopback (meshwasm_testkit.rate_limit_service), and Envoy's native envoy.filters.http.ratelimit
 against the same service with the same traffic: the same verdicts, the same descriptors asked, and the same
 failure handling (a service error, a late answer, an unreachable service; fail open and fail
 closed)."""
@@ -16,16 +16,16 @@ from typing import Any
 import grpc
 import pytest
 
-from meshwasm.build.pipeline import build_filter
-from meshwasm.deploy import native_filters
-from meshwasm.deploy.envoy_config import EnvoyOptions, free_port
-from meshwasm.deploy.envoy_process import EnvoyProcess, start_envoy
-from meshwasm.deploy.envoy_replay import send_request
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.builder.pipeline import build_filter
+from meshwasm_testkit.native_peers import native_bootstrap
+from meshwasm.deploy.envoy.config import EnvoyOptions, free_port
+from meshwasm.deploy.envoy.process import EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.replay import send_request
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import HttpRequest, UpstreamResponse
 
 from ..conftest import PROJECT
-from meshwasm.deploy.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
+from meshwasm_testkit.rate_limit_service import RateLimitService, Rule, run_rate_limit_service
 
 pytestmark = pytest.mark.envoy
 
@@ -99,7 +99,7 @@ def _envoy(module: Path | None, config: dict[str, Any],
                                plugin_config=json.dumps(config).encode(), workers=2,
                                grpc_clusters=(("ratelimit", service.port),
                                               ("gone", free_port())))
-        bootstrap = None if module is not None else native_filters.ratelimit(options, config)
+        bootstrap = None if module is not None else native_bootstrap(options, "rate_limit", config)
         yield stack.enter_context(start_envoy(options, config=bootstrap))
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.build.errors import FilterSourceError
-from meshwasm.build.pipeline import build_filter
+from meshwasm.builder.errors import FilterSourceError
+from meshwasm.builder.pipeline import build_filter
 from meshwasm.harness import replay_module
 from meshwasm.harness.source import replay_source
 from meshwasm.replay.traffic import parse_traffic

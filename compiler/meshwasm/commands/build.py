@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from meshwasm.build.errors import BuildError
-from meshwasm.build.toolchain import ToolchainError
+from meshwasm.builder.errors import BuildError
+from meshwasm.builder.toolchain import ToolchainError
 from meshwasm.files import OutputError
 
 
@@ -29,10 +29,10 @@ from meshwasm.files import OutputError
 def command(filter_path: Path, output: Path | None, verbose: bool,
             trim_to: tuple[Path, ...], names: bool) -> None:
     """Compile a Python filter into one proxy-wasm (ABI 0.2.1) module."""
-    from meshwasm.build.lint import lint_closure
-    from meshwasm.build.pipeline import build_filter
-    from meshwasm.build.progress import ConsoleProgress
-    from meshwasm.build.stamp import read_stamp
+    from meshwasm.builder.lint import lint_closure
+    from meshwasm.builder.pipeline import build_filter
+    from meshwasm.builder.progress import ConsoleProgress
+    from meshwasm.builder.stamp import read_stamp
 
     output = output or filter_path.with_suffix(".wasm")
     progress = ConsoleProgress()

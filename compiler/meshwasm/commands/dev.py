@@ -4,7 +4,7 @@ The loop polls the modification times of the filter, every module bundled with i
 beside it, and the traffic file (polling is portable and cheap for a few dozen files).  On a
 change: build (cached stages make this a few seconds), replay the traffic in the harness and
 print the report, and with ``--envoy`` swap the module into the running Envoy through its
-file-watched listener (``deploy.dev_envoy``) — requests in flight finish on the old module.
+file-watched listener (``deploy.envoy.reloadable``) — requests in flight finish on the old module.
 A build error is shown and the loop keeps watching; the last good module keeps serving.
 """
 
@@ -23,10 +23,10 @@ from rich.console import Console
 
 from meshwasm.commands.envoy_options import PLUGIN_CONFIG_OPTION, read_plugin_config
 from meshwasm.commands.run import interrupt_on_sigterm
-from meshwasm.deploy.dev_envoy import DevEnvoy, start_dev_envoy
-from meshwasm.deploy.echo_upstream import run_echo_upstream
-from meshwasm.deploy.envoy_config import EnvoyOptions
-from meshwasm.deploy.envoy_process import EnvoyError
+from meshwasm.deploy.envoy.reloadable import DevEnvoy, start_dev_envoy
+from meshwasm.deploy.envoy.echo_upstream import run_echo_upstream
+from meshwasm.deploy.envoy.config import EnvoyOptions
+from meshwasm.deploy.envoy.process import EnvoyError
 
 
 @dataclass
@@ -74,9 +74,9 @@ class DevLoop:
 
     def cycle(self) -> CycleResult:
         """Build, replay, reload (with Envoy); report each step on the console."""
-        from meshwasm.build.errors import BuildError
-        from meshwasm.build.pipeline import build_filter
-        from meshwasm.build.toolchain import ToolchainError
+        from meshwasm.builder.errors import BuildError
+        from meshwasm.builder.pipeline import build_filter
+        from meshwasm.builder.toolchain import ToolchainError
         from meshwasm.files import OutputError
 
         self._watched = self._mtimes()

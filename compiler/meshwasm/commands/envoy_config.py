@@ -8,7 +8,7 @@ import click
 import yaml
 
 from meshwasm.commands.envoy_options import envoy_options, to_envoy_options
-from meshwasm.deploy.envoy_config import bootstrap
+from meshwasm.deploy.envoy.config import bootstrap
 
 
 @click.command("envoy-config")

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from meshwasm.deploy.envoy_config import EnvoyOptions
+from meshwasm.deploy.envoy.config import EnvoyOptions
 from meshwasm.failure_policy import FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD
 from meshwasm.module_check import NotAModuleError, check_module
 from meshwasm.plugin_config import PluginConfigError, config_file_bytes

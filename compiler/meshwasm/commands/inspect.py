@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from meshwasm.build.wasmbin import WasmFormatError
-from meshwasm.deploy.module_info import ModuleInfo, read_module_info
+from meshwasm.builder.wasmbin import WasmFormatError
+from meshwasm.module_info import ModuleInfo, read_module_info
 
 #: build-stamp keys shown first, in this order; the rest follow alphabetically
 _BUILD_KEYS = ("meshwasm", "python", "filter", "filter_sha256", "inputs_sha256")

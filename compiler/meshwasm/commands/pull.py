@@ -21,7 +21,7 @@ def command(reference: str, output: Path, plain_http: bool | None, timeout: floa
     The manifest digest is checked when REF is pinned (…@sha256:…), every blob against its
     sha256; OUTPUT is written only when all checks pass.  Prints the manifest digest.
     """
-    from meshwasm.deploy.oci import ImageError, RegistryError, pull
+    from meshwasm.deploy.oci.transfer import ImageError, RegistryError, pull
     from meshwasm.files import OutputError
 
     try:

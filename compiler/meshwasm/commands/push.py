@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from meshwasm.deploy.oci_image import FORMATS
+from meshwasm.deploy.oci.image import FORMATS
 
 
 @click.command("push")
@@ -27,7 +27,7 @@ def command(module: Path, reference: str, variant: str, plain_http: bool | None,
     Use the printed REF@sha256:... as the WasmPlugin url (``meshwasm wasmplugin``): Istio's
     agent checks a WasmPlugin's sha256 against this manifest digest.
     """
-    from meshwasm.deploy.oci import ImageError, RegistryError, push
+    from meshwasm.deploy.oci.transfer import ImageError, RegistryError, push
 
     try:
         result = push(module, reference, variant=variant, plain_http=plain_http or None,

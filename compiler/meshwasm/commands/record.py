@@ -13,9 +13,9 @@ import click
 from meshwasm.commands.envoy_options import envoy_options, to_envoy_options
 from meshwasm.commands.import_traffic import BadInput
 from meshwasm.commands.run import interrupt_on_sigterm
-from meshwasm.deploy.echo_upstream import run_echo_upstream
-from meshwasm.deploy.envoy_config import LOOPBACK
-from meshwasm.deploy.envoy_process import EnvoyError, EnvoyProcess, start_envoy
+from meshwasm.deploy.envoy.echo_upstream import run_echo_upstream
+from meshwasm.deploy.envoy.config import LOOPBACK
+from meshwasm.deploy.envoy.process import EnvoyError, EnvoyProcess, start_envoy
 
 
 @click.command("record")
@@ -48,7 +48,7 @@ def command(module: Path, output: Path, plugin_config: Path | None, failure_poli
     from meshwasm.capture.model import CaptureError
     from meshwasm.capture.tap import read_recorded
     from meshwasm.capture.to_traffic import to_traffic
-    from meshwasm.deploy.tap_config import CLIENT_PREFIX, UPSTREAM_PREFIX, tapped_bootstrap
+    from meshwasm.deploy.envoy.tap import CLIENT_PREFIX, UPSTREAM_PREFIX, tapped_bootstrap
 
     if module.suffix == ".py":
         raise click.UsageError(f"{module} is a filter's source, not a module: build it first")
@@ -89,7 +89,7 @@ def command(module: Path, output: Path, plugin_config: Path | None, failure_poli
 
 def _wait(envoy: EnvoyProcess, folder: Path, max_requests: int | None) -> None:
     """Until Envoy exits, Ctrl-C, or ``max_requests`` client traces were written."""
-    from meshwasm.deploy.tap_config import CLIENT_PREFIX
+    from meshwasm.deploy.envoy.tap import CLIENT_PREFIX
     process = envoy.process
     while process.poll() is None:
         if max_requests is not None and \

@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 
 from meshwasm import engines
-from meshwasm.build.pipeline import write_atomically
+from meshwasm.builder.pipeline import write_atomically
 from meshwasm.commands.envoy_options import (PLUGIN_CONFIG_OPTION, failure_policy_options,
                                              read_plugin_config)
 from meshwasm.replay.ci_reports import json_report, junit_report
@@ -127,7 +127,7 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
                                                    _given(memory_limit_mb)))
     errors = chosen.run_errors()
     if engine == "envoy" and parsed.now_ns is not None:
-        from meshwasm.deploy.envoy_replay import NOW_IGNORED
+        from meshwasm.deploy.envoy.replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     files = [traffic, module]
     streamed = engine == "envoy"  # real time passes between requests: show each as it comes
@@ -217,10 +217,10 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
                   time_limit_s: float | None | FromTraffic,
                   memory_limit_mb: int | None | FromTraffic, failure_policy: str,
                   snapshots: _Snapshots) -> None:
-    """``replay`` of a chain of plugins (``harness/chain.py``, ``deploy/envoy_chain.py``)."""
+    """``replay`` of a chain of plugins (``harness/chain.py``, ``deploy/envoy/chain.py``)."""
     import tempfile
 
-    from meshwasm.deploy.plugin_chain import (
+    from meshwasm.deploy.istio.plugin_chain import (
         ChainError, istio_order, load_wasmplugin, plain_chain,
     )
     from meshwasm.harness.errors import HarnessError
@@ -245,8 +245,8 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
         console.print("chain: " + " -> ".join(escape(p.name) for p in chain), markup=True)
         try:
             if engine == "envoy":
-                from meshwasm.deploy import envoy_replay
-                from meshwasm.deploy.envoy_chain import replay_chain_in_envoy
+                from meshwasm.deploy.envoy import replay as envoy_replay
+                from meshwasm.deploy.envoy.chain import replay_chain_in_envoy
                 if parsed.now_ns is not None:
                     console.print(f"[yellow]warning:[/] {escape(envoy_replay.NOW_IGNORED)}",
                                   markup=True, soft_wrap=True)

@@ -12,10 +12,10 @@ from types import FrameType
 import click
 
 from meshwasm.commands.envoy_options import envoy_options, to_envoy_options
-from meshwasm.deploy.echo_upstream import run_echo_upstream
-from meshwasm.deploy.envoy_config import LOOPBACK
-from meshwasm.deploy.envoy_logs import filter_log_lines
-from meshwasm.deploy.envoy_process import EnvoyError, start_envoy
+from meshwasm.deploy.envoy.echo_upstream import run_echo_upstream
+from meshwasm.deploy.envoy.config import LOOPBACK
+from meshwasm.deploy.envoy.logs import filter_log_lines
+from meshwasm.deploy.envoy.process import EnvoyError, start_envoy
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import yaml
 
-from meshwasm.deploy.wasmplugin import (PluginSpec, WasmPluginError, build_manifest,
+from meshwasm.deploy.istio.wasmplugin import (PluginSpec, WasmPluginError, build_manifest,
                                         check_manifest, parse_target_ref, sha256_for, to_yaml,
                                         validate_manifest, validate_plugin_config)
 from meshwasm.plugin_config import PluginConfigError, config_bytes, read_config_data

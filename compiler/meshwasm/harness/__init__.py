@@ -1,7 +1,7 @@
 """The local harness: a proxy-wasm host on wasmtime that behaves as Envoy's.
 
 Public API: ``replay_module(module_path, traffic) -> list[Verdict]`` (same signature as
-``meshwasm.deploy.envoy_replay.replay_in_envoy``), ``CompiledPlugin`` to drive requests one
+``meshwasm.deploy.envoy.replay.replay_in_envoy``), ``CompiledPlugin`` to drive requests one
 by one, and the errors ``HarnessError`` / ``ModuleError``.
 """
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshwasm.deploy.plugin_chain import ChainPlugin
+from meshwasm.deploy.istio.plugin_chain import ChainPlugin
 from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness.errors import HarnessError

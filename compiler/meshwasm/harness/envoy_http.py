@@ -52,7 +52,7 @@ def downstream_request_headers(request: HttpRequest, request_id: bytes) -> Heade
     return headers
 
 
-# The route timeout of the Envoy configuration meshwasm generates (deploy/envoy_config.py),
+# The route timeout of the Envoy configuration meshwasm generates (deploy/envoy/config.py),
 # which the router announces upstream.
 ROUTE_TIMEOUT_MS = b"10000"
 

@@ -4,7 +4,7 @@ Source mode binds an instance of ``SourceHostCalls`` with ``proxy_wasm._hostcall
 filter's Python then talks to the same ``Host``/``Context`` operations the compiled engine's
 ``env.proxy_*`` imports reach (``harness/wasm/proxy_imports.py``), with no linear memory in
 between.  What this layer adds is exactly what the C module ``_proxy_wasm_abi``
-(``build/glue/abi_module.c``) adds on the compiled side, so both modes behave alike:
+(``builder/glue/abi_module.c``) adds on the compiled side, so both modes behave alike:
 
 - ``str`` arguments are encoded as UTF-8 with ``surrogateescape``; header names/values come
   back decoded the same way; bodies, properties and shared data stay ``bytes``;
@@ -280,7 +280,7 @@ class SourceHostCalls:
 
 
 # The status every host call but ``log`` gets while the module is being snapshotted
-# (``build/snapshot.py`` answers its ``env.proxy_*`` stand-ins with it): Unimplemented.
+# (``builder/snapshot.py`` answers its ``env.proxy_*`` stand-ins with it): Unimplemented.
 BUILD_TIME_STATUS = 12
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from meshwasm.deploy.local_registry import LocalRegistry, RegistryStartError, run_registry
+from meshwasm_testkit.local_registry import LocalRegistry, RegistryStartError, run_registry
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 
-from meshwasm.deploy.upstream import run_upstream
+from meshwasm.deploy.envoy.upstream import run_upstream
 from meshwasm.replay.model import UpstreamResponse
 
 

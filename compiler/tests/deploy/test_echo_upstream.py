@@ -7,7 +7,7 @@ import base64
 import http.client
 import json
 
-from meshwasm.deploy.echo_upstream import run_echo_upstream
+from meshwasm.deploy.envoy.echo_upstream import run_echo_upstream
 
 
 def _echo(port: int, body: bytes | None, headers: dict[str, str],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshwasm.deploy.envoy_config import (
+from meshwasm.deploy.envoy.config import (
     CLUSTER_NAME,
     LOOPBACK,
     WASM_FILTER,

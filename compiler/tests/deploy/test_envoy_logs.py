@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshwasm.deploy.envoy_logs import filter_log_lines, parse_records
+from meshwasm.deploy.envoy.logs import filter_log_lines, parse_records
 from meshwasm.replay.model import LogLine
 
 LOG = """\

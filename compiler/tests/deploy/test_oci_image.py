@@ -10,10 +10,10 @@ import tracemalloc
 
 import pytest
 
-from meshwasm.deploy.oci_image import (OCI_LAYER_TAR_GZIP, VARIANT_ANNOTATION, WASM_CONFIG,
+from meshwasm.deploy.oci.image import (OCI_LAYER_TAR_GZIP, VARIANT_ANNOTATION, WASM_CONFIG,
                                        WASM_CONTENT, ImageError, build_image, module_layer,
                                        parse_manifest, sha256_digest, unpack_module)
-from meshwasm.deploy.oci_registry import Reference, parse_reference
+from meshwasm.deploy.oci.registry import Reference, parse_reference
 
 from wasm_bytes import gzip_bomb_layer, module_with_payload  # this folder is on sys.path (no __init__.py)
 
@@ -134,7 +134,7 @@ def test_bad_references_are_named(text: str, message: str) -> None:
 
 
 def test_loopback_registries_default_to_plain_http() -> None:
-    from meshwasm.deploy.oci_registry import RegistryClient
+    from meshwasm.deploy.oci.registry import RegistryClient
 
     assert RegistryClient("127.0.0.1:5000").base_url == "http://127.0.0.1:5000"
     assert RegistryClient("localhost:5000").base_url == "http://localhost:5000"

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from meshwasm.cli import main
-from meshwasm.deploy.local_registry import LocalRegistry, RegistryStartError, run_registry
-from meshwasm.deploy.oci import ImageError, RegistryError, pull, push
-from meshwasm.deploy.oci_image import build_image, sha256_digest
+from meshwasm_testkit.local_registry import LocalRegistry, RegistryStartError, run_registry
+from meshwasm.deploy.oci.transfer import ImageError, RegistryError, pull, push
+from meshwasm.deploy.oci.image import build_image, sha256_digest
 
 from wasm_bytes import gzip_bomb_layer, module_with_payload  # this folder is on sys.path (no __init__.py)
 

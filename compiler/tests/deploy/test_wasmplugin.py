@@ -14,8 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from meshwasm.cli import main
-from meshwasm.deploy.k8s_cel import parse_request_uri, rule_holds
-from meshwasm.deploy.wasmplugin import (CRD_PATH, PluginSpec, WasmPluginError, build_manifest,
+from meshwasm.deploy.istio.k8s_cel import parse_request_uri, rule_holds
+from meshwasm.deploy.istio.wasmplugin import (CRD_PATH, PluginSpec, WasmPluginError, build_manifest,
                                         check_manifest, validate_manifest)
 
 DIGEST = "0123456789abcdef" * 4

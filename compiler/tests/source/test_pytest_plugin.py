@@ -11,10 +11,10 @@ import pytest
 
 # Imported here, before any inner run: pytester's in-process runs drop the modules they
 # imported, and a second import of yaml would mix two copies of its classes.
-import meshwasm.build.pipeline  # noqa: F401
+import meshwasm.builder.pipeline  # noqa: F401
 import meshwasm.harness.source  # noqa: F401
 import meshwasm.replay.traffic  # noqa: F401
-from meshwasm.build.toolchain import cache_root
+from meshwasm.builder.toolchain import cache_root
 
 _HOME = os.environ.get("HOME")  # read at import, before pytester replaces it
 _CACHE = cache_root()

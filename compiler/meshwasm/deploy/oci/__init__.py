@@ -1,0 +1,2 @@
+"""Wasm images in OCI registries: ``transfer.push``/``pull``, the image layouts Istio's agent
+unpacks (``image``) and the distribution protocol (``registry``)."""
