@@ -1,0 +1,343 @@
+"""The soak's load generators, loopback only, each bounded by its request count.
+
+``fast``: several client processes (the GIL would make threads one core), each keeping
+``connections`` persistent HTTP/1.1 connections with up to ``depth`` pipelined requests in
+flight on each, requests encoded before they are sent and responses parsed from the raw bytes.
+``simple``: the soak's first client, ``http.client`` on one keep-alive connection per thread,
+one request at a time; kept to check the fast one against it.
+
+Both read the same request stream for a seed (``soak_traffic.requests``) and report a
+``Counter`` of (kind, status).  Status ``NO_ANSWER`` is a request whose connection failed or
+closed before its response; ``UNSENDABLE`` one no client may send.  When Envoy closes a
+connection after answering (``connection: close``) or without answering, the pipelined
+requests behind the first unanswered one were never read by Envoy: they are sent again on a
+new connection, so each request gets exactly one status.
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import multiprocessing.sharedctypes
+import queue
+import selectors
+import socket
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from soak_traffic import Request, TargetLoad, client_shares, encode, requests
+
+NO_ANSWER = 0
+UNSENDABLE = -1
+#: seconds a connection may go without any response bytes while requests are in flight
+STALL_SECONDS = 30.0
+#: each client process publishes its count of answered requests this often
+PROGRESS_EVERY = 500
+Tally = Counter[tuple[str, int]]
+Progress = Callable[[int], None]
+
+
+def status_label(status: int) -> str:
+    return {NO_ANSWER: "no answer", UNSENDABLE: "unsendable"}.get(status, str(status))
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    close: bool  # the server said ``connection: close``
+    size: int  # bytes of the buffer it took, head and body
+
+
+def _chunked_size(buffer: bytearray, start: int) -> int | None:
+    """Bytes from ``start`` to the end of a chunked body (and its trailers), None if
+    incomplete."""
+    position = start
+    while True:
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            return None
+        size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
+        if size == 0:  # the last chunk; trailer lines, if any, end at the blank line
+            end = buffer.find(b"\r\n\r\n", line_end)
+            return None if end < 0 else end + 4 - start
+        position = line_end + 2 + size + 2
+        if position > len(buffer):
+            return None
+
+
+def parse_response(buffer: bytearray) -> Response | None:
+    """The first complete HTTP/1.1 response in ``buffer``, or None while it is incomplete.
+    A body is framed by content-length or chunked encoding (Envoy always frames one);
+    a response with neither has none (204, 304, or a 1xx)."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    lines = bytes(buffer[:head_end]).decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length, close, chunked = 0, False, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection":
+            close = "close" in value.lower()
+        elif name == "transfer-encoding":
+            chunked = "chunked" in value.lower()
+    body_start = head_end + 4
+    if chunked:
+        body = _chunked_size(buffer, body_start)
+        if body is None:
+            return None
+        return Response(status, close, body_start + body)
+    if len(buffer) < body_start + length:
+        return None
+    return Response(status, close, body_start + length)
+
+
+# -- the fast client ---------------------------------------------------------------------------
+
+@dataclass
+class _Connection:
+    sock: socket.socket
+    inflight: deque[tuple[str, bytes]] = field(default_factory=deque)
+    outbox: bytearray = field(default_factory=bytearray)
+    inbox: bytearray = field(default_factory=bytearray)
+    last_progress: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _PipelinedClient:
+    """One process's share: ``connections`` connections, ``depth`` requests in flight on each."""
+
+    port: int
+    stream: Iterator[Request]
+    connections: int
+    depth: int
+    progress: Progress
+    tally: Tally = field(default_factory=Counter)
+    answered: int = 0
+    retry: deque[tuple[str, bytes]] = field(default_factory=deque)
+    selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
+
+    def _next(self) -> tuple[str, bytes] | None:
+        if self.retry:
+            return self.retry.popleft()
+        for request in self.stream:
+            wire = encode(request, f"127.0.0.1:{self.port}")
+            if wire is not None:
+                return request.kind, wire
+            self._count(request.kind, UNSENDABLE)
+        return None
+
+    def _count(self, kind: str, status: int) -> None:
+        self.tally[(kind, status)] += 1
+        self.answered += 1
+        if self.answered % PROGRESS_EVERY == 0:
+            self.progress(PROGRESS_EVERY)
+
+    def _open(self) -> _Connection:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=STALL_SECONDS)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        connection = _Connection(sock)
+        self.selector.register(sock, selectors.EVENT_READ, connection)
+        return connection
+
+    def _close(self, connection: _Connection, answered_head: bool) -> _Connection | None:
+        """Close ``connection``; its first unanswered request gets ``NO_ANSWER`` unless the
+        server answered it (``answered_head``); the rest are sent again.  Returns a new
+        connection when requests remain."""
+        self.selector.unregister(connection.sock)
+        connection.sock.close()
+        if connection.inflight and not answered_head:
+            kind, _ = connection.inflight.popleft()
+            self._count(kind, NO_ANSWER)
+        self.retry.extendleft(reversed(connection.inflight))
+        return self._open() if self.retry or self._has_more() else None
+
+    def _has_more(self) -> bool:
+        upcoming = self._next()
+        if upcoming is None:
+            return False
+        self.retry.appendleft(upcoming)
+        return True
+
+    def _fill(self, connection: _Connection) -> None:
+        while len(connection.inflight) < self.depth:
+            upcoming = self._next()
+            if upcoming is None:
+                break
+            connection.inflight.append(upcoming)
+            connection.outbox += upcoming[1]
+        self._flush(connection)
+
+    def _flush(self, connection: _Connection) -> None:
+        if connection.outbox:
+            try:
+                sent = connection.sock.send(connection.outbox)
+            except BlockingIOError:
+                sent = 0
+            del connection.outbox[:sent]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if connection.outbox else 0)
+        self.selector.modify(connection.sock, events, connection)
+
+    def _receive(self, connection: _Connection) -> _Connection | None:
+        """Read what arrived; count each complete response.  Returns the connection to go
+        on with (a new one after a close), or None when this one is finished."""
+        try:
+            data = connection.sock.recv(1 << 18)
+        except BlockingIOError:
+            return connection
+        except OSError:
+            data = b""
+        if not data:
+            return self._close(connection, answered_head=False)
+        connection.inbox += data
+        connection.last_progress = time.monotonic()
+        while connection.inflight:
+            response = parse_response(connection.inbox)
+            if response is None:
+                break
+            del connection.inbox[:response.size]
+            kind, _ = connection.inflight.popleft()
+            self._count(kind, response.status)
+            if response.close:
+                return self._close(connection, answered_head=True)
+        return connection
+
+    def run(self) -> Tally:
+        live = [self._open() for _ in range(self.connections)]
+        for connection in live:
+            self._fill(connection)
+        while True:
+            active = [key.data for key in self.selector.get_map().values()
+                      if key.data.inflight or key.data.outbox]
+            if not active:
+                break
+            for key, events in self.selector.select(timeout=1.0):
+                connection: _Connection | None = key.data
+                if events & selectors.EVENT_WRITE:
+                    self._flush(key.data)
+                if events & selectors.EVENT_READ:
+                    connection = self._receive(key.data)
+                if connection is not None:
+                    self._fill(connection)
+            now = time.monotonic()
+            for connection in active:
+                if connection.sock.fileno() >= 0 and connection.inflight and \
+                        now - connection.last_progress > STALL_SECONDS:
+                    replacement = self._close(connection, answered_head=False)
+                    if replacement is not None:
+                        self._fill(replacement)
+        for key in list(self.selector.get_map().values()):
+            self.selector.unregister(key.fileobj)
+            key.data.sock.close()
+        self.progress(self.answered % PROGRESS_EVERY)
+        return self.tally
+
+
+def _client_process(port: int, load: TargetLoad, seed: int, count: int, hostile_share: float,
+                    connections: int, depth: int,
+                    counter: multiprocessing.sharedctypes.Synchronized,  # type: ignore[type-arg]
+                    results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    def progress(answered: int) -> None:
+        with counter.get_lock():
+            counter.value += answered
+
+    client = _PipelinedClient(port, requests(load, seed, count, hostile_share), connections,
+                              depth, progress)
+    results.put(client.run())
+
+
+def run_fast(port: int, load: TargetLoad, total: int, hostile_share: float, seed: int,
+             processes: int, connections: int, depth: int,
+             on_progress: Callable[[int], None]) -> Tally:
+    """Send ``total`` requests from ``processes`` client processes (client ``i`` reads the
+    stream of seed ``seed * 1000 + i``); ``on_progress(answered so far)`` is called about
+    every 0.2 s while they run."""
+    context = multiprocessing.get_context("fork")  # the load's lambdas are not picklable
+    counter = context.Value("q", 0)
+    results = context.Queue()
+    workers = [context.Process(target=_client_process, daemon=True, args=(
+        port, load, seed * 1000 + i, count, hostile_share, connections, depth, counter,
+        results)) for i, count in enumerate(client_shares(total, processes))]
+    for worker in workers:
+        worker.start()
+    tally: Tally = Counter()
+    received = 0
+    try:
+        while received < len(workers):
+            try:
+                tally.update(results.get(timeout=0.2))
+                received += 1
+            except queue.Empty:  # nobody finished in this slice
+                dead = [w for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a soak client process died (exit {dead[0].exitcode})")
+            on_progress(counter.value)
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+    return tally
+
+
+# -- the simple client (the soak's first one) ---------------------------------------------------
+
+def _simple_client(port: int, stream: Iterator[Request], tally: Tally,
+                   lock: threading.Lock) -> None:
+    connection: http.client.HTTPConnection | None = None
+    for request in stream:
+        try:
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=STALL_SECONDS)
+            connection.putrequest("GET", request.path, skip_accept_encoding=True)
+            for name, value in request.headers:  # as UTF-8 bytes: http.client sends them as is
+                connection.putheader(name, value.encode("utf-8"))
+            connection.endheaders()
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+            if response.will_close:
+                connection.close()
+                connection = None
+        except (ValueError, UnicodeEncodeError):
+            status = UNSENDABLE  # http.client refused the header: nothing went out
+            connection = _discard(connection)
+        except (OSError, http.client.HTTPException):
+            status = NO_ANSWER
+            connection = _discard(connection)
+        with lock:
+            tally[(request.kind, status)] += 1
+    _discard(connection)
+
+
+def _discard(connection: http.client.HTTPConnection | None) -> None:
+    if connection is not None:
+        connection.close()
+
+
+def run_simple(port: int, load: TargetLoad, total: int, hostile_share: float, seed: int,
+               threads: int, on_progress: Callable[[int], None]) -> Tally:
+    """Send ``total`` requests from ``threads`` threads, one request at a time each."""
+    tally: Tally = Counter()
+    lock = threading.Lock()
+    workers = [threading.Thread(target=_simple_client, args=(
+        port, requests(load, seed * 1000 + i, count, hostile_share), tally, lock))
+        for i, count in enumerate(client_shares(total, threads))]
+    for worker in workers:
+        worker.start()
+    while any(worker.is_alive() for worker in workers):
+        time.sleep(0.2)
+        with lock:
+            on_progress(sum(tally.values()))
+    for worker in workers:
+        worker.join()
+    return tally
