@@ -8,10 +8,11 @@ and Envoy's RSS every ``--sample-every`` requests.  The traffic is ``soak_traffi
 so two runs send the same requests.  Envoy's stream idle timeout is cut to 250 ms so that a
 delay the fault filter holds for good ends soon.
 
-The upstream is a second Envoy answering every request itself (``direct_response``): the
-soaked Envoy's work per request is the filter's plus the proxying, and the upstream costs
-little of the machine.  The load comes from ``soak_client``: ``fast`` (client processes,
-pipelined keep-alive connections) by default, ``simple`` (the first client: http.client, one
+There is no upstream: the route answers 200 itself (``direct_response``) once the filters let
+a request through, so they see every request and response callback while the machine's CPU
+goes to the filters rather than to a second hop (on this 2-core VM a loopback hop costs about
+as much as a filter).  The load comes from ``soak_client``: ``fast`` (client processes,
+keep-alive connections driven by selectors) by default, ``simple`` (the first client: http.client, one
 request at a time per thread) to compare against it.
 
     python bench/soak.py [--requests N] [--hostile-share F] [--targets a,b] [--client fast]
@@ -22,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,12 @@ from meshwasm.deploy.plugin_chain import ChainPlugin
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 sys.path.insert(0, str(HERE))
-from envoy_load import rss_kib  # noqa: E402
+from envoy_load import cpu_ns, rss_kib  # noqa: E402
 from soak_client import Tally, run_fast, run_simple, status_label  # noqa: E402
 from soak_traffic import CHAIN, CHAIN_TARGET, TargetLoad, target_loads  # noqa: E402
 
 IDLE_TIMEOUT_SECONDS = 0.25
+NO_UPSTREAM = 1  # EnvoyOptions wants a port; the soaked Envoy's route answers itself
 #: Envoy log lines that mean a Wasm VM failed or a plugin broke
 VM_FAILURE = re.compile(r"Function: \S+ failed|VM failed|wasm.*(crash|abort)|Plugin .* failed",
                         re.IGNORECASE)
@@ -53,9 +54,9 @@ VM_FAILURE = re.compile(r"Function: \S+ failed|VM failed|wasm.*(crash|abort)|Plu
 WASM_LOG_LEVEL = "warning"
 
 
-def direct_response_bootstrap() -> dict[str, Any]:
-    """An Envoy that answers every request 200 itself: the soak's upstream."""
-    config = bootstrap(EnvoyOptions(upstream_port=1))
+def answer_directly(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with its route answering 200 itself (``direct_response``) instead of
+    proxying: the filters still see every request and response callback."""
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
         "typed_config"]
     route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]
@@ -65,32 +66,25 @@ def direct_response_bootstrap() -> dict[str, Any]:
     return config
 
 
-@contextmanager
-def upstream_envoy() -> Iterator[int]:
-    """A direct-response Envoy with one worker; yields its listener port."""
-    with start_envoy(EnvoyOptions(upstream_port=1), config=direct_response_bootstrap(),
-                     wasm_log_level=WASM_LOG_LEVEL) as upstream:
-        yield upstream.listener_port
-
-
-def target_bootstrap(target: str, modules: dict[str, Path], load: TargetLoad,
-                     upstream_port: int) -> tuple[EnvoyOptions, dict[str, Any]]:
-    """The soaked Envoy: 2 workers, one filter or the chain (built as ``replay`` builds it)."""
-    options = EnvoyOptions(upstream_port=upstream_port, workers=2,
+def target_bootstrap(target: str, modules: dict[str, Path],
+                     load: TargetLoad) -> tuple[EnvoyOptions, dict[str, Any]]:
+    """The soaked Envoy: 2 workers, one filter or the chain (built as ``replay`` builds it),
+    answering every request that passes them itself."""
+    options = EnvoyOptions(upstream_port=NO_UPSTREAM, workers=2,
                            stream_idle_timeout_seconds=IDLE_TIMEOUT_SECONDS)
     if target == CHAIN_TARGET:
         chain = [ChainPlugin(name, modules[name], json.dumps(load.configs[name]).encode())
                  for name in CHAIN]
-        return options, chain_bootstrap(options, chain, b"")
+        return options, answer_directly(chain_bootstrap(options, chain, b""))
     (name, config), = load.configs.items()
-    options = EnvoyOptions(upstream_port=upstream_port, workers=2, module=modules[name],
+    options = EnvoyOptions(upstream_port=NO_UPSTREAM, workers=2, module=modules[name],
                            plugin_config=json.dumps(config).encode(),
                            stream_idle_timeout_seconds=IDLE_TIMEOUT_SECONDS)
-    return options, bootstrap(options)
+    return options, answer_directly(bootstrap(options))
 
 
 def wasm_stats(envoy: EnvoyProcess) -> dict[str, int]:
-    answer = json.loads(envoy.admin("/stats?format=json&filter=wasm"))
+    answer = json.loads(envoy.admin("/stats?format=json&filter=^wasm"))
     return {stat["name"]: int(stat.get("value", 0)) for stat in answer.get("stats", [])
             if "value" in stat}
 
@@ -98,43 +92,55 @@ def wasm_stats(envoy: EnvoyProcess) -> dict[str, int]:
 def soak_one(target: str, modules: dict[str, Path], load: TargetLoad,
              args: argparse.Namespace) -> dict[str, Any]:
     """Drive ``args.requests`` through ``target`` in Envoy (2 workers); return the figures."""
-    with upstream_envoy() as upstream_port:
-        options, config = target_bootstrap(target, modules, load, upstream_port)
-        with start_envoy(options, config=config, wasm_log_level=WASM_LOG_LEVEL,
-                         ready_timeout=60.0) as envoy:
-            rss = [(0, rss_kib(envoy.pid))]
+    options, config = target_bootstrap(target, modules, load)
+    with start_envoy(options, config=config, wasm_log_level=WASM_LOG_LEVEL,
+                     ready_timeout=60.0) as envoy:
+        rss = [(0, rss_kib(envoy.pid))]
 
-            def sample(answered: int) -> None:
-                if answered >= rss[-1][0] + args.sample_every and envoy.process.poll() is None:
-                    rss.append((answered, rss_kib(envoy.pid)))
+        def sample(answered: int) -> None:
+            if answered >= rss[-1][0] + args.sample_every and envoy.process.poll() is None:
+                rss.append((answered, rss_kib(envoy.pid)))
 
-            started = time.monotonic()
-            if args.client == "fast":
-                tally = run_fast(envoy.listener_port, load, args.requests, args.hostile_share,
-                                 args.seed, args.processes, args.connections, args.depth,
-                                 sample)
-            else:
-                tally = run_simple(envoy.listener_port, load, args.requests,
-                                   args.hostile_share, args.seed, args.processes, sample)
-            seconds = time.monotonic() - started
-            alive = envoy.process.poll() is None
-            sent = sum(tally.values())
-            if alive:
-                rss.append((sent, rss_kib(envoy.pid)))
-            log = envoy.read_log(0)[0]
-            failures = [line for line in log.splitlines() if VM_FAILURE.search(line)]
-            stats = wasm_stats(envoy) if alive else {}
-    return report(target, tally, seconds, rss, failures, stats, alive)
+        started, envoy_cpu = time.monotonic(), cpu_ns(envoy.pid)
+        clients_cpu = _children_cpu()
+        if args.client == "fast":
+            tally = run_fast(envoy.listener_port, load, args.requests, args.hostile_share,
+                             args.seed, args.processes, args.connections,
+                             sample)
+        else:
+            tally = run_simple(envoy.listener_port, load, args.requests,
+                               args.hostile_share, args.seed, args.processes, sample)
+        seconds = time.monotonic() - started
+        cpu = {"envoy": cpu_ns(envoy.pid) - envoy_cpu,
+               "clients": _children_cpu() - clients_cpu}
+        alive = envoy.process.poll() is None
+        sent = sum(tally.values())
+        if alive:
+            rss.append((sent, rss_kib(envoy.pid)))
+        log = envoy.read_log(0)[0]
+        failures = [line for line in log.splitlines() if VM_FAILURE.search(line)]
+        stats = wasm_stats(envoy) if alive else {}
+    return report(target, tally, seconds, rss, failures, stats, alive, cpu)
+
+
+def _children_cpu() -> int:
+    """CPU (ns) of this process and its ended children: the client processes' share (a
+    ``simple`` client's threads run in this process)."""
+    times = os.times()
+    return int((times.user + times.system + times.children_user + times.children_system) * 1e9)
 
 
 def report(target: str, tally: Tally, seconds: float, rss: list[tuple[int, int]],
-           failures: list[str], stats: dict[str, int], alive: bool) -> dict[str, Any]:
+           failures: list[str], stats: dict[str, int], alive: bool,
+           cpu: dict[str, int]) -> dict[str, Any]:
     kinds = requests_by_kind(tally)
     return {"target": target, "requests": sum(tally.values()), "hostile": kinds["hostile"],
             "seconds": round(seconds, 1),
             "statuses": {f"{kind} {status_label(status)}": count
                          for (kind, status), count in sorted(tally.items())},
             "vm_failure_lines": len(failures), "first_failures": failures[:3],
+            "cpu_us_per_request": {name: round(ns / 1e3 / max(sum(tally.values()), 1), 1)
+                                   for name, ns in cpu.items()},
             "wasm_stats": stats, "rss_kib": rss, "envoy_alive_at_end": alive}
 
 
@@ -153,6 +159,8 @@ def print_result(result: dict[str, Any]) -> None:
         print(f"   {label:<16} {count}")
     print(f"   VM failure lines in Envoy's log: {result['vm_failure_lines']}"
           + (f" (first: {result['first_failures'][0]})" if result["first_failures"] else ""))
+    print("   CPU us per request: " + ", ".join(
+        f"{name} {us}" for name, us in result["cpu_us_per_request"].items()))
     for name, value in result["wasm_stats"].items():
         print(f"   {name}: {value}")
     print("   RSS MiB at requests: " + ", ".join(
@@ -170,10 +178,8 @@ def main() -> int:
     parser.add_argument("--client", choices=("fast", "simple"), default="fast")
     parser.add_argument("--processes", type=int, default=2,
                         help="client processes (fast) or threads (simple)")
-    parser.add_argument("--connections", type=int, default=16,
+    parser.add_argument("--connections", type=int, default=32,
                         help="connections per client process (fast)")
-    parser.add_argument("--depth", type=int, default=4,
-                        help="pipelined requests in flight per connection (fast)")
     parser.add_argument("--sample-every", type=int, default=100_000,
                         help="requests between two RSS samples")
     parser.add_argument("--seed", type=int, default=12)

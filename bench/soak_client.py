@@ -1,17 +1,16 @@
 """The soak's load generators, loopback only, each bounded by its request count.
 
-``fast``: several client processes (the GIL would make threads one core), each keeping
-``connections`` persistent HTTP/1.1 connections with up to ``depth`` pipelined requests in
-flight on each, requests encoded before they are sent and responses parsed from the raw bytes.
-``simple``: the soak's first client, ``http.client`` on one keep-alive connection per thread,
-one request at a time; kept to check the fast one against it.
+``fast``: several client processes (the GIL would make threads one core), each driving
+``connections`` persistent HTTP/1.1 connections from one ``selectors`` loop, a request in
+flight on each, requests encoded as they are drawn and responses parsed from the raw bytes.
+No pipelining: Envoy 1.40 closes an HTTP/1.1 connection that sends the next request before
+the previous response (two pipelined requests are answered, the rest dropped).
+``simple``: the soak's first client, ``http.client`` on one keep-alive connection per thread;
+kept to check the fast one against it.
 
 Both read the same request stream for a seed (``soak_traffic.requests``) and report a
-``Counter`` of (kind, status).  Status ``NO_ANSWER`` is a request whose connection failed or
-closed before its response; ``UNSENDABLE`` one no client may send.  When Envoy closes a
-connection after answering (``connection: close``) or without answering, the pipelined
-requests behind the first unanswered one were never read by Envoy: they are sent again on a
-new connection, so each request gets exactly one status.
+``Counter`` of (kind, status).  Status ``NO_ANSWER`` is a request whose connection failed,
+stalled ``STALL_SECONDS`` or closed before its response; ``UNSENDABLE`` one no client may send.
 """
 
 from __future__ import annotations
@@ -105,35 +104,24 @@ def parse_response(buffer: bytearray) -> Response | None:
 @dataclass
 class _Connection:
     sock: socket.socket
-    inflight: deque[tuple[str, bytes]] = field(default_factory=deque)
+    kind: str = ""  # the kind of the request in flight ("": none)
     outbox: bytearray = field(default_factory=bytearray)
     inbox: bytearray = field(default_factory=bytearray)
-    last_progress: float = field(default_factory=time.monotonic)
+    sent_at: float = 0.0
 
 
 @dataclass
-class _PipelinedClient:
-    """One process's share: ``connections`` connections, ``depth`` requests in flight on each."""
+class _KeepAliveClient:
+    """One process's share: ``connections`` keep-alive connections, a request in flight on
+    each, all driven from one ``selectors`` loop."""
 
     port: int
     stream: Iterator[Request]
     connections: int
-    depth: int
     progress: Progress
     tally: Tally = field(default_factory=Counter)
     answered: int = 0
-    retry: deque[tuple[str, bytes]] = field(default_factory=deque)
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
-
-    def _next(self) -> tuple[str, bytes] | None:
-        if self.retry:
-            return self.retry.popleft()
-        for request in self.stream:
-            wire = encode(request, f"127.0.0.1:{self.port}")
-            if wire is not None:
-                return request.kind, wire
-            self._count(request.kind, UNSENDABLE)
-        return None
 
     def _count(self, kind: str, status: int) -> None:
         self.tally[(kind, status)] += 1
@@ -149,114 +137,100 @@ class _PipelinedClient:
         self.selector.register(sock, selectors.EVENT_READ, connection)
         return connection
 
-    def _close(self, connection: _Connection, answered_head: bool) -> _Connection | None:
-        """Close ``connection``; its first unanswered request gets ``NO_ANSWER`` unless the
-        server answered it (``answered_head``); the rest are sent again.  Returns a new
-        connection when requests remain."""
-        self.selector.unregister(connection.sock)
-        connection.sock.close()
-        if connection.inflight and not answered_head:
-            kind, _ = connection.inflight.popleft()
-            self._count(kind, NO_ANSWER)
-        self.retry.extendleft(reversed(connection.inflight))
-        return self._open() if self.retry or self._has_more() else None
-
-    def _has_more(self) -> bool:
-        upcoming = self._next()
-        if upcoming is None:
-            return False
-        self.retry.appendleft(upcoming)
-        return True
-
-    def _fill(self, connection: _Connection) -> None:
-        while len(connection.inflight) < self.depth:
-            upcoming = self._next()
-            if upcoming is None:
-                break
-            connection.inflight.append(upcoming)
-            connection.outbox += upcoming[1]
-        self._flush(connection)
+    def _send_next(self, connection: _Connection) -> bool:
+        """Put the next sendable request on ``connection``; False when the stream is done."""
+        for request in self.stream:
+            wire = encode(request, f"127.0.0.1:{self.port}")
+            if wire is None:
+                self._count(request.kind, UNSENDABLE)
+                continue
+            connection.kind, connection.sent_at = request.kind, time.monotonic()
+            connection.outbox += wire
+            self._flush(connection)
+            return True
+        return False
 
     def _flush(self, connection: _Connection) -> None:
-        if connection.outbox:
-            try:
-                sent = connection.sock.send(connection.outbox)
-            except BlockingIOError:
-                sent = 0
-            del connection.outbox[:sent]
+        try:
+            sent = connection.sock.send(connection.outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # reset by the server: the read side will see it
+            sent = len(connection.outbox)
+        del connection.outbox[:sent]
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if connection.outbox else 0)
         self.selector.modify(connection.sock, events, connection)
 
-    def _receive(self, connection: _Connection) -> _Connection | None:
-        """Read what arrived; count each complete response.  Returns the connection to go
-        on with (a new one after a close), or None when this one is finished."""
+    def _retire(self, connection: _Connection) -> None:
+        """Close ``connection``; a request still in flight on it gets ``NO_ANSWER``."""
+        self.selector.unregister(connection.sock)
+        connection.sock.close()
+        if connection.kind:
+            self._count(connection.kind, NO_ANSWER)
+            connection.kind = ""
+
+    def _receive(self, connection: _Connection) -> None:
         try:
-            data = connection.sock.recv(1 << 18)
+            data = connection.sock.recv(1 << 16)
         except BlockingIOError:
-            return connection
+            return
         except OSError:
             data = b""
         if not data:
-            return self._close(connection, answered_head=False)
+            self._retire(connection)
+            self._replace()
+            return
         connection.inbox += data
-        connection.last_progress = time.monotonic()
-        while connection.inflight:
-            response = parse_response(connection.inbox)
-            if response is None:
-                break
-            del connection.inbox[:response.size]
-            kind, _ = connection.inflight.popleft()
-            self._count(kind, response.status)
-            if response.close:
-                return self._close(connection, answered_head=True)
-        return connection
+        response = parse_response(connection.inbox) if connection.kind else None
+        if response is None:
+            return
+        del connection.inbox[:response.size]
+        self._count(connection.kind, response.status)
+        connection.kind = ""
+        if response.close:
+            self._retire(connection)
+            self._replace()
+        elif not self._send_next(connection):
+            self._retire(connection)
+
+    def _replace(self) -> None:
+        connection = self._open()
+        if not self._send_next(connection):
+            self._retire(connection)
 
     def run(self) -> Tally:
-        live = [self._open() for _ in range(self.connections)]
-        for connection in live:
-            self._fill(connection)
-        while True:
-            active = [key.data for key in self.selector.get_map().values()
-                      if key.data.inflight or key.data.outbox]
-            if not active:
-                break
+        for _ in range(self.connections):
+            self._replace()
+        while self.selector.get_map():
             for key, events in self.selector.select(timeout=1.0):
-                connection: _Connection | None = key.data
                 if events & selectors.EVENT_WRITE:
                     self._flush(key.data)
-                if events & selectors.EVENT_READ:
-                    connection = self._receive(key.data)
-                if connection is not None:
-                    self._fill(connection)
+                if events & selectors.EVENT_READ and key.fileobj.fileno() >= 0:
+                    self._receive(key.data)
             now = time.monotonic()
-            for connection in active:
-                if connection.sock.fileno() >= 0 and connection.inflight and \
-                        now - connection.last_progress > STALL_SECONDS:
-                    replacement = self._close(connection, answered_head=False)
-                    if replacement is not None:
-                        self._fill(replacement)
-        for key in list(self.selector.get_map().values()):
-            self.selector.unregister(key.fileobj)
-            key.data.sock.close()
+            for key in list(self.selector.get_map().values()):
+                if key.data.kind and now - key.data.sent_at > STALL_SECONDS:
+                    self._retire(key.data)
+                    self._replace()
         self.progress(self.answered % PROGRESS_EVERY)
         return self.tally
 
 
 def _client_process(port: int, load: TargetLoad, seed: int, count: int, hostile_share: float,
-                    connections: int, depth: int,
+                    connections: int,
                     counter: multiprocessing.sharedctypes.Synchronized,  # type: ignore[type-arg]
                     results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     def progress(answered: int) -> None:
         with counter.get_lock():
             counter.value += answered
 
-    client = _PipelinedClient(port, requests(load, seed, count, hostile_share), connections,
-                              depth, progress)
+    client = _KeepAliveClient(port, requests(load, seed, count, hostile_share), connections,
+                              progress)
     results.put(client.run())
 
 
 def run_fast(port: int, load: TargetLoad, total: int, hostile_share: float, seed: int,
-             processes: int, connections: int, depth: int,
+             processes: int, connections: int,
              on_progress: Callable[[int], None]) -> Tally:
     """Send ``total`` requests from ``processes`` client processes (client ``i`` reads the
     stream of seed ``seed * 1000 + i``); ``on_progress(answered so far)`` is called about
@@ -265,7 +239,7 @@ def run_fast(port: int, load: TargetLoad, total: int, hostile_share: float, seed
     counter = context.Value("q", 0)
     results = context.Queue()
     workers = [context.Process(target=_client_process, daemon=True, args=(
-        port, load, seed * 1000 + i, count, hostile_share, connections, depth, counter,
+        port, load, seed * 1000 + i, count, hostile_share, connections, counter,
         results)) for i, count in enumerate(client_shares(total, processes))]
     for worker in workers:
         worker.start()
