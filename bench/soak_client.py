@@ -71,8 +71,8 @@ def _chunked_size(buffer: bytearray, start: int) -> int | None:
 
 def parse_response(buffer: bytearray) -> Response | None:
     """The first complete HTTP/1.1 response in ``buffer``, or None while it is incomplete.
-    A body is framed by content-length or chunked encoding (Envoy always frames one);
-    a response with neither has none (204, 304, or a 1xx)."""
+    A body is framed by content-length or chunked encoding (Envoy always frames one); a
+    response with neither has none, nor do 204, 304 and 1xx."""
     head_end = buffer.find(b"\r\n\r\n")
     if head_end < 0:
         return None
@@ -89,6 +89,8 @@ def parse_response(buffer: bytearray) -> Response | None:
         elif name == "transfer-encoding":
             chunked = "chunked" in value.lower()
     body_start = head_end + 4
+    if status in (204, 304) or status < 200:  # never a body, whatever the head says
+        return Response(status, close, body_start)
     if chunked:
         body = _chunked_size(buffer, body_start)
         if body is None:
