@@ -100,6 +100,8 @@ def soak_one(target: str, modules: dict[str, Path], load: TargetLoad,
         def sample(answered: int) -> None:
             if answered >= rss[-1][0] + args.sample_every and envoy.process.poll() is None:
                 rss.append((answered, rss_kib(envoy.pid)))
+                print(f"   {target}: {answered} answered in {time.monotonic() - started:.0f} s,"
+                      f" RSS {rss[-1][1] / 1024:.0f} MiB", flush=True)
 
         started, envoy_cpu = time.monotonic(), cpu_ns(envoy.pid)
         clients_cpu = _children_cpu()
@@ -167,6 +169,7 @@ def print_result(result: dict[str, Any]) -> None:
         f"{sent}: {kib / 1024:.0f}" for sent, kib in result["rss_kib"]))
     if not result["envoy_alive_at_end"]:
         print("   ENVOY WAS NOT RUNNING AT THE END")
+    sys.stdout.flush()
 
 
 def main() -> int:

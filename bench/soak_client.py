@@ -139,18 +139,27 @@ class _KeepAliveClient:
         self.selector.register(sock, selectors.EVENT_READ, connection)
         return connection
 
-    def _send_next(self, connection: _Connection) -> bool:
-        """Put the next sendable request on ``connection``; False when the stream is done."""
+    def _next_request(self) -> tuple[str, bytes] | None:
+        """The next sendable request's kind and bytes (unsendable ones are counted on the
+        way), None when the stream is done."""
         for request in self.stream:
             wire = encode(request, f"127.0.0.1:{self.port}")
-            if wire is None:
-                self._count(request.kind, UNSENDABLE)
-                continue
-            connection.kind, connection.sent_at = request.kind, time.monotonic()
-            connection.outbox += wire
-            self._flush(connection)
-            return True
-        return False
+            if wire is not None:
+                return request.kind, wire
+            self._count(request.kind, UNSENDABLE)
+        return None
+
+    def _send(self, connection: _Connection, kind: str, wire: bytes) -> None:
+        connection.kind, connection.sent_at = kind, time.monotonic()
+        connection.outbox += wire
+        self._flush(connection)
+
+    def _send_next(self, connection: _Connection) -> bool:
+        """Put the next request on ``connection``; False when the stream is done."""
+        upcoming = self._next_request()
+        if upcoming is not None:
+            self._send(connection, *upcoming)
+        return upcoming is not None
 
     def _flush(self, connection: _Connection) -> None:
         try:
@@ -196,9 +205,17 @@ class _KeepAliveClient:
             self._retire(connection)
 
     def _replace(self) -> None:
-        connection = self._open()
-        if not self._send_next(connection):
-            self._retire(connection)
+        """A new connection for the next request.  While none can be opened (the server is
+        gone), each request that would have gone gets ``NO_ANSWER``: the run still ends, with
+        every request counted."""
+        while (upcoming := self._next_request()) is not None:
+            try:
+                connection = self._open()
+            except OSError:
+                self._count(upcoming[0], NO_ANSWER)
+                continue
+            self._send(connection, *upcoming)
+            return
 
     def run(self) -> Tally:
         for _ in range(self.connections):

@@ -197,6 +197,19 @@ def test_a_server_that_never_answers_costs_no_answer_after_the_stall_limit(
         assert client.run() == Counter({("benign", NO_ANSWER): 3})
 
 
+def test_a_server_that_is_gone_costs_no_answer_for_every_request_and_the_run_ends() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # closed when the block ends: connections are refused
+    load = _scripted_load()
+    tally = soak_client.run_fast(port, load, 300, 0.3, seed=2, processes=2, connections=3,
+                                 on_progress=lambda answered: None)
+    expected = _expected(load, 300, 0.3, 2, 2)
+    assert sum(tally.values()) == 300
+    assert tally[("hostile", UNSENDABLE)] == expected[("hostile", UNSENDABLE)] > 0
+    assert tally[("benign", NO_ANSWER)] == sum(c for (k, _), c in expected.items()
+                                               if k == "benign")
+
+
 # -- a short soak in Envoy ------------------------------------------------------------------------
 
 
