@@ -224,7 +224,7 @@ class _KeepAliveClient:
             for key, events in self.selector.select(timeout=1.0):
                 if events & selectors.EVENT_WRITE:
                     self._flush(key.data)
-                if events & selectors.EVENT_READ and key.fileobj.fileno() >= 0:
+                if events & selectors.EVENT_READ and key.data.sock.fileno() >= 0:
                     self._receive(key.data)
             now = time.monotonic()
             for key in list(self.selector.get_map().values()):
@@ -303,10 +303,12 @@ def _simple_client(port: int, stream: Iterator[Request], tally: Tally,
                 connection = None
         except (ValueError, UnicodeEncodeError):
             status = UNSENDABLE  # http.client refused the header: nothing went out
-            connection = _discard(connection)
+            _discard(connection)
+            connection = None
         except (OSError, http.client.HTTPException):
             status = NO_ANSWER
-            connection = _discard(connection)
+            _discard(connection)
+            connection = None
         with lock:
             tally[(request.kind, status)] += 1
     _discard(connection)
