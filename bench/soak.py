@@ -11,9 +11,9 @@ delay the fault filter holds for good ends soon.
 There is no upstream: the route answers 200 itself (``direct_response``) once the filters let
 a request through, so they see every request and response callback while the machine's CPU
 goes to the filters rather than to a second hop (on this 2-core VM a loopback hop costs about
-as much as a filter).  The load comes from ``soak_client``: ``fast`` (client processes,
-keep-alive connections driven by selectors) by default, ``simple`` (the first client: http.client, one
-request at a time per thread) to compare against it.
+as much as a filter).  The load comes from ``soak_client``: ``fast`` (client processes, each
+driving keep-alive connections from a selectors loop) by default, ``simple`` (the first
+client: http.client, one request at a time per thread) to compare against it.
 
     python bench/soak.py [--requests N] [--hostile-share F] [--targets a,b] [--client fast]
     python bench/soak.py --requests 1000000      # the full soak

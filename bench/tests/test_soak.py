@@ -159,7 +159,8 @@ def _scripted_load() -> TargetLoad:
     return TargetLoad({}, benign, hostile)
 
 
-def _expected(load: TargetLoad, total: int, share: float, seed: int, clients: int) -> soak_client.Tally:
+def _expected(load: TargetLoad, total: int, share: float, seed: int,
+              clients: int) -> soak_client.Tally:
     expected: soak_client.Tally = Counter()
     for i, count in enumerate(soak_traffic.client_shares(total, clients)):
         for request in soak_traffic.requests(load, seed * 1000 + i, count, share):
