@@ -3,8 +3,9 @@ the chain jwt_authn -> rate_limit -> fault, in a real Envoy with 2 workers (loop
 benchmark, not a test: it reports, it asserts nothing.
 
 Per target: statuses per request kind (benign / hostile), requests that got no answer, Wasm
-VM failures (Envoy's log lines and ``wasm`` stats, whose ``created`` counters count reloads),
-and Envoy's RSS every ``--sample-every`` requests.  The traffic is ``soak_traffic``'s, seeded,
+VM failures (Envoy's log lines), Envoy's ``wasm`` stats (VMs created and active, the
+``vm_reload*`` counters, the filters' own metrics), Envoy's RSS every ``--sample-every``
+requests, and Envoy's and the clients' CPU per request.  The traffic is ``soak_traffic``'s, seeded,
 so two runs send the same requests.  Envoy's stream idle timeout is cut to 250 ms so that a
 delay the fault filter holds for good ends soon.
 
