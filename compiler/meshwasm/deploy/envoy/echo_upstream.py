@@ -24,6 +24,9 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 class _EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~45 ms per keep-alive request, measured).
+    disable_nagle_algorithm = True
 
     def _echo(self) -> None:
         body, trailers = read_body(self)
