@@ -39,7 +39,6 @@ from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness import abi
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.host import Host, HostOptions, PendingCall, replay_options
-from meshwasm.harness.replay import Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_budget import SourceTrap, step_budget
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
@@ -47,6 +46,7 @@ from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.source_memory import VmMemory, address_space
 from meshwasm.harness.stream import NextHop, PluginRunner, Served
+from meshwasm.harness.workers import Workers
 from meshwasm.replay.model import (FROM_TRAFFIC, Exchange, FromTraffic, HttpRequest, LogLine,
                                   Traffic, Verdict)
 
