@@ -252,9 +252,12 @@ def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
         return fail_stream(context, name)
     if action is None:
         return CONTINUE
-    if not isinstance(action, int):
-        return wrong_result(context, name, action)
-    return action & 0xFFFFFFFF  # as the C glue reads it: the ABI's u32
+    if not isinstance(action, int):  # as the C glue reads a result: by __index__, or wrong
+        try:
+            action = type(action).__index__(action)
+        except FAILURES:
+            return wrong_result(context, name, action)
+    return action & 0xFFFFFFFF  # the ABI's u32
 
 
 def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:

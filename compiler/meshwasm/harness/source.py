@@ -159,9 +159,14 @@ class SourceGuest:
         self.memory = VmMemory(active.max_memory_mb if active is not None else 0,
                                address_space() - before,
                                lambda level, text: self.host.log(level, text.encode()))
+        # A module does not export the stream callbacks its filter leaves to the default
+        # (build/callbacks.py): the proxy does not call them, here neither.
+        unused = {name for bit, name in enumerate(self.dispatch.SKIPPABLE)
+                  if self._skip_mask & (1 << bit)}
         self.callbacks: dict[str, Callable[..., int | None]] = {
             f"proxy_{name}": self._wrap(name, getattr(self.dispatch, name))
-            for name in _CALLBACKS if callable(getattr(self.dispatch, name, None))}
+            for name in _CALLBACKS
+            if callable(getattr(self.dispatch, name, None)) and name not in unused}
 
     def _load(self) -> ModuleType:
         if not self.path.is_file():
@@ -181,7 +186,7 @@ class SourceGuest:
             sys.modules[stem] = module
             try:
                 spec.loader.exec_module(module)
-                dispatch.check_registered(stem)
+                self._skip_mask: int = dispatch.check_registered(stem)
             except (Exception, SystemExit) as error:  # (Ctrl-C while importing: stop)
                 raise ModuleError(f"{self.label}: importing the filter failed:\n"
                                   f"{full_traceback(error)}") from None

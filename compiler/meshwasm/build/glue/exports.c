@@ -223,18 +223,29 @@ static uint32_t policy_for_uncreated(enum callback which, uint32_t id) {
   return action_of(result, which);
 }
 
-/* _dispatch.wrong_result(context, where, result): the action for a stream callback that
- * returned neither an int nor None (a reference to `result` is taken). */
-static uint32_t policy_for_wrong_result(enum callback which, PyObject *context,
-                                        PyObject *result, uint32_t fallback) {
-  PyObject *args[3] = {context, method_names[which], result};
-  PyObject *answer = PyObject_Vectorcall(wrong_result, args, 3, NULL);
-  Py_DECREF(result);
-  if (answer == NULL) {
-    log_python_error(callback_names[which]);
-    return fallback;
+/* The action a stream callback's `result` asks for (the reference is taken): an int masked
+ * to u32, None 0.  Anything else is no int (PyLong_AsUnsignedLongMask fails): the filter's
+ * error, _dispatch.wrong_result applies the policy; on_log/on_done's result is ignored.
+ * Checked only once the conversion failed: the fast path costs what it did. */
+static uint32_t stream_action_of(PyObject *result, enum callback which, PyObject *context,
+                                 uint32_t fallback) {
+  uint32_t value = 0;
+  if (result != Py_None) {
+    value = (uint32_t)PyLong_AsUnsignedLongMask(result);
+    if (value == 0xFFFFFFFFu && PyErr_Occurred()) {
+      PyErr_Clear();
+      PyObject *answer = NULL;
+      if (!logged_only[which]) {
+        PyObject *args[3] = {context, method_names[which], result};
+        answer = PyObject_Vectorcall(wrong_result, args, 3, NULL);
+        if (answer == NULL) log_python_error(callback_names[which]);
+      }
+      Py_DECREF(result);
+      return answer != NULL ? action_of(answer, which) : fallback;
+    }
   }
-  return action_of(answer, which);
+  Py_DECREF(result);
+  return value;
 }
 
 /* Call context.<callback>(*args) for stream `id` (nargs 0 to 2 of `size`, `flag`), unless
@@ -259,17 +270,8 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
     Py_XDECREF(count);
   }
   int handled = 1;
-  uint32_t action;
-  if (result == NULL) {
-    action = after_error(which, context, fallback, &handled);
-  } else if (logged_only[which]) { /* on_log/on_done: the result means nothing */
-    Py_DECREF(result);
-    action = fallback;
-  } else if (result != Py_None && !PyLong_Check(result)) {
-    action = policy_for_wrong_result(which, context, result, fallback);
-  } else {
-    action = action_of(result, which);
-  }
+  uint32_t action = result != NULL ? stream_action_of(result, which, context, fallback)
+                                   : after_error(which, context, fallback, &handled);
   if (stub_hits != hits && (result != NULL || !handled))
     action = fail_without_python(which, fallback, removed_code_reached);
   if (limits_end(id, 1)) action = fail_without_python(which, fallback, NULL);
