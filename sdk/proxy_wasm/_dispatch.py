@@ -247,17 +247,18 @@ def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
     if context._skipped & SKIP_BITS[name]:
         return CONTINUE
     try:
-        action = getattr(context, name)(*args)
+        result: object = getattr(context, name)(*args)
     except FAILURES:
         return fail_stream(context, name)
-    if action is None:
+    if result is None:
         return CONTINUE
-    if not isinstance(action, int):  # as the C glue reads a result: by __index__, or wrong
-        try:
-            action = type(action).__index__(action)
-        except FAILURES:
-            return wrong_result(context, name, action)
-    return action & 0xFFFFFFFF  # the ABI's u32
+    if isinstance(result, int):
+        return result & 0xFFFFFFFF  # the ABI's u32
+    try:  # as the C glue reads a result: by __index__, or it is the filter's error
+        action: int = type(result).__index__(result)  # type: ignore[attr-defined]
+    except FAILURES:
+        return wrong_result(context, name, result)
+    return action & 0xFFFFFFFF
 
 
 def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:
