@@ -62,7 +62,7 @@ class Driver(Protocol):
     def queue_ready(self, context_id: int, token: int) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)  # found and removed by identity
 class _Timed:
     """An answer due at ``due_ms`` for ``host``'s VM; ``seq`` keeps scheduling order."""
 
