@@ -217,11 +217,14 @@ def test_stream_callbacks_raise_return_wrong_types_or_are_not_defined(
     assert names[-2:] == ["proxy_on_done", "proxy_on_delete"]  # the plugin's stop
 
 
+@pytest.mark.parametrize("policy", [FAIL_CLOSED, FAIL_RELOAD])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_a_raising_stream_constructor_logs_once_then_the_policy(
-        variant: str, modules: dict[str, Path], callbacks: list[Any]) -> None:
+        variant: str, policy: str, modules: dict[str, Path], callbacks: list[Any]) -> None:
+    """A raise is no VM failure: the proxy's failure policy (FAIL_RELOAD too) plays no
+    part."""
     traffic = _traffic("http-init", [("/a", 0), ("/b", 0), ("/c", 0)])
-    first, refused, third = _both(variant, modules, traffic, FAIL_CLOSED, callbacks).verdicts
+    first, refused, third = _both(variant, modules, traffic, policy, callbacks).verdicts
     assert first["status"] == third["status"] == 200
     assert refused["status"] == (503 if variant == "fail_closed" else 200)
     assert [message for message in _messages(refused) if "ran" in message] == []
@@ -245,27 +248,32 @@ def test_a_raising_stream_constructor_logs_once_then_the_policy(
                         "configuration | [info] root 1 created | [info] on_vm_start ran | "
                         "[info] on_configure ran"),
 ])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_a_root_that_raises_or_refuses_while_starting_is_refused_alike(
-        config: str, refusal: str, modules: dict[str, Path], callbacks: list[Any]) -> None:
-    seen = _both("fail_closed", modules, _traffic(config, [("/a", 0)]), FAIL_CLOSED, callbacks)
+        variant: str, config: str, refusal: str, modules: dict[str, Path],
+        callbacks: list[Any]) -> None:
+    seen = _both(variant, modules, _traffic(config, [("/a", 0)]), FAIL_CLOSED, callbacks)
     assert seen.start == refusal
 
 
 @pytest.mark.parametrize("config, error", [("tick", "RuntimeError: on_tick refused"),
                                            ("exit", "SystemExit: on_tick exits")])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_a_raising_tick_is_logged_and_the_vm_goes_on(
-        config: str, error: str, modules: dict[str, Path], callbacks: list[Any]) -> None:
+        variant: str, config: str, error: str, modules: dict[str, Path],
+        callbacks: list[Any]) -> None:
     traffic = _traffic(config, [("/a", 0), ("/b", 2500)])
-    first, later = _both("fail_closed", modules, traffic, FAIL_CLOSED, callbacks).verdicts
+    first, later = _both(variant, modules, traffic, FAIL_CLOSED, callbacks).verdicts
     assert first["status"] == later["status"] == 200
     ticks = [line for line in later["logs"] if "on_tick" in line[1]]  # type: ignore
     assert ticks == [("info", "on_tick ran"),
                      ("error", f"{TRACEBACK_START}on_tick: ... {error}")] * 2
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_a_raising_root_on_done_is_logged_and_the_plugin_stops(
-        modules: dict[str, Path], callbacks: list[Any]) -> None:
-    seen = _both("fail_open", modules, _traffic("root-done", [("/a", 0)]), FAIL_CLOSED,
+        variant: str, modules: dict[str, Path], callbacks: list[Any]) -> None:
+    seen = _both(variant, modules, _traffic("root-done", [("/a", 0)]), FAIL_CLOSED,
                  callbacks)
     assert seen.stop == [("info", "root on_done ran"),
                          ("error", f"{TRACEBACK_START}RootContext.on_done: ... RuntimeError: "
