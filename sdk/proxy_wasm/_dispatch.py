@@ -4,6 +4,12 @@ The runtime (C glue in the compiled module, or a harness in source mode) calls t
 functions with the ABI's integer arguments.  This is also where the error policy lives: a
 callback that raises has its traceback logged, then the registration's ``fail_open`` decides
 between letting the stream continue and answering with ``error_status``.
+
+One set of rules for both runtimes (docs/harness-semantics.md, "Dispatch"): source mode runs
+the functions below; a compiled module's C glue (builder/glue/exports.c) runs the stream
+callbacks itself, for speed, and calls back into this module for every decision off the
+fast path (``fail_stream``, ``fail_uncreated``, ``creation_failed``, ``wrong_result``,
+``_log_exception``), reading ``LOGGED_CALLBACKS`` once at start-up.
 """
 
 from __future__ import annotations
@@ -37,9 +43,20 @@ _uncreated: set[int] = set()
 _plain_init = False
 _calls_on_delete = True
 
-#: what a callback may raise that the error policy handles: LimitExceeded is a BaseException
-#: (a filter's ``except Exception`` must not swallow it), the policy still applies to it
-FAILURES = (Exception, LimitExceeded)
+#: what a callback may raise that the error policy handles: everything a filter can raise.
+#: LimitExceeded, SystemExit and KeyboardInterrupt are BaseExceptions (a filter's ``except
+#: Exception`` must not swallow them); the policy still applies to them.  Only a harness's
+#: own BaseException subclasses pass (source mode's time limit and trap), and a filter's own
+#: direct BaseException subclass, which the runtime reports as unhandled.
+FAILURES = (Exception, LimitExceeded, SystemExit, KeyboardInterrupt, GeneratorExit,
+            BaseExceptionGroup)
+
+#: Stream callbacks whose raise (or wrong result) gets the error policy, and those where it
+#: is only logged (the response is complete: nothing to answer).  Every other callback is a
+#: root context's (or an answer's: see ``_answer``).  The C glue reads LOGGED_CALLBACKS.
+POLICY_CALLBACKS = ("on_request_headers", "on_request_body", "on_request_trailers",
+                    "on_response_headers", "on_response_body", "on_response_trailers")
+LOGGED_CALLBACKS = ("on_log", "on_done")
 
 CONTINUE = int(Action.CONTINUE)
 PAUSE = int(Action.PAUSE)
@@ -144,6 +161,18 @@ def _answer_by_policy(where: str) -> int:
     return PAUSE
 
 
+def wrong_result(context: HttpContext, where: str, result: object) -> int:
+    """Stream callback ``where`` returned ``result``, which is neither an ``Action`` (an int)
+    nor None: the filter's error, logged, then the policy as for a raise; returns the
+    action.  The compiled runtime calls this only for such a result."""
+    try:
+        _hostcalls.abi.log(int(LogLevel.ERROR),
+                           f"filter returned {result!r} from {where}, not an Action")
+    except FAILURES:  # the log call itself failed (a result whose repr raises...)
+        pass
+    return _answer_by_policy(where)
+
+
 def creation_failed(context_id: int, error: BaseException | None = None) -> None:
     """The filter's ``HttpContext`` constructor raised for stream ``context_id``: log it;
     ``fail_uncreated`` applies the policy at the stream's first callback."""
@@ -218,10 +247,18 @@ def _stream_callback(name: str, context_id: int, *args: int | bool) -> int:
     if context._skipped & SKIP_BITS[name]:
         return CONTINUE
     try:
-        action: int = getattr(context, name)(*args)  # (None too: the runtime reads it as 0)
+        result: object = getattr(context, name)(*args)
     except FAILURES:
         return fail_stream(context, name)
-    return action
+    if result is None:
+        return CONTINUE
+    if isinstance(result, int):
+        return result & 0xFFFFFFFF  # the ABI's u32
+    try:  # as the C glue reads a result: by __index__, or it is the filter's error
+        action: int = type(result).__index__(result)  # type: ignore[attr-defined]
+    except FAILURES:
+        return wrong_result(context, name, result)
+    return action & 0xFFFFFFFF
 
 
 def on_request_headers(context_id: int, num_headers: int, end_of_stream: int) -> int:

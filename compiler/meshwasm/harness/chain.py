@@ -34,9 +34,10 @@ from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.host import HostOptions, replay_options
-from meshwasm.harness.replay import CompiledPlugin, Workers
+from meshwasm.harness.replay import CompiledPlugin
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import HopResponse, PluginRunner, Served
+from meshwasm.harness.workers import Workers
 from meshwasm.replay.model import FROM_TRAFFIC, Exchange, FromTraffic, HttpRequest, Traffic, Verdict
 
 

@@ -71,7 +71,8 @@ class Context:
     access_log_phase: bool = False
     final_request_headers: HeaderMap | None = None
     final_response_headers: HeaderMap | None = None
-    # Actions the filter asked for during the current callback, applied after it returns.
+    # Actions the filter asked for during the current callback, applied after it returns
+    # (a resume comes through the proxy's event loop, which adds it here).
     local_reply: LocalReply | None = None
     continue_requested: set[int] = field(default_factory=set)
     reset_requested: bool = False
@@ -255,8 +256,9 @@ class Context:
         return abi.OK
 
     def continue_stream(self, stream_type: int) -> int:
+        """``proxy_continue_stream``: posted, the stream goes on once the callback returned."""
         if stream_type in (abi.STREAM_REQUEST, abi.STREAM_RESPONSE):
-            self.continue_requested.add(stream_type)
+            self.host.proxy.loop.post_resume(self, stream_type)
             return abi.OK
         if stream_type == abi.STREAM_DOWNSTREAM:
             return abi.OK

@@ -74,7 +74,7 @@ def merged_grpc(defaults: GrpcScripts, override: GrpcScripts) -> GrpcScripts:
 
 @dataclass
 class GrpcEvent:
-    """One gRPC callback the driver delivers once due (in ``Host.pending_calls``)."""
+    """One gRPC callback the event loop delivers once due (``harness/event_loop.py``)."""
 
     context_id: int  # the root context
     token: int
@@ -177,9 +177,8 @@ class GrpcClient:
         """``proxy_grpc_cancel``: nothing more comes for ``token``."""
         if self._open.pop(token, None) is None:
             return abi.NOT_FOUND
-        self.host.pending_calls[:] = [event for event in self.host.pending_calls
-                                      if not (isinstance(event, GrpcEvent)
-                                              and event.token == token)]
+        self.host.proxy.loop.cancel(
+            self.host, lambda event: isinstance(event, GrpcEvent) and event.token == token)
         return abi.OK
 
     def delivered(self, event: GrpcEvent) -> None:
@@ -204,8 +203,8 @@ class GrpcClient:
 
     # -- scheduling ----------------------------------------------------------------------
     def _event(self, token: int, kind: str, due_ms: int, **values: object) -> None:
-        self.host.pending_calls.append(
-            GrpcEvent(self.host.root.id, token, kind, due_ms, **values))  # type: ignore[arg-type]
+        self.host.proxy.loop.schedule(
+            self.host, GrpcEvent(self.host.root.id, token, kind, due_ms, **values))  # type: ignore[arg-type]
 
     def _schedule_unary(self, token: int, answer: GrpcAnswer, timeout_ms: int) -> None:
         now = self.host.proxy.clock.now_ms

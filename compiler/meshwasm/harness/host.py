@@ -1,5 +1,8 @@
 """The VM-wide part of the host model: contexts, logs, clock, ticks, metric ids, http calls.
 
+It only *enqueues* events (an http_call answer, a tick period); the proxy's event loop
+(``harness/event_loop.py``) runs them.
+
 One ``Host`` stands for one Envoy worker's Wasm VM with one plugin; what the VMs of one proxy
 share (clock, shared data, queues, stats) lives in its ``Proxy`` (``harness/shared.py``).  It
 is pure Python and engine-agnostic: the wasmtime engine binds ``proxy_*`` imports to it, a
@@ -24,7 +27,7 @@ Envoy's behaviour copied here (Envoy ``source/extensions/common/wasm/context.cc`
   ``content-type: text/plain`` (pinned by
   ``runtime_tests/test_harness_timeline.py::test_envoy_agrees``).
   A cluster's ``delay_ms`` puts the answer that much later on the virtual timeline
-  (``harness/timeline.py``).  ``timeout_ms`` 0 means no timeout.
+  (``harness/event_loop.py``).  ``timeout_ms`` 0 means no timeout.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from meshwasm.failure_policy import FAIL_CLOSED, check_policy
 from meshwasm.harness import abi
@@ -138,19 +140,13 @@ class Host:
         self.failed_at_ms = 0  # virtual time it died at
         self._metric_ids: dict[tuple[int, bytes], int] = {}
         self._metric_names: dict[int, tuple[int, bytes]] = {}  # id -> (type, name)
-        self._tick_period_ms = 0
-        #: virtual time of the next on_tick (None: no ticks)
-        self.next_tick_ms: int | None = None
         self.pending_done: set[int] = set()
         self._call_tokens = itertools.count(4, 2)  # Envoy: even, from 4
-        #: http_call answers and gRPC callbacks still to deliver (the timeline's events)
-        self.pending_calls: list[PendingCall | GrpcEvent] = []
         self.grpc = GrpcClient(self)  # proxy_grpc_*
         #: property names declared with the declare_property foreign function
         self.declared_properties: set[bytes] = set()
         #: the http_call answer being delivered, readable from every context of this VM
         self.http_call_response: HttpCallResponse | None = None
-        self.driver: Any = None  # the stream driver of this VM (harness.stream.PluginRunner)
 
     # -- contexts --------------------------------------------------------------------------
     def new_stream(self, request: HttpRequest) -> Context:
@@ -188,16 +184,20 @@ class Host:
         self.pending_done.discard(context.id)
         return abi.OK
 
-    # -- ticks -----------------------------------------------------------------------------
+    # -- ticks (the proxy's event loop keeps them: harness/event_loop.py) ------------------
     @property
     def tick_period_ms(self) -> int:
-        return self._tick_period_ms
+        return self.proxy.loop.tick_period(self)
 
     @tick_period_ms.setter
     def tick_period_ms(self, period: int) -> None:
         """``proxy_set_tick_period_milliseconds``: the first tick comes one period from now."""
-        self._tick_period_ms = period
-        self.next_tick_ms = self.proxy.clock.now_ms + period if period > 0 else None
+        self.proxy.loop.set_tick(self, period)
+
+    @property
+    def next_tick_ms(self) -> int | None:
+        """Virtual time of the next on_tick (None: no ticks)."""
+        return self.proxy.loop.next_tick(self)
 
     # -- http calls --------------------------------------------------------------------------
     def http_call(self, cluster: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
@@ -212,18 +212,17 @@ class Host:
         token = next(self._call_tokens)
         delay, response = call_answer(answer, timeout_ms)
         due = self.proxy.clock.now_ms + delay
-        self.pending_calls.append(PendingCall(self.root.id, token, response, due))
+        self.proxy.loop.schedule(self, PendingCall(self.root.id, token, response, due))
         return abi.OK, token
 
+    @property
+    def pending_calls(self) -> list[PendingCall | GrpcEvent]:
+        """This VM's http_call answers and gRPC callbacks still to deliver (a copy)."""
+        return self.proxy.loop.answers(self)
+
     def due_call(self) -> PendingCall | GrpcEvent | None:
-        """Take the earliest answer due now (``None``: none is), for delivery."""
-        now = self.proxy.clock.now_ms
-        due = [call for call in self.pending_calls if call.due_ms <= now]
-        if not due:
-            return None
-        call = min(due, key=lambda pending: pending.due_ms)
-        self.pending_calls.remove(call)
-        return call
+        """Take the earliest answer due now (``None``: none is)."""
+        return self.proxy.loop.take_due_answer(self)
 
     # -- logs ------------------------------------------------------------------------------
     def log(self, level: int, message: bytes) -> int:

@@ -4,7 +4,7 @@ A replay is one proxy (``harness.shared.Proxy``: virtual clock, shared data, que
 with ``traffic.workers`` VMs of the module, started in worker order.  Before each request
 the virtual clock moves to its ``at`` (or stays where the previous response ended, if that is
 later), firing every ``on_tick`` and later http_call answer due up to then in time order
-(``harness/timeline.py``); the request then goes to its ``worker`` or, by default, to the
+(``harness/event_loop.py``); the request then goes to its ``worker`` or, by default, to the
 next worker round-robin.  A verdict's log lines are every line any VM wrote since the
 previous request ended (ticks, queue_ready and the stream itself), as an Envoy log would
 show them; its metrics are the proxy's counters and gauges after the request.
@@ -17,11 +17,10 @@ from pathlib import Path
 import wasmtime
 
 from meshwasm.failure_policy import FAIL_CLOSED
-from meshwasm.harness.errors import HarnessError
-from meshwasm.harness.grpc import merged_grpc
 from meshwasm.harness.host import Host, HostOptions, replay_options
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.stream import PluginRunner
+from meshwasm.harness.workers import Workers
 from meshwasm.harness.wasm.engine import WasmGuest, load_module
 from meshwasm.replay.model import FROM_TRAFFIC, Exchange, FromTraffic, LogLine, Traffic, Verdict
 
@@ -50,53 +49,6 @@ class CompiledPlugin:
     def run(self, exchange: Exchange) -> Verdict:
         """Replay one ``Exchange``; returns its ``Verdict``."""
         return self.runner.run(exchange)
-
-
-class Workers:
-    """The worker VMs of one proxy and the virtual timeline that drives them."""
-
-    def __init__(self, runners: list[PluginRunner], proxy: Proxy) -> None:
-        if not runners:
-            raise HarnessError("a replay needs at least one worker")
-        self.runners = runners
-        self.proxy = proxy
-        self._next = 0
-
-    def advance_to(self, at_ms: int) -> None:
-        """Fire every timed event (ticks, later http_call answers) due up to ``at_ms`` in
-        time order, then set the clock to it (``harness/timeline.py``)."""
-        self.proxy.timeline.advance_to(at_ms)
-
-    def run(self, exchange: Exchange) -> Verdict:
-        """Advance to the exchange's time and replay it on its worker."""
-        if exchange.worker is not None and not 0 <= exchange.worker < len(self.runners):
-            raise HarnessError(f"request {exchange.name!r} (line {exchange.line}): worker "
-                               f"{exchange.worker} does not exist (workers: "
-                               f"{len(self.runners)}, numbered from 0)")
-        mark = len(self.proxy.log_lines)
-        self.advance_to(exchange.at_ms)
-        if exchange.worker is None:
-            index, self._next = self._next, (self._next + 1) % len(self.runners)
-        else:
-            index = exchange.worker
-        defaults, grpc_defaults = dict(self.proxy.clusters), self.proxy.grpc
-        self.proxy.clusters.update(exchange.clusters)
-        self.proxy.grpc = merged_grpc(grpc_defaults, exchange.grpc)
-        try:
-            verdict = self.runners[index].run(exchange)
-        finally:
-            self.proxy.clusters, self.proxy.grpc = defaults, grpc_defaults
-        verdict.logs = self.proxy.log_lines[mark:]
-        verdict.metrics = self.proxy.metric_values()
-        return verdict
-
-
-    def stop(self) -> list[LogLine]:
-        """Stop every worker's plugin (``PluginRunner.stop``); their log lines meanwhile."""
-        mark = len(self.proxy.log_lines)
-        for runner in self.runners:
-            runner.stop()
-        return self.proxy.log_lines[mark:]
 
 
 def start_workers(module_path: Path, traffic: Traffic, options: HostOptions,

@@ -1,5 +1,6 @@
 """What the VMs of one proxy share: the virtual clock, shared data, shared queues, the stats
-store, the http_call answers, and one log of every line in the order it was written.
+store, the event loop (``harness/event_loop.py``), and one log of every line in the order it
+was written.
 
 One ``Proxy`` stands for one Envoy process; each of its ``Host`` objects is one worker's Wasm
 VM.  Envoy's behaviour copied here (proxy-wasm-cpp-host ``shared_data.cc``,
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshwasm.harness import abi
-from meshwasm.harness.timeline import Timeline
+from meshwasm.harness.event_loop import EventLoop, QueueDelivery
 from meshwasm.replay.model import GrpcScripts, LogLine, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -87,11 +88,19 @@ class Proxy:
         self.grpc: GrpcScripts = dict(grpc or {})
         #: every log line of every VM, in order (verdicts take the slice of their exchange)
         self.log_lines: list[LogLine] = []
-        #: on_queue_ready calls waiting for the current callback to return
-        self.ready: deque[tuple[Host, int, int]] = deque()
-        self.delivering = False  # a driver is running posted events now
-        #: the worker VMs' timed events (ticks, later http_call answers), in time order
-        self.timeline = Timeline(self)
+        #: every timed and posted event of the worker VMs (ticks, answers, queue deliveries)
+        self.loop = EventLoop(self.clock)
+
+    @property
+    def timeline(self) -> EventLoop:
+        """The event loop, by the name it had when it only held timed events."""
+        return self.loop
+
+    @property
+    def ready(self) -> list[tuple[Host, int, int]]:
+        """``on_queue_ready`` calls posted and not yet run: (VM, root context, queue)."""
+        return [(delivery.host, delivery.context_id, delivery.token)
+                for delivery in self.loop.queue_deliveries()]
 
     # -- shared data -------------------------------------------------------------------
     def get_shared_data(self, vm_id: str, key: bytes) -> tuple[int, bytes, int]:
@@ -129,7 +138,7 @@ class Proxy:
             return abi.NOT_FOUND
         queue.messages.append(data)
         if queue.host is not None:
-            self.ready.append((queue.host, queue.context_id, token))
+            self.loop.post_queue_ready(QueueDelivery(queue.host, queue.context_id, token))
         return abi.OK
 
     def dequeue(self, token: int) -> tuple[int, bytes]:

@@ -39,7 +39,6 @@ from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness import abi
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.host import Host, HostOptions, PendingCall, replay_options
-from meshwasm.harness.replay import Workers
 from meshwasm.harness.shared import Proxy
 from meshwasm.harness.source_budget import SourceTrap, step_budget
 from meshwasm.harness.source_host import BuildTimeHostCalls, SourceHostCalls
@@ -47,20 +46,13 @@ from meshwasm.harness.source_limits import CallbackTimeLimit, SourceGuard
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.source_memory import VmMemory, address_space
 from meshwasm.harness.stream import NextHop, PluginRunner, Served
+from meshwasm.harness.workers import Workers
 from meshwasm.replay.model import (FROM_TRAFFIC, Exchange, FromTraffic, HttpRequest, LogLine,
                                   Traffic, Verdict)
 
 SDK = "proxy_wasm"
 # Dispatcher functions, by the export name the stream driver calls.
 _CALLBACKS = tuple(callback.dispatcher for callback in abi_table.CALLBACKS)
-#: Callbacks whose raise the module's glue answers with the filter's policy (exports.c
-#: ``stream_dispatch``), and those where it only logs it.
-_POLICY_CALLBACKS = frozenset({
-    "on_request_headers", "on_request_body", "on_request_trailers", "on_response_headers",
-    "on_response_body", "on_response_trailers"})
-_LOGGED_CALLBACKS = frozenset({"on_log", "on_done"})
-#: the callbacks the module's glue runs as a stream's (exports.c ``stream_dispatch``)
-_STREAM_CALLBACKS = _POLICY_CALLBACKS | _LOGGED_CALLBACKS
 
 
 def full_traceback(error: BaseException) -> str:
@@ -160,13 +152,21 @@ class SourceGuest:
         before = address_space()
         self.dispatch = self._load()
         self._limits = self.space.modules[f"{SDK}.limits"]  # this guest's LimitExceeded
+        # The dispatcher's rules, as the module's glue reads them (exports.c)
+        self._policy_callbacks = frozenset(self.dispatch.POLICY_CALLBACKS)
+        self._logged_callbacks = frozenset(self.dispatch.LOGGED_CALLBACKS)
         active = self.dispatch._active
         self.memory = VmMemory(active.max_memory_mb if active is not None else 0,
                                address_space() - before,
                                lambda level, text: self.host.log(level, text.encode()))
+        # A module does not export the stream callbacks its filter leaves to the default
+        # (builder/callbacks.py): the proxy does not call them, here neither.
+        unused = {name for bit, name in enumerate(self.dispatch.SKIPPABLE)
+                  if self._skip_mask & (1 << bit)}
         self.callbacks: dict[str, Callable[..., int | None]] = {
             f"proxy_{name}": self._wrap(name, getattr(self.dispatch, name))
-            for name in _CALLBACKS if callable(getattr(self.dispatch, name, None))}
+            for name in _CALLBACKS
+            if callable(getattr(self.dispatch, name, None)) and name not in unused}
 
     def _load(self) -> ModuleType:
         if not self.path.is_file():
@@ -186,7 +186,7 @@ class SourceGuest:
             sys.modules[stem] = module
             try:
                 spec.loader.exec_module(module)
-                dispatch.check_registered(stem)
+                self._skip_mask: int = dispatch.check_registered(stem)
             except (Exception, SystemExit) as error:  # (Ctrl-C while importing: stop)
                 raise ModuleError(f"{self.label}: importing the filter failed:\n"
                                   f"{full_traceback(error)}") from None
@@ -250,7 +250,8 @@ class SourceGuest:
         except BaseException:
             self.memory.discard()
             raise
-        if self.memory.end(context_id, is_stream=name in _STREAM_CALLBACKS):
+        if self.memory.end(context_id, is_stream=name in self._policy_callbacks
+                           or name in self._logged_callbacks):
             return self._fail_without_python(name, result)
         return result
 
@@ -259,7 +260,7 @@ class SourceGuest:
         the module's glue applies it (exports.c ``fail_without_python``): let it through
         (fail_open, on_log/on_done), or answer ``error_status`` with no body."""
         active = self.dispatch._active
-        if name in _LOGGED_CALLBACKS or active is None or active.fail_open:
+        if name in self._logged_callbacks or active is None or active.fail_open:
             return result
         with self.session():
             hostcalls = self.space.modules[f"{SDK}._hostcalls"]
@@ -296,12 +297,13 @@ class SourceGuest:
     def _after_base_exception(self, name: str, args: tuple[int, ...],
                               error: BaseException) -> int:
         """What the module's glue does with an exception the dispatcher's ``except
-        Exception`` lets through: the filter's policy for a stream callback, a logged
-        traceback for on_log/on_done, and for the root's callbacks an unhandled error."""
+        FAILURES`` lets through (a filter's own direct BaseException subclass): the
+        filter's policy for a stream callback, a logged traceback for on_log/on_done, and
+        for the root's callbacks an unhandled error."""
         dispatch = self.dispatch
-        if name in _POLICY_CALLBACKS:
+        if name in self._policy_callbacks:
             return dispatch.fail_stream(dispatch._streams.get(args[0]), name, error)
-        if name in _LOGGED_CALLBACKS:
+        if name in self._logged_callbacks:
             dispatch._log_exception(name, error)
             return 1 if name == "on_done" else 0
         self._unhandled(name, error)
@@ -314,14 +316,17 @@ class SourceGuest:
 
 
 def _as_u32(result: object, name: str, host: Host) -> int:
-    """A callback's Python result as the C glue converts it (None -> 0, masked to u32)."""
+    """A dispatcher function's result as the C glue converts it (None -> 0, an int masked to
+    u32).  The dispatcher answers a filter's wrong result itself (``wrong_result``); anything
+    else reaching here is the runtime's error, reported as the glue does."""
     if result is None:
         return 0
-    try:
-        return int(result) & 0xFFFFFFFF  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        host.log(abi.LOG_ERROR, f"meshwasm: {name} returned {result!r}, not an int".encode())
-        return 0
+    if isinstance(result, int):
+        return result & 0xFFFFFFFF
+    host.log(abi.LOG_ERROR, f"meshwasm: unhandled Python error in {name}".encode())
+    host.log(abi.LOG_ERROR, f"TypeError: {type(result).__name__!r} object cannot be "
+                            "interpreted as an integer".encode())
+    return 0
 
 
 class _SourceRunner(PluginRunner):

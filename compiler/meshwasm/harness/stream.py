@@ -25,7 +25,7 @@ test_envoy_local_reply.py):
   request gets a 503 too (``FAIL_CLOSED``), or passes through untouched (``FAIL_OPEN``), or
   (``FAIL_RELOAD``) is served by a new VM started from the module: the failed VM's module
   globals, root context and ticks are gone, shared data and queues (the proxy's) remain;
-- a paused stream waits on the virtual timeline (``harness/timeline.py``): the clock jumps to
+- a paused stream waits on the proxy's event loop (``harness/event_loop.py``): the clock jumps to
   the next tick or delayed http_call answer of any worker VM, fires it, and so on until the
   stream goes on (``proxy_continue_stream`` or a local reply, e.g. from ``on_tick`` after
   ``proxy_set_effective_context``) or Envoy's stream idle timeout (5 minutes, Envoy's
@@ -167,8 +167,7 @@ class PluginRunner:
         self._new_guest = new_guest
         self.reloads = 0  # VMs started to replace a failed one
         self._next_hop: NextHop | None = None  # the rest of the chain, while serving in one
-        host.driver = self  # type: ignore[attr-defined]  # queue_ready finds its VM's driver
-        host.proxy.timeline.add(self)
+        host.proxy.loop.add(self)
 
     # -- calls into the module -------------------------------------------------------------
     def _call(self, context: Context, name: str, *args: int) -> int | None:
@@ -183,30 +182,12 @@ class PluginRunner:
             self.host.failed_at_ms = self.host.proxy.clock.now_ms
             context.notes.append(self.host.failed)
             raise _VmFailed from None
-        self._deliver()
+        self.host.proxy.loop.run_posted(self.host)
         return result
 
-    def _deliver(self) -> None:
-        """Run what Envoy posts to the event loop: http_call answers, then queue_ready."""
-        host, proxy = self.host, self.host.proxy
-        if proxy.delivering:
-            return  # the outer delivery loop picks up what this callback queued
-        proxy.delivering = True
-        try:
-            while True:
-                call = host.due_call()
-                if call is not None:
-                    self._call_response(call)
-                elif proxy.ready:
-                    target, context_id, token = proxy.ready.popleft()
-                    target.driver.queue_ready(context_id, token)
-                else:
-                    break
-        finally:
-            proxy.delivering = False
-
     def call_answer(self, call: PendingCall | GrpcEvent) -> None:
-        """A later http_call answer, at the time the timeline set (a trap fails this VM)."""
+        """An http_call answer or gRPC callback, when the event loop runs it (a trap fails
+        this VM)."""
         try:
             self._call_response(call)
         except _VmFailed:
@@ -267,7 +248,7 @@ class PluginRunner:
         try:
             if self._call(root, "proxy_on_done", root.id) == 0:
                 host.pending_done.add(root.id)
-                host.proxy.timeline.run_until(lambda: root.id not in host.pending_done,
+                host.proxy.loop.run_until(lambda: root.id not in host.pending_done,
                                               host.proxy.clock.now_ms + grace_ms)
             self._call(root, "proxy_on_delete", root.id)
         except _VmFailed:
@@ -320,11 +301,10 @@ class PluginRunner:
         try:
             self.guest = self._new_guest(host)  # type: ignore[misc]
             self.host, self.cb = host, self.guest.callbacks
-            host.driver = self  # type: ignore[attr-defined]
+            host.proxy.loop.bind(host, self)
             self.start()
         except ModuleError as error:
             self.host, self.guest, self.cb = failed, failed_guest, failed_guest.callbacks
-            failed.driver = self  # type: ignore[attr-defined]
             failed.failed_at_ms = failed.proxy.clock.now_ms  # the next try waits a back-off
             self.reloads += 1
             return f"FAIL_RELOAD: the new VM did not start: {error}"
@@ -552,7 +532,7 @@ class PluginRunner:
         or the stream idle timeout passed (False).  A local reply or reset asked for meanwhile
         ends the stream (``_Ended``) as from the paused callback."""
         limit = self.host.proxy.clock.now_ms + STREAM_IDLE_TIMEOUT_MS
-        return self.host.proxy.timeline.run_until(
+        return self.host.proxy.loop.run_until(
             lambda: self._settled(context, _PAUSE, stream, headers_sent), limit)
 
     def _stalled(self, context: Context, callback: str, response_started: bool = False,

@@ -53,14 +53,20 @@ static unsigned stub_hits_mark = 0; /* stub_hits when the current callback began
 #define STUB_HITS_BEFORE_TRAP 10000u
 
 /* Stream callbacks go straight to the context object's method: _dispatch._streams maps
- * context ids to contexts, and only a raised exception goes back to Python's
- * _dispatch.fail_stream (or, for on_log/on_done, _dispatch._log_exception): one interpreter
- * entry per callback.  This mirrors _dispatch's Python functions, which source mode uses. */
+ * context ids to contexts, and only a raise or a result that is no int goes back to Python
+ * (_dispatch.fail_stream, .wrong_result, or for on_log/on_done ._log_exception): one
+ * interpreter entry per callback.  The rules are _dispatch's (docs/harness-semantics.md,
+ * "Dispatch"), which source mode runs as Python: every decision off the fast path is made
+ * there, and which callbacks only log a raise is read from _dispatch.LOGGED_CALLBACKS. */
 static PyObject *streams;       /* _dispatch._streams (a StreamTable, never rebound) */
 static PyObject *fail_stream;   /* _dispatch.fail_stream(context, where, error) -> action */
 static PyObject *log_exception; /* _dispatch._log_exception(where, error) */
 static PyObject *creation_failed; /* _dispatch.creation_failed(id, error) */
 static PyObject *fail_uncreated;  /* _dispatch.fail_uncreated(id, where) -> action */
+static PyObject *wrong_result;    /* _dispatch.wrong_result(context, where, result) -> action */
+/* The stream callbacks whose raise is only logged (_dispatch.LOGGED_CALLBACKS): on_log and
+ * on_done, whose result is ignored too. */
+static char logged_only[CB_COUNT];
 static PyObject *method_names[CB_COUNT];
 /* The filter class's own functions for the stream callbacks (NULL: look the method up per
  * call, e.g. a staticmethod): calling one skips the per-call method look-up. */
@@ -143,7 +149,7 @@ static uint32_t after_error(enum callback which, PyObject *context, uint32_t fal
                             int *handled) {
   PyObject *error = fetch_error();
   PyObject *result;
-  if (which == CB_LOG || which == CB_DONE) {
+  if (logged_only[which]) {
     PyObject *args[2] = {method_names[which], error ? error : Py_None};
     result = PyObject_Vectorcall(log_exception, args, 2, NULL);
     Py_XDECREF(result);
@@ -173,7 +179,7 @@ static const char removed_code_reached[] =
 static uint32_t fail_without_python(enum callback which, uint32_t fallback, const char *why) {
   PyErr_Clear();
   if (why != NULL) proxy_log(PROXY_LOG_ERROR, why, strlen(why));
-  if (policy_fail_open || which == CB_LOG || which == CB_DONE) return fallback;
+  if (policy_fail_open || logged_only[which]) return fallback;
   /* Pause only when the local reply was taken (it ends the stream); a paused stream with no
    * reply would hang until the idle timeout. */
   if (proxy_send_local_response(policy_error_status, NULL, 0, NULL, 0, NULL, 0, -1) != 0)
@@ -214,13 +220,38 @@ static uint32_t policy_for_uncreated(enum callback which, uint32_t id) {
   return action_of(result, which);
 }
 
+/* The action a stream callback's `result` asks for (the reference is taken): an int masked
+ * to u32, None 0.  Anything else is no int (PyLong_AsUnsignedLongMask fails): the filter's
+ * error, _dispatch.wrong_result applies the policy; on_log/on_done's result is ignored.
+ * Checked only once the conversion failed: the fast path costs what it did. */
+static uint32_t stream_action_of(PyObject *result, enum callback which, PyObject *context,
+                                 uint32_t fallback) {
+  uint32_t value = 0;
+  if (result != Py_None) {
+    value = (uint32_t)PyLong_AsUnsignedLongMask(result);
+    if (value == 0xFFFFFFFFu && PyErr_Occurred()) {
+      PyErr_Clear();
+      PyObject *answer = NULL;
+      if (!logged_only[which]) {
+        PyObject *args[3] = {context, method_names[which], result};
+        answer = PyObject_Vectorcall(wrong_result, args, 3, NULL);
+        if (answer == NULL) log_python_error(callback_names[which]);
+      }
+      Py_DECREF(result);
+      return answer != NULL ? action_of(answer, which) : fallback;
+    }
+  }
+  Py_DECREF(result);
+  return value;
+}
+
 /* Call context.<callback>(*args) for stream `id` (nargs 0 to 2 of `size`, `flag`), unless
  * the stream skipped it (`bit`); `fallback` is the answer then and for a missing stream. */
 static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, size_t nargs,
                                 uint32_t size, PyObject *flag, uint32_t fallback) {
   PyObject *context = stream_context(id, which);
   if (context == NULL) /* no context: its constructor raised (the policy applies), or none */
-    return which == CB_LOG || which == CB_DONE ? fallback : policy_for_uncreated(which, id);
+    return logged_only[which] ? fallback : policy_for_uncreated(which, id);
   if (((abi_stream_t *)context)->skipped & bit) return fallback;
   Py_INCREF(context);
   limits_begin(callback_names[which], id, 0);
@@ -236,13 +267,37 @@ static uint32_t stream_dispatch(enum callback which, uint32_t bit, uint32_t id, 
     Py_XDECREF(count);
   }
   int handled = 1;
-  uint32_t action = result != NULL ? action_of(result, which)
+  uint32_t action = result != NULL ? stream_action_of(result, which, context, fallback)
                                    : after_error(which, context, fallback, &handled);
   if (stub_hits != hits && (result != NULL || !handled))
     action = fail_without_python(which, fallback, removed_code_reached);
   if (limits_end(id, 1)) action = fail_without_python(which, fallback, NULL);
   Py_DECREF(context);
   return which == CB_DONE ? fallback : action;
+}
+
+/* logged_only[] from _dispatch.LOGGED_CALLBACKS (names of callbacks). */
+static int load_logged_only(PyObject *dispatcher) {
+  PyObject *names = PyObject_GetAttrString(dispatcher, "LOGGED_CALLBACKS");
+  if (names == NULL || !PyTuple_Check(names)) {
+    Py_XDECREF(names);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "LOGGED_CALLBACKS is no tuple");
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(names, i));
+    int found = 0;
+    for (int which = 0; name != NULL && which < CB_COUNT; which++)
+      if (strcmp(name, callback_names[which]) == 0) logged_only[which] = found = 1;
+    if (!found) {
+      if (!PyErr_Occurred())
+        PyErr_Format(PyExc_ValueError, "LOGGED_CALLBACKS: no callback %s", name);
+      Py_DECREF(names);
+      return -1;
+    }
+  }
+  Py_DECREF(names);
+  return 0;
 }
 
 static int load_fast_paths(PyObject *dispatcher) {
@@ -405,9 +460,10 @@ static int load_filter(void) {
   log_exception = PyObject_GetAttrString(dispatcher, "_log_exception");
   creation_failed = PyObject_GetAttrString(dispatcher, "creation_failed");
   fail_uncreated = PyObject_GetAttrString(dispatcher, "fail_uncreated");
+  wrong_result = PyObject_GetAttrString(dispatcher, "wrong_result");
   if (streams == NULL || fail_stream == NULL || log_exception == NULL ||
-      creation_failed == NULL || fail_uncreated == NULL ||
-      !PyObject_TypeCheck(streams, &abi_table_type)) {
+      creation_failed == NULL || fail_uncreated == NULL || wrong_result == NULL ||
+      load_logged_only(dispatcher) < 0 || !PyObject_TypeCheck(streams, &abi_table_type)) {
     if (!PyErr_Occurred())
       PyErr_SetString(PyExc_TypeError, "_dispatch._streams is not a StreamTable");
     Py_DECREF(dispatcher);
