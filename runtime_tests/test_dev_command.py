@@ -49,6 +49,9 @@ TRAFFIC = """requests:
         x-version: "1"
 """
 MAX_REQUESTS = 2000
+# Between two requests: a loopback request takes ~1 ms, and the requests must go on for the
+# rebuild and the reload (seconds), not end before them.
+REQUEST_GAP_SECONDS = 0.01
 
 
 def _write(path: Path, text: str) -> None:
@@ -95,6 +98,7 @@ def test_reload_swaps_the_module_without_failing_a_request(tmp_path: Path) -> No
             for _ in range(MAX_REQUESTS):
                 if stop.is_set():
                     return
+                time.sleep(REQUEST_GAP_SECONDS)  # keep sending until the test stops us
                 started = time.monotonic()
                 try:
                     status, headers, _ = send_request(envoy.options.listener_port,
