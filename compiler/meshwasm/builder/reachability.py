@@ -324,8 +324,9 @@ def _rewrite(parsed: ParsedModule, live: set[int],
     defined = len(parsed.function_types)
     # New indices: imports, live defined functions in their order, then one stub per type.
     new_index = list(range(imported)) + [-1] * defined
-    merged = identical_functions(parsed, sorted(live - set(range(imported))))
-    kept = [f for f in range(imported, imported + defined) if f in live and f not in merged]
+    live_defined = [f for f in range(imported, imported + defined) if f in live]
+    merged = identical_functions(parsed, live_defined)
+    kept = [f for f in live_defined if f not in merged]
     for position, function in enumerate(kept):
         new_index[function] = imported + position
     for duplicate, original in merged.items():

@@ -609,8 +609,7 @@ STREAM_CALLBACK2(proxy_on_response_trailers, CB_RESPONSE_TRAILERS, SKIP_RESPONSE
 EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
   /* Streams first: finding one in the stream table allocates nothing, while the roots' dict
    * needs an int key (hundreds of instructions per request for a filter with on_done). */
-  int is_stream = (last_context != NULL && last_id == id) || abi_table_get(streams, id) != NULL;
-  if (!is_stream && root_context(id) != NULL)
+  if (stream_context(id, CB_DONE) == NULL && root_context(id) != NULL)
     return limited_dispatch(CB_DONE, 1, id, 0, 0, 0, 0);
   if (skip_mask & SKIP_DONE) return 1;
   return stream_dispatch(CB_DONE, SKIP_DONE, id, 0, 0, NULL, 1);
