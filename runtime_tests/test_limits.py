@@ -24,7 +24,7 @@ ENGINES = ["harness", "source", pytest.param("envoy", marks=pytest.mark.envoy)]
 def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("limits")
     return {name: build_filter(HERE / f"{name}.py", out / f"{name}.wasm").output
-            for name in ("runaway", "leak", "ticker", "fail_open")}
+            for name in ("runaway", "leak", "ticker", "fail_open", "c_loops")}
 
 
 def _replay(engine: str, name: str, modules: dict[str, Path], traffic_name: str,
@@ -49,6 +49,15 @@ def test_a_runaway_callback_fails_by_the_policy_and_the_vm_serves_on(
     error = next(line.message for line in verdicts[1].logs if line.level == "error")
     assert "in on_request_headers" in error and error.rstrip().endswith(
         "(loop iterations and calls; register(max_callback_steps=...) sets it)")
+
+
+@pytest.mark.parametrize("engine", ["harness", pytest.param("envoy", marks=pytest.mark.envoy)])
+def test_loops_inside_c_code_spend_the_budget(engine: str, modules: dict[str, Path]) -> None:
+    """sum(range(10**12)), any(iter(int, 1)), big-int powers…: no eval loop step in sight.
+    Source mode runs them in the host's CPython, which no budget can interrupt there."""
+    verdicts = _replay(engine, "c_loops", modules, "c_loops.traffic.yaml")
+    assert _mismatches("c_loops.traffic.yaml", verdicts) == [[]] * len(verdicts)
+    assert [verdict.status for verdict in verdicts] == [500, 200] * (len(verdicts) // 2)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

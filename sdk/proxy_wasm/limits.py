@@ -1,8 +1,11 @@
 """Limits that keep a filter from stalling or bloating the proxy (set in ``register()``).
 
 - A **step budget per callback**: the interpreter counts steps (loop iterations and calls:
-  every backward jump and every function entry) from the start of each callback; the
-  regular-expression engine counts too (8,192 steps per 4,096 steps of a match).  Past
+  every backward jump and every function entry) from the start of each callback; loops
+  inside C code count too: the regular-expression engine (8,192 steps per 4,096 steps of a
+  match), each item of ``range``, ``iter(callable, sentinel)`` and the endless or
+  combinatorial ``itertools``, and big-int arithmetic, so ``sum(range(10**12))`` is stopped
+  in a built module as a ``while True`` loop is.  Past
   ``max_callback_steps`` it raises ``LimitExceeded`` in the filter, and the callback fails by
   the filter's policy (``fail_open`` / ``error_status``) with the traceback in the log; the
   VM goes on serving.  The default is generous: it stops a callback that runs away, not a

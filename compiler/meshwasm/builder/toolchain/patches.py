@@ -5,6 +5,15 @@ name order; every patch's text is part of the toolchain's cache key (``cpython.b
 so changing one rebuilds CPython.  Kept apart from ``cpython.py`` (configure flags, make
 targets) so that the two change independently.
 
+- ``c_loop_budget.patch``: C code that can loop for long without the eval loop spends the
+  same budget (``Include/internal/pycore_meshwasm_budget.h``): an item of ``range``,
+  ``iter(callable, sentinel)``, ``itertools.count``/``repeat``/``cycle``/``product``/
+  ``combinations``/``combinations_with_replacement``/``permutations`` is a step, so
+  ``sum(range(10**12))`` or ``any(iter(int, 1))`` stop like a Python loop, whatever consumes
+  the items (``sum``, ``max``, ``any``, ``set()``, ``in``…); big-int arithmetic spends 16
+  steps where it checks for signals (each row of digits of a multiplication or division)
+  and one per multiplication of ``pow()``.  A ``for`` loop over a ``range`` so spends two
+  steps per iteration (the item and the backward jump).
 - ``step_budget.patch``: counts interpreter steps (loop iterations and calls) in ceval and
   asks the module's glue what to do when a callback's budget is spent (``glue/vm_limits.c``).
 - ``sre_budget.patch``: the regular-expression engine spends the same budget where it checks
