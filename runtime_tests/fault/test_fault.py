@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,9 +103,13 @@ def test_max_active_faults_is_counted_across_workers(module: Path) -> None:
                 first = threading.Thread(target=lambda: held.append(
                     send_request(envoy.listener_port, slow)[0]))
                 first.start()
-                while upstream.received == [] and envoy.gauge(
-                        "http.meshwasm.downstream_rq_active") < 1:
-                    pass  # wait until the slow request is inside Envoy
+                # wait until the slow request holds the slot (not merely is inside Envoy:
+                # its fault filter may not have run yet, and then /fast took the slot)
+                active = "http.meshwasm.fault.active_faults" if native \
+                    else "wasmcustom.fault.active_faults"
+                deadline = time.monotonic() + 30
+                while envoy.gauge(active) < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 status, _, body = send_request(envoy.listener_port, plain)
                 reached_during_delay = [r.path for r in upstream.received]
                 first.join(timeout=10)
