@@ -16,7 +16,8 @@ What it measures
   cpu      Envoy CPU per request (every thread's schedstat, around bounded keep-alive loops,
            so the client is not counted), every variant a listener of ONE Envoy, requests in
            batches sent round-robin (bench/shared_envoy.py says why), for: no filter, the C
-           filter, hello; native jwt_authn and ours with one cached HS256 token, then with a
+           filter, hello, bench/noop_filter.py (a Python callback that does nothing: the
+           floor of any meshwasm filter, for information); native jwt_authn and ours with one cached HS256 token, then with a
            fresh RS256 token per request (plus the Lua RS256 check of bench/jwt_authn.py);
            native local_ratelimit, the Lua counter of bench/rate_limit.py and ours (buckets
            never empty); native fault and ours (nothing injected).  A filter's *added* cost is
@@ -79,6 +80,7 @@ from startup import section_sizes  # noqa: E402
 from runtime_tests.jwt_authn.tokens import KeySet, make_token  # noqa: E402
 
 HELLO = PROJECT / "examples" / "hello" / "filter.py"
+NOOP = HERE / "noop_filter.py"
 C_FILTER = PROJECT / "runtime_tests" / "other_sdk" / "hello_c.c"
 PATH = "/products"
 PHASES = ("startup", "memory", "cpu")
@@ -126,6 +128,7 @@ class Modules:
     hello: Path
     hello_trimmed: Path  # opt-in `--trim-to` its own traffic: shown beside, not a target
     c_filter: Path
+    noop: Path  # enters Python once per request and does nothing: the floor, for information
     filters: dict[str, Path]
     baseline: Path | None
 
@@ -137,7 +140,8 @@ def build_modules(work: Path, phases: set[str]) -> Modules:
     trimmed = build_filter(HELLO, work / "hello_trimmed.wasm",
                            trim_to=[HELLO.parent / "traffic.yaml"]).output
     return Modules(build_filter(HELLO, work / "hello.wasm").output, trimmed,
-                   compile_raw_c_filter(C_FILTER, work / "hello_c.wasm"), filters,
+                   compile_raw_c_filter(C_FILTER, work / "hello_c.wasm"),
+                   build_filter(NOOP, work / "noop.wasm").output, filters,
                    baseline_hello() if needs_baseline else None)
 
 
@@ -180,6 +184,8 @@ def cpu_variants(upstream_port: int, modules: Modules, settings: Settings) -> li
                 simple * count),
         Variant("hello", "hello", wasm(modules.hello, b"x"), None, simple * warm,
                 simple * count),
+        Variant("noop", "a Python callback doing nothing (floor)", wasm(modules.noop, b""),
+                None, simple * warm, simple * count),
     ]
 
     keys = KeySet()
