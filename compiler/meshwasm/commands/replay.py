@@ -92,7 +92,8 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
 
     Prints one line per request and a diff for each one that is not as expected.
     Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module, 3 meshwasm
-    itself failed.
+    itself failed; with --engine source, 40 (Linux, glibc): a callback was stuck in C code,
+    which source mode cannot interrupt (the requests shown before it are done).
     """
     console = Console(highlight=False)
     if (write or snapshot_headers) and not update:
@@ -130,13 +131,17 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
         from meshwasm.deploy.envoy.replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     files = [traffic, module]
-    streamed = engine == "envoy"  # real time passes between requests: show each as it comes
+    # Each request is shown as it comes: in Envoy real time passes between them; in source
+    # mode a callback stuck in C code ends the process (harness/source_watchdog.py), and what
+    # was shown (flushed) tells how far the replay got.
+    streamed = engine in ("envoy", "source")
     if streamed:
         def show(index: int, verdict: Verdict) -> None:
             exchange = parsed.exchanges[index]
             outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
             console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
                                                 _source_dirs(files))), soft_wrap=True)
+            console.file.flush()
         replay = functools.partial(replay, on_verdict=show)
     try:
         verdicts = replay(module, parsed, failure_policy=failure_policy)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from meshwasm.deploy.istio.plugin_chain import ChainPlugin
 from meshwasm.failure_policy import FAIL_CLOSED
 from meshwasm.harness.envoy_http import client_response_headers
+from meshwasm.harness import source_watchdog
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.host import HostOptions, replay_options
@@ -125,7 +126,8 @@ def replay_chain(chain: Sequence[ChainPlugin], traffic: Traffic, *, log_level: s
     default to the traffic file's ``harness_limits`` (None: no limit)."""
     options = replay_options(traffic, log_level, failure_policy, time_limit_s, memory_limit_mb)
     pool = start_chain_workers(chain, traffic, options, failure_policy, workers)
-    return [pool.run(exchange) for exchange in traffic.exchanges]
+    # each request named for the message of a source plugin's callback stuck in C code
+    return source_watchdog.replay_each(traffic, pool.run)
 
 
 __all__ = ["ChainRunner", "replay_chain", "start_chain_workers"]

@@ -1,0 +1,227 @@
+"""The watchdog process of source mode: it stops a replay whose callback is stuck in C code.
+
+It runs as its own small process (``python -I -S`` on this file: standard library only, so
+it starts in milliseconds and never imports the filter), because nothing inside the replay
+process can: a builtin looping in C (``sum(range(10**12))``) holds the GIL and never returns
+to the eval loop, so neither the step budget's Python signal handler nor any Python thread
+runs.  ``source_watchdog.py`` is the replay process's side.
+
+The replay process describes the callback it is running on a shared page (``Page``): the
+callback's name, its step budget, the main thread's CPU time when it started and how much
+CPU time source mode allows it before the budget's alarm must have stopped it.  Every
+``POLL_SECONDS`` the watchdog reads the page and, for a callback seen running twice, the main
+thread's CPU time (``/proc/PID/task/PID/stat``: time waiting at a debugger's prompt does not
+count).  Past the allowance it has the replay process's ``faulthandler`` dump the Python
+stack (``DUMP_SIGNAL``, answered in C even inside a C loop), prints it the way Python prints a
+traceback, then why the replay stops, and ends the replay process with ``EXIT_SIGNAL``,
+whose handler is libc's ``_exit``: its exit status is ``EXIT_STATUS``.
+
+It exits when the replay process stops it (SIGTERM), and by itself once its parent is gone.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+import select
+import signal
+import struct
+import sys
+import time
+from dataclasses import dataclass
+
+#: asks the replay process's faulthandler for the Python stack of its threads
+DUMP_SIGNAL = signal.SIGRTMIN + 5
+#: ends the replay process (its C handler is ``_exit(signum)``)
+EXIT_SIGNAL = signal.SIGRTMIN + 6
+#: the replay process's exit status when the watchdog stopped it (40 with glibc)
+EXIT_STATUS = int(EXIT_SIGNAL)
+POLL_SECONDS = 0.1
+#: how long the dump may take to start arriving, and the silence that ends it
+_DUMP_WAIT_SECONDS, _DUMP_QUIET_SECONDS = 2.0, 0.2
+#: after EXIT_SIGNAL, how long before SIGKILL (only if ``_exit`` was not the handler)
+_EXIT_WAIT_SECONDS = 2.0
+
+RUNNING, DEBUGGER = 1, 2  # Page flags
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The callback the replay process was running when the page was read."""
+
+    generation: int
+    flags: int
+    steps: int
+    started_cpu_s: float
+    allowed_cpu_s: float
+    callback: str
+    request: str
+
+
+class Page:
+    """The shared page: a header (written at every callback's start and end), the callback's
+    name and a note on the request being replayed.  An odd generation means a write is under
+    way; a reader that sees it change while reading reads again later (a seqlock)."""
+
+    SIZE = 4096
+    HEADER = struct.Struct("<QQQdd")  # generation, flags, steps, started_cpu_s, allowed_cpu_s
+    CALLBACK = slice(64, 192)
+    REQUEST = slice(192, SIZE)
+
+    def __init__(self, memory: memoryview | bytearray | object) -> None:
+        self.memory = memory
+
+    def read(self) -> Snapshot | None:
+        """The page as it was, or None when it was being written meanwhile."""
+        generation, flags, steps, started, allowed = self.HEADER.unpack_from(self.memory, 0)
+        if generation & 1:
+            return None
+        callback, request = (_text(self.memory[part]) for part in (self.CALLBACK, self.REQUEST))
+        if self.HEADER.unpack_from(self.memory, 0)[0] != generation:
+            return None
+        return Snapshot(generation, flags, steps, started, allowed, callback, request)
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid``'s main thread, from ``/proc``."""
+    with open(f"/proc/{pid}/task/{pid}/stat", "rb") as stat:
+        fields = stat.read().rpartition(b")")[2].split()
+    # after "pid (comm)": state is field 3, utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_dump(fd: int) -> str:
+    """What faulthandler writes to ``fd`` after DUMP_SIGNAL (empty if nothing came)."""
+    chunks: list[bytes] = []
+    wait = _DUMP_WAIT_SECONDS
+    while select.select([fd], [], [], wait)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        wait = _DUMP_QUIET_SECONDS
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+_THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-f]+) \(most recent call first\):$")
+_FRAME = re.compile(r'^  File "(.*)", line (\d+) in (.*)$')
+
+
+def as_traceback(dump: str, thread_ident: int, hidden_folder: str) -> str:
+    """Thread ``thread_ident``'s stack from a faulthandler dump, as Python prints a traceback
+    (most recent call last, source lines quoted), without the frames up to the last one in
+    ``hidden_folder`` (the harness running the filter).  The dump itself when it has no such
+    thread."""
+    frames: list[tuple[str, int, str]] | None = None
+    for line in dump.splitlines():
+        thread = _THREAD.match(line)
+        if thread:
+            if frames is not None:
+                break
+            if int(thread.group(1), 16) == thread_ident:
+                frames = []
+            continue
+        frame = _FRAME.match(line)
+        if frames is not None and frame:
+            frames.append((frame.group(1), int(frame.group(2)), frame.group(3)))
+    if not frames:
+        return dump.rstrip("\n")
+    frames.reverse()
+    harness = [index for index, (path, _, _) in enumerate(frames)
+               if path.startswith(hidden_folder)]
+    if harness and harness[-1] + 1 < len(frames):
+        frames = frames[harness[-1] + 1:]
+    lines = ["Traceback (most recent call last):"]
+    for path, number, function in frames:
+        lines.append(f'  File "{path}", line {number}, in {function}')
+        source = linecache.getline(path, number).strip()
+        if source:
+            lines.append(f"    {source}")
+    return "\n".join(lines)
+
+
+def stop_message(stuck: Snapshot, spent_s: float) -> str:
+    """Why the replay ends: the callback, the request, and what to do instead."""
+    where = f" while replaying {stuck.request}" if stuck.request else ""
+    return (f"meshwasm: source mode stopped the replay: {stuck.callback}{where} has used "
+            f"{spent_s:.1f} s of CPU time, past the {stuck.allowed_cpu_s:.1f} s source mode "
+            f"allows its step budget of {stuck.steps} steps, and LimitExceeded could not be "
+            "raised in it: it is running inside C code (a builtin such as sum(), max(), any() "
+            "or set() over a huge or endless iterator), which source mode cannot interrupt.  "
+            "A built module stops such a loop with LimitExceeded and the request fails by the "
+            "filter's policy: build the filter and replay the module (meshwasm replay without "
+            f"--engine source).  Exit status {EXIT_STATUS}.")
+
+
+class Watch:
+    """The watchdog's loop over one replay process."""
+
+    def __init__(self, pid: int, page: Page, dump_fd: int, thread_ident: int,
+                 hidden_folder: str) -> None:
+        self.pid, self.page, self.dump_fd = pid, page, dump_fd
+        self.thread_ident, self.hidden_folder = thread_ident, hidden_folder
+
+    def run(self) -> None:
+        """Poll until the parent is gone or a stuck callback was stopped."""
+        try:
+            self._poll()
+        except (ProcessLookupError, FileNotFoundError):
+            pass  # the replay process ended meanwhile
+
+    def _poll(self) -> None:
+        seen: int | None = None  # the generation of a callback running at the last poll
+        while os.getppid() == self.pid:
+            time.sleep(POLL_SECONDS)
+            stuck = self.page.read()
+            if stuck is None or stuck.flags != RUNNING:
+                seen = None
+                continue
+            if stuck.generation != seen:  # just started: most callbacks end within a poll
+                seen = stuck.generation
+                continue
+            spent = main_thread_cpu_seconds(self.pid) - stuck.started_cpu_s
+            if spent > stuck.allowed_cpu_s and self.stop(stuck, spent):
+                return
+
+    def stop(self, stuck: Snapshot, spent_s: float) -> bool:
+        """Dump the stack, and if the callback is still the one running, report and end the
+        replay process; False when it had returned meanwhile."""
+        os.kill(self.pid, DUMP_SIGNAL)
+        dump = read_dump(self.dump_fd)
+        still = self.page.read()
+        if still is None or still.generation != stuck.generation:
+            return False
+        report = (as_traceback(dump, self.thread_ident, self.hidden_folder) + "\n"
+                  if dump else "")
+        try:
+            sys.stderr.write(report + stop_message(stuck, spent_s) + "\n")
+            sys.stderr.flush()
+        finally:
+            os.kill(self.pid, EXIT_SIGNAL)
+        self._wait_for_exit()
+        return True
+
+    def _wait_for_exit(self) -> None:
+        deadline = time.monotonic() + _EXIT_WAIT_SECONDS
+        while os.getppid() == self.pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if os.getppid() == self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def main(argv: list[str]) -> None:
+    """``source_watchdog_process.py PID PAGE_FD DUMP_FD THREAD_IDENT HIDDEN_FOLDER``"""
+    import mmap
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the replay process
+    pid, page_fd, dump_fd, thread_ident = (int(value) for value in argv[:4])
+    memory = mmap.mmap(page_fd, Page.SIZE, access=mmap.ACCESS_READ)
+    Watch(pid, Page(memory), dump_fd, thread_ident, argv[4]).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
