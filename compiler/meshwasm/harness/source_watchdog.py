@@ -18,7 +18,7 @@ This side of it:
   callback run outside a scope (``SourcePlugin`` used directly) starts one that lives until
   the interpreter exits.  Either way it exits by itself once this process is gone.
 - ``enter``/``leave`` (``step_budget``, main thread only) describe the running callback on a
-  shared page: a few bytes written, no system call but reading the thread's CPU clock.
+  shared page: a few bytes written, no system call.
 - Only the main thread's CPU time counts, so a debugger waiting at its prompt never trips
   it; ``breakpoint()`` (``debugger_entered``) stops watching the callback altogether.
 - ``note_request`` names the request being replayed, for the message.
@@ -35,11 +35,10 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from meshwasm.harness import source_watchdog_process as process
 from meshwasm.harness.source_watchdog_process import DEBUGGER, RUNNING, Page
@@ -56,11 +55,9 @@ _CALLBACK_SIZE = Page.CALLBACK.stop - Page.CALLBACK.start
 _REQUEST_SIZE = Page.REQUEST.stop - Page.REQUEST.start
 
 
-@dataclass
-class _Callback:
+class _Callback(NamedTuple):
     name: bytes  # padded to the page's field
     steps: int
-    started_cpu_s: float
     allowed_cpu_s: float
     flags: int = RUNNING
 
@@ -70,21 +67,24 @@ class _Watchdog:
 
     def __init__(self) -> None:
         page_fd = os.memfd_create("meshwasm-source-watchdog")
-        dump_read, self.dump_write = os.pipe()
         try:
             os.ftruncate(page_fd, Page.SIZE)
             self.memory = mmap.mmap(page_fd, Page.SIZE)
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", _PROGRAM, str(os.getpid()), str(page_fd),
-                 str(dump_read), str(threading.main_thread().ident), _HARNESS_FOLDER],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                pass_fds=(page_fd, dump_read))
-        except BaseException:
-            os.close(self.dump_write)
-            raise
+            dump_read, self.dump_write = os.pipe()
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", _PROGRAM, str(os.getpid()), str(page_fd),
+                     str(dump_read), str(threading.main_thread().ident), _HARNESS_FOLDER],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    pass_fds=(page_fd, dump_read))
+            except BaseException:
+                os.close(self.dump_write)
+                self.memory.close()
+                raise
+            finally:
+                os.close(dump_read)
         finally:
             os.close(page_fd)
-            os.close(dump_read)
         faulthandler.register(process.DUMP_SIGNAL, file=self.dump_write, all_threads=True,
                               chain=False)
         self._previous_exit_handler = _set_c_handler(process.EXIT_SIGNAL, _LIBC_EXIT)
@@ -92,20 +92,15 @@ class _Watchdog:
 
     def publish(self, callback: _Callback | None) -> None:
         """Describe ``callback`` (None: none is running) on the page."""
-        self.generation += 1  # odd: being written
-        if callback is None:
-            Page.HEADER.pack_into(self.memory, 0, self.generation, 0, 0, 0.0, 0.0)
-        else:
-            Page.HEADER.pack_into(self.memory, 0, self.generation, callback.flags,
-                                  callback.steps, callback.started_cpu_s,
-                                  callback.allowed_cpu_s)
-            self.memory[Page.CALLBACK] = callback.name
         self.generation += 1
-        _GENERATION.pack_into(self.memory, 0, self.generation)
+        if callback is None:
+            Page.HEADER.pack_into(self.memory, 0, self.generation, 0, 0, 0.0)
+        else:
+            self.memory[Page.CALLBACK] = callback.name
+            Page.HEADER.pack_into(self.memory, 0, self.generation, callback.flags,
+                                  callback.steps, callback.allowed_cpu_s)
 
     def note(self, request: bytes) -> None:
-        self.generation += 1
-        _GENERATION.pack_into(self.memory, 0, self.generation)
         self.memory[Page.REQUEST] = request
         self.generation += 1
         _GENERATION.pack_into(self.memory, 0, self.generation)
@@ -144,7 +139,8 @@ _watchdog: _Watchdog | None = None
 _unavailable = False  # it could not start once: source mode runs without it
 _callbacks: list[_Callback] = []  # nested callbacks, innermost last
 _request = b"\0" * _REQUEST_SIZE
-_names: dict[str, bytes] = {}
+#: each callback's description, made once (by name, steps and CPU seconds)
+_described: dict[tuple[str, int, float], _Callback] = {}
 
 
 def _start() -> _Watchdog | None:
@@ -196,32 +192,30 @@ def scope() -> Iterator[None]:
 def enter(name: str, steps: int, budget_cpu_s: float) -> None:
     """Callback ``name`` starts in the main thread, with a step budget of ``steps`` that
     source mode turned into ``budget_cpu_s`` seconds of CPU time (with the grace)."""
-    watchdog = _watchdog or _start()
-    padded = _names.get(name)
-    if padded is None:
-        padded = _names[name] = name.encode()[:_CALLBACK_SIZE].ljust(_CALLBACK_SIZE, b"\0")
-    callback = _Callback(padded, steps, time.thread_time(),
-                         budget_cpu_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS)
+    callback = _described.get((name, steps, budget_cpu_s))
+    if callback is None:
+        callback = _described[name, steps, budget_cpu_s] = _Callback(
+            name.encode()[:_CALLBACK_SIZE].ljust(_CALLBACK_SIZE, b"\0"), steps,
+            budget_cpu_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS)
     _callbacks.append(callback)
+    watchdog = _watchdog or _start()
     if watchdog is not None:
         watchdog.publish(callback)
 
 
 def leave() -> None:
-    """The innermost callback returned; a callback it was nested in goes on, the nested
-    one's CPU time not counted in its own (as its alarm does)."""
-    inner = _callbacks.pop()
-    outer = _callbacks[-1] if _callbacks else None
-    if outer is not None:
-        outer.started_cpu_s += time.thread_time() - inner.started_cpu_s
+    """The innermost callback returned.  A callback it was nested in goes on, with its
+    allowance counted again from now (a nested callback's time is not the outer one's, as
+    for its alarm; what the outer one spent before is forgiven: this is a backstop)."""
+    _callbacks.pop()
     if _watchdog is not None:
-        _watchdog.publish(outer)
+        _watchdog.publish(_callbacks[-1] if _callbacks else None)
 
 
 def debugger_entered() -> None:
     """``breakpoint()`` in the running callback: not watched until it returns."""
     if _callbacks:
-        _callbacks[-1].flags |= DEBUGGER
+        _callbacks[-1] = _callbacks[-1]._replace(flags=RUNNING | DEBUGGER)
         if _watchdog is not None:
             _watchdog.publish(_callbacks[-1])
 

@@ -7,12 +7,13 @@ to the eval loop, so neither the step budget's Python signal handler nor any Pyt
 runs.  ``source_watchdog.py`` is the replay process's side.
 
 The replay process describes the callback it is running on a shared page (``Page``): the
-callback's name, its step budget, the main thread's CPU time when it started and how much
-CPU time source mode allows it before the budget's alarm must have stopped it.  Every
-``POLL_SECONDS`` the watchdog reads the page and, for a callback seen running twice, the main
-thread's CPU time (``/proc/PID/task/PID/stat``: time waiting at a debugger's prompt does not
-count).  Past the allowance it has the replay process's ``faulthandler`` dump the Python
-stack (``DUMP_SIGNAL``, answered in C even inside a C loop), prints it the way Python prints a
+callback's name, its step budget and how much CPU time source mode allows it before the
+budget's alarm must have stopped it.  Every ``POLL_SECONDS`` the watchdog reads the page;
+when it sees a callback running, it reads the main thread's CPU time
+(``/proc/PID/task/PID/stat``: time waiting at a debugger's prompt does not count), and the
+callback's allowance counts from then (at most one poll late, so the replay process needs no
+system call per callback).  Past the allowance it has the replay process's ``faulthandler``
+dump the Python stack (``DUMP_SIGNAL``, answered in C even inside a C loop), prints it the way Python prints a
 traceback, then why the replay stops, and ends the replay process with ``EXIT_SIGNAL``,
 whose handler is libc's ``_exit``: its exit status is ``EXIT_STATUS``.
 
@@ -22,6 +23,7 @@ It exits when the replay process stops it (SIGTERM), and by itself once its pare
 from __future__ import annotations
 
 import linecache
+import mmap
 import os
 import re
 import select
@@ -53,34 +55,32 @@ class Snapshot:
     generation: int
     flags: int
     steps: int
-    started_cpu_s: float
     allowed_cpu_s: float
     callback: str
     request: str
 
 
 class Page:
-    """The shared page: a header (written at every callback's start and end), the callback's
-    name and a note on the request being replayed.  An odd generation means a write is under
-    way; a reader that sees it change while reading reads again later (a seqlock)."""
+    """The shared page: a header, written in one piece at every callback's start and end
+    with a new generation; the callback's name and a note on the request being replayed,
+    each written before the header that goes with it.  A reader that sees the generation
+    change while reading reads again at the next poll."""
 
     SIZE = 4096
-    HEADER = struct.Struct("<QQQdd")  # generation, flags, steps, started_cpu_s, allowed_cpu_s
+    HEADER = struct.Struct("<QQQd")  # generation, flags, steps, allowed_cpu_s
     CALLBACK = slice(64, 192)
     REQUEST = slice(192, SIZE)
 
-    def __init__(self, memory: memoryview | bytearray | object) -> None:
+    def __init__(self, memory: mmap.mmap) -> None:
         self.memory = memory
 
     def read(self) -> Snapshot | None:
-        """The page as it was, or None when it was being written meanwhile."""
-        generation, flags, steps, started, allowed = self.HEADER.unpack_from(self.memory, 0)
-        if generation & 1:
-            return None
+        """The page as it was, or None when it was written meanwhile."""
+        generation, flags, steps, allowed = self.HEADER.unpack_from(self.memory, 0)
         callback, request = (_text(self.memory[part]) for part in (self.CALLBACK, self.REQUEST))
         if self.HEADER.unpack_from(self.memory, 0)[0] != generation:
             return None
-        return Snapshot(generation, flags, steps, started, allowed, callback, request)
+        return Snapshot(generation, flags, steps, allowed, callback, request)
 
 
 def _text(raw: bytes) -> str:
@@ -149,7 +149,7 @@ def stop_message(stuck: Snapshot, spent_s: float) -> str:
     """Why the replay ends: the callback, the request, and what to do instead."""
     where = f" while replaying {stuck.request}" if stuck.request else ""
     return (f"meshwasm: source mode stopped the replay: {stuck.callback}{where} has used "
-            f"{spent_s:.1f} s of CPU time, past the {stuck.allowed_cpu_s:.1f} s source mode "
+            f"{spent_s:.1f} s of CPU time or more, past the {stuck.allowed_cpu_s:.1f} s source mode "
             f"allows its step budget of {stuck.steps} steps, and LimitExceeded could not be "
             "raised in it: it is running inside C code (a builtin such as sum(), max(), any() "
             "or set() over a huge or endless iterator), which source mode cannot interrupt.  "
@@ -174,17 +174,17 @@ class Watch:
             pass  # the replay process ended meanwhile
 
     def _poll(self) -> None:
-        seen: int | None = None  # the generation of a callback running at the last poll
+        seen, started_cpu_s = -1, 0.0  # the running callback's generation, when first seen
         while os.getppid() == self.pid:
             time.sleep(POLL_SECONDS)
             stuck = self.page.read()
             if stuck is None or stuck.flags != RUNNING:
-                seen = None
+                seen = -1
                 continue
-            if stuck.generation != seen:  # just started: most callbacks end within a poll
-                seen = stuck.generation
+            if stuck.generation != seen:
+                seen, started_cpu_s = stuck.generation, main_thread_cpu_seconds(self.pid)
                 continue
-            spent = main_thread_cpu_seconds(self.pid) - stuck.started_cpu_s
+            spent = main_thread_cpu_seconds(self.pid) - started_cpu_s
             if spent > stuck.allowed_cpu_s and self.stop(stuck, spent):
                 return
 
@@ -216,7 +216,6 @@ class Watch:
 
 def main(argv: list[str]) -> None:
     """``source_watchdog_process.py PID PAGE_FD DUMP_FD THREAD_IDENT HIDDEN_FOLDER``"""
-    import mmap
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the replay process
     pid, page_fd, dump_fd, thread_ident = (int(value) for value in argv[:4])
     memory = mmap.mmap(page_fd, Page.SIZE, access=mmap.ACCESS_READ)
