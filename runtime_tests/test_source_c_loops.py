@@ -101,6 +101,23 @@ def test_a_loop_inside_c_ends_the_replay_with_its_traceback_and_why(
     assert _gone(replay.pid)
 
 
+def test_under_pytest_the_report_reaches_the_terminal_despite_capturing(
+        tmp_path: Path) -> None:
+    traffic = _traffic(tmp_path, ("a loop inside C code", "/sum", 500))
+    (tmp_path / "test_stuck.py").write_text(textwrap.dedent(f"""
+        from pathlib import Path
+        from meshwasm.harness.source import replay_source
+        from meshwasm.replay.traffic import load_traffic
+
+        def test_stuck():
+            replay_source(Path({str(FILTER)!r}), load_traffic(Path({str(traffic)!r})))
+    """), encoding="utf-8")
+    result = _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                  str(tmp_path / "test_stuck.py"))
+    assert result.returncode == source_watchdog.EXIT_STATUS, result.stdout + result.stderr
+    assert "    sum(range(10**12))\nmeshwasm: source mode stopped the replay: " in result.stderr
+
+
 def _line_of(text: str) -> int:
     return FILTER.read_text().splitlines().index(f"            {text}") + 1
 

@@ -71,12 +71,14 @@ class _Watchdog:
             os.ftruncate(page_fd, Page.SIZE)
             self.memory = mmap.mmap(page_fd, Page.SIZE)
             dump_read, self.dump_write = os.pipe()
+            report = sys.stderr.fileno() if report_fd is None else report_fd
             try:
                 self.process = subprocess.Popen(
                     [sys.executable, "-I", "-S", _PROGRAM, str(os.getpid()), str(page_fd),
-                     str(dump_read), str(threading.main_thread().ident), _HARNESS_FOLDER],
+                     str(dump_read), str(report), str(threading.main_thread().ident),
+                     _HARNESS_FOLDER],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    pass_fds=(page_fd, dump_read))
+                    pass_fds=(page_fd, dump_read, report))
             except BaseException:
                 os.close(self.dump_write)
                 self.memory.close()
@@ -135,6 +137,10 @@ def _set_c_handler(signum: int, handler: int | None) -> int | None:
     return previous
 
 
+#: where the watchdog writes its report, when not this process's stderr: the pytest plugin
+#: sets the stderr pytest started with, since the process ends before pytest could show
+#: what it captured
+report_fd: int | None = None
 _watchdog: _Watchdog | None = None
 _unavailable = False  # it could not start once: source mode runs without it
 _callbacks: list[_Callback] = []  # nested callbacks, innermost last

@@ -161,9 +161,9 @@ def stop_message(stuck: Snapshot, spent_s: float) -> str:
 class Watch:
     """The watchdog's loop over one replay process."""
 
-    def __init__(self, pid: int, page: Page, dump_fd: int, thread_ident: int,
+    def __init__(self, pid: int, page: Page, dump_fd: int, report_fd: int, thread_ident: int,
                  hidden_folder: str) -> None:
-        self.pid, self.page, self.dump_fd = pid, page, dump_fd
+        self.pid, self.page, self.dump_fd, self.report_fd = pid, page, dump_fd, report_fd
         self.thread_ident, self.hidden_folder = thread_ident, hidden_folder
 
     def run(self) -> None:
@@ -199,8 +199,9 @@ class Watch:
         report = (as_traceback(dump, self.thread_ident, self.hidden_folder) + "\n"
                   if dump else "")
         try:
-            sys.stderr.write(report + stop_message(stuck, spent_s) + "\n")
-            sys.stderr.flush()
+            text = (report + stop_message(stuck, spent_s) + "\n").encode("utf-8", "replace")
+            while text:
+                text = text[os.write(self.report_fd, text):]
         finally:
             os.kill(self.pid, EXIT_SIGNAL)
         self._wait_for_exit()
@@ -215,11 +216,12 @@ class Watch:
 
 
 def main(argv: list[str]) -> None:
-    """``source_watchdog_process.py PID PAGE_FD DUMP_FD THREAD_IDENT HIDDEN_FOLDER``"""
+    """``source_watchdog_process.py PID PAGE_FD DUMP_FD REPORT_FD THREAD_IDENT
+    HIDDEN_FOLDER``"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the replay process
-    pid, page_fd, dump_fd, thread_ident = (int(value) for value in argv[:4])
+    pid, page_fd, dump_fd, report_fd, thread_ident = (int(value) for value in argv[:5])
     memory = mmap.mmap(page_fd, Page.SIZE, access=mmap.ACCESS_READ)
-    Watch(pid, Page(memory), dump_fd, thread_ident, argv[4]).run()
+    Watch(pid, Page(memory), dump_fd, report_fd, thread_ident, argv[5]).run()
 
 
 if __name__ == "__main__":
