@@ -101,6 +101,17 @@ def test_a_loop_inside_c_ends_the_replay_with_its_traceback_and_why(
     assert _gone(replay.pid)
 
 
+def test_with_a_larger_budget_the_harness_time_limit_bounds_a_loop_inside_c(
+        tmp_path: Path) -> None:
+    traffic = _traffic(tmp_path, ("a loop inside C code", "/sum", 500))
+    result = _run(*MESHWASM, "replay", "--engine", "source", "--callback-time-limit", "0.2",
+                  str(FILTER), str(traffic), env={"C_LOOP_MAX_STEPS": str(2**31 - 1)})
+    assert result.returncode == source_watchdog.EXIT_STATUS, result.stdout + result.stderr
+    assert ("source mode allows the harness's time limit of 0.2 s per callback "
+            "(--callback-time-limit), and CallbackTimeLimit could not be raised in it"
+            in result.stderr)
+
+
 def test_under_pytest_the_report_reaches_the_terminal_despite_capturing(
         tmp_path: Path) -> None:
     traffic = _traffic(tmp_path, ("a loop inside C code", "/sum", 500))

@@ -232,7 +232,7 @@ class SourceGuest:
         if active is None:
             return nullcontext()
         return step_budget(name, active.max_callback_steps, self._limits.GRACE_STEPS,
-                           self._limits.LimitExceeded)
+                           self._limits.LimitExceeded, self.guard.time_limit_s)
 
     def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., int]:
         def call(*args: int) -> int:

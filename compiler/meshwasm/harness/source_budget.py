@@ -125,17 +125,19 @@ def _as_seconds(steps: int) -> float:
 
 
 @contextmanager
-def step_budget(name: str, steps: int, grace_steps: int,
-                error: type[BaseException]) -> Iterator[None]:
+def step_budget(name: str, steps: int, grace_steps: int, error: type[BaseException],
+                time_limit_s: float | None = None) -> Iterator[None]:
     """Run the block (callback ``name``) on a CPU-time budget standing for ``steps``;
-    ``error`` (the guest's ``LimitExceeded``) is raised in the filter when it is spent."""
+    ``error`` (the guest's ``LimitExceeded``) is raised in the filter when it is spent.
+    ``time_limit_s``: the harness's own limit on the callback (``source_limits.py``), for
+    the watchdog."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     if signal.getsignal(signal.SIGVTALRM) is not _on_alarm:
         signal.signal(signal.SIGVTALRM, _on_alarm)
     seconds = _as_seconds(steps)  # calibrates before the alarm is armed
-    source_watchdog.enter(name, steps, seconds + _as_seconds(grace_steps))
+    source_watchdog.enter(name, steps, seconds + _as_seconds(grace_steps), time_limit_s)
     _running.append(_Alarm(name, steps, grace_steps, error))
     tracer = sys.gettrace()  # a debugger's or coverage's, given back if a trap replaced it
     outer = signal.setitimer(signal.ITIMER_VIRTUAL, seconds)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from meshwasm.harness import source_watchdog_process as process
-from meshwasm.harness.source_watchdog_process import DEBUGGER, RUNNING, Page
+from meshwasm.harness.source_watchdog_process import DEBUGGER, RUNNING, TIME_LIMIT, Page
 from meshwasm.replay.model import Exchange, Traffic, Verdict
 
 EXIT_STATUS = process.EXIT_STATUS
@@ -59,6 +59,7 @@ class _Callback(NamedTuple):
     name: bytes  # padded to the page's field
     steps: int
     allowed_cpu_s: float
+    time_limit_s: float  # when it makes the allowance (TIME_LIMIT)
     flags: int = RUNNING
 
 
@@ -96,11 +97,12 @@ class _Watchdog:
         """Describe ``callback`` (None: none is running) on the page."""
         self.generation += 1
         if callback is None:
-            Page.HEADER.pack_into(self.memory, 0, self.generation, 0, 0, 0.0)
+            Page.HEADER.pack_into(self.memory, 0, self.generation, 0, 0, 0.0, 0.0)
         else:
             self.memory[Page.CALLBACK] = callback.name
             Page.HEADER.pack_into(self.memory, 0, self.generation, callback.flags,
-                                  callback.steps, callback.allowed_cpu_s)
+                                  callback.steps, callback.allowed_cpu_s,
+                                  callback.time_limit_s)
 
     def note(self, request: bytes) -> None:
         self.memory[Page.REQUEST] = request
@@ -145,8 +147,8 @@ _watchdog: _Watchdog | None = None
 _unavailable = False  # it could not start once: source mode runs without it
 _callbacks: list[_Callback] = []  # nested callbacks, innermost last
 _request = b"\0" * _REQUEST_SIZE
-#: each callback's description, made once (by name, steps and CPU seconds)
-_described: dict[tuple[str, int, float], _Callback] = {}
+#: each callback's description, made once
+_described: dict[tuple[str, int, float, float | None], _Callback] = {}
 
 
 def _start() -> _Watchdog | None:
@@ -195,18 +197,29 @@ def scope() -> Iterator[None]:
             _stop()
 
 
-def enter(name: str, steps: int, budget_cpu_s: float) -> None:
+def enter(name: str, steps: int, budget_cpu_s: float, time_limit_s: float | None) -> None:
     """Callback ``name`` starts in the main thread, with a step budget of ``steps`` that
-    source mode turned into ``budget_cpu_s`` seconds of CPU time (with the grace)."""
-    callback = _described.get((name, steps, budget_cpu_s))
+    source mode turned into ``budget_cpu_s`` seconds of CPU time (with the grace), and the
+    harness's time limit ``time_limit_s`` (wall clock: a callback that used more CPU time
+    than that was not stopped by it either)."""
+    key = (name, steps, budget_cpu_s, time_limit_s)
+    callback = _described.get(key)
     if callback is None:
-        callback = _described[name, steps, budget_cpu_s] = _Callback(
-            name.encode()[:_CALLBACK_SIZE].ljust(_CALLBACK_SIZE, b"\0"), steps,
-            budget_cpu_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS)
+        callback = _described[key] = _describe(name, steps, budget_cpu_s, time_limit_s)
     _callbacks.append(callback)
     watchdog = _watchdog or _start()
     if watchdog is not None:
         watchdog.publish(callback)
+
+
+def _describe(name: str, steps: int, budget_cpu_s: float,
+              time_limit_s: float | None) -> _Callback:
+    padded = name.encode()[:_CALLBACK_SIZE].ljust(_CALLBACK_SIZE, b"\0")
+    allowed = budget_cpu_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS
+    if time_limit_s is not None and time_limit_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS < allowed:
+        return _Callback(padded, steps, time_limit_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS,
+                         time_limit_s, RUNNING | TIME_LIMIT)
+    return _Callback(padded, steps, allowed, 0.0)
 
 
 def leave() -> None:
@@ -221,7 +234,7 @@ def leave() -> None:
 def debugger_entered() -> None:
     """``breakpoint()`` in the running callback: not watched until it returns."""
     if _callbacks:
-        _callbacks[-1] = _callbacks[-1]._replace(flags=RUNNING | DEBUGGER)
+        _callbacks[-1] = _callbacks[-1]._replace(flags=_callbacks[-1].flags | DEBUGGER)
         if _watchdog is not None:
             _watchdog.publish(_callbacks[-1])
 

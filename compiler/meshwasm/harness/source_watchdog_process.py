@@ -8,14 +8,14 @@ runs.  ``source_watchdog.py`` is the replay process's side.
 
 The replay process describes the callback it is running on a shared page (``Page``): the
 callback's name, its step budget and how much CPU time source mode allows it before the
-budget's alarm must have stopped it.  Every ``POLL_SECONDS`` the watchdog reads the page;
-when it sees a callback running, it reads the main thread's CPU time
-(``/proc/PID/task/PID/stat``: time waiting at a debugger's prompt does not count), and the
-callback's allowance counts from then (at most one poll late, so the replay process needs no
-system call per callback).  Past the allowance it has the replay process's ``faulthandler``
-dump the Python stack (``DUMP_SIGNAL``, answered in C even inside a C loop), prints it the way Python prints a
-traceback, then why the replay stops, and ends the replay process with ``EXIT_SIGNAL``,
-whose handler is libc's ``_exit``: its exit status is ``EXIT_STATUS``.
+budget's alarm (or the harness's time limit) must have stopped it.  Every ``POLL_SECONDS``
+the watchdog reads the page; when it sees a callback running, it reads the main thread's CPU
+time (``/proc/PID/task/PID/stat``: time waiting at a debugger's prompt does not count), and
+the allowance counts from then (at most one poll late, so the replay process needs no system
+call per callback).  Past the allowance it has the replay process's ``faulthandler`` dump
+the Python stack (``DUMP_SIGNAL``, answered in C even inside a C loop), prints it as Python
+prints a traceback, then why the replay stops, and ends the replay process with
+``EXIT_SIGNAL``, whose handler is libc's ``_exit``: its exit status is ``EXIT_STATUS``.
 
 It exits when the replay process stops it (SIGTERM), and by itself once its parent is gone.
 """
@@ -45,7 +45,9 @@ _DUMP_WAIT_SECONDS, _DUMP_QUIET_SECONDS = 2.0, 0.2
 #: after EXIT_SIGNAL, how long before SIGKILL (only if ``_exit`` was not the handler)
 _EXIT_WAIT_SECONDS = 2.0
 
-RUNNING, DEBUGGER = 1, 2  # Page flags
+#: Page flags: a callback is running; a debugger is in charge of it (not watched); its
+#: allowance comes from the harness's time limit rather than its step budget
+RUNNING, DEBUGGER, TIME_LIMIT = 1, 2, 4
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Snapshot:
     flags: int
     steps: int
     allowed_cpu_s: float
+    time_limit_s: float
     callback: str
     request: str
 
@@ -67,7 +70,7 @@ class Page:
     change while reading reads again at the next poll."""
 
     SIZE = 4096
-    HEADER = struct.Struct("<QQQd")  # generation, flags, steps, allowed_cpu_s
+    HEADER = struct.Struct("<QQQdd")  # generation, flags, steps, allowed_cpu_s, time_limit_s
     CALLBACK = slice(64, 192)
     REQUEST = slice(192, SIZE)
 
@@ -76,11 +79,11 @@ class Page:
 
     def read(self) -> Snapshot | None:
         """The page as it was, or None when it was written meanwhile."""
-        generation, flags, steps, allowed = self.HEADER.unpack_from(self.memory, 0)
+        generation, flags, steps, allowed, limit = self.HEADER.unpack_from(self.memory, 0)
         callback, request = (_text(self.memory[part]) for part in (self.CALLBACK, self.REQUEST))
         if self.HEADER.unpack_from(self.memory, 0)[0] != generation:
             return None
-        return Snapshot(generation, flags, steps, allowed, callback, request)
+        return Snapshot(generation, flags, steps, allowed, limit, callback, request)
 
 
 def _text(raw: bytes) -> str:
@@ -148,14 +151,19 @@ def as_traceback(dump: str, thread_ident: int, hidden_folder: str) -> str:
 def stop_message(stuck: Snapshot, spent_s: float) -> str:
     """Why the replay ends: the callback, the request, and what to do instead."""
     where = f" while replaying {stuck.request}" if stuck.request else ""
+    if stuck.flags & TIME_LIMIT:
+        limit, error = (f"the harness's time limit of {stuck.time_limit_s:g} s per callback "
+                        "(--callback-time-limit)", "CallbackTimeLimit")
+    else:
+        limit, error = f"its step budget of {stuck.steps} steps", "LimitExceeded"
     return (f"meshwasm: source mode stopped the replay: {stuck.callback}{where} has used "
-            f"{spent_s:.1f} s of CPU time or more, past the {stuck.allowed_cpu_s:.1f} s source mode "
-            f"allows its step budget of {stuck.steps} steps, and LimitExceeded could not be "
-            "raised in it: it is running inside C code (a builtin such as sum(), max(), any() "
-            "or set() over a huge or endless iterator), which source mode cannot interrupt.  "
-            "A built module stops such a loop with LimitExceeded and the request fails by the "
-            "filter's policy: build the filter and replay the module (meshwasm replay without "
-            f"--engine source).  Exit status {EXIT_STATUS}.")
+            f"{spent_s:.1f} s of CPU time or more, past the {stuck.allowed_cpu_s:.1f} s "
+            f"source mode allows {limit}, and {error} could not be raised in it: it is "
+            "running inside C code (a builtin such as sum(), max(), any() or set() over a "
+            "huge or endless iterator), which source mode cannot interrupt.  A built module "
+            "stops such a loop (LimitExceeded, and the request fails by the filter's policy): "
+            "build the filter and replay the module (meshwasm replay without --engine "
+            f"source).  Exit status {EXIT_STATUS}.")
 
 
 class Watch:
@@ -178,7 +186,7 @@ class Watch:
         while os.getppid() == self.pid:
             time.sleep(POLL_SECONDS)
             stuck = self.page.read()
-            if stuck is None or stuck.flags != RUNNING:
+            if stuck is None or stuck.flags & (RUNNING | DEBUGGER) != RUNNING:
                 seen = -1
                 continue
             if stuck.generation != seen:
