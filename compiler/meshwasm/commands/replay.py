@@ -9,6 +9,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import click
@@ -131,18 +132,9 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
         from meshwasm.deploy.envoy.replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     files = [traffic, module]
-    # Each request is shown as it comes: in Envoy real time passes between them; in source
-    # mode a callback stuck in C code ends the process (harness/source_watchdog.py), and what
-    # was shown (flushed) tells how far the replay got.
-    streamed = engine in ("envoy", "source")
+    streamed = engine in STREAMED_ENGINES
     if streamed:
-        def show(index: int, verdict: Verdict) -> None:
-            exchange = parsed.exchanges[index]
-            outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
-            console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
-                                                _source_dirs(files))), soft_wrap=True)
-            console.file.flush()
-        replay = functools.partial(replay, on_verdict=show)
+        replay = functools.partial(replay, on_verdict=_shower(console, parsed, verbose, files))
     try:
         verdicts = replay(module, parsed, failure_policy=failure_policy)
     except errors as error:
@@ -151,6 +143,24 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
         raise SystemExit(EXIT_BAD_INPUT) from None
     _report(console, parsed, verdicts, engine, files, json_path, junit_path,
             verbose, snapshots, streamed=streamed)
+
+
+#: engines whose requests are shown as each is done: in Envoy real time passes between them;
+#: in source mode a callback stuck in C code ends the process (harness/source_watchdog.py),
+#: and what was shown (flushed) tells how far the replay got
+STREAMED_ENGINES = ("envoy", "source")
+
+
+def _shower(console: Console, parsed: Traffic, verbose: bool,
+            files: list[Path]) -> Callable[[int, Verdict], None]:
+    """An ``on_verdict`` printing each request's part of the report as it is done."""
+    def show(index: int, verdict: Verdict) -> None:
+        exchange = parsed.exchanges[index]
+        outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
+        console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
+                                            _source_dirs(files))), soft_wrap=True)
+        console.file.flush()
+    return show
 
 
 def _source_dirs(files: list[Path]) -> list[Path]:
@@ -248,6 +258,8 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
                 _bad_input(console, f"{plugin.module} is a filter's source, not a module: "
                                     "build it first, or use --engine source")
         console.print("chain: " + " -> ".join(escape(p.name) for p in chain), markup=True)
+        files = [parsed.path, *(p.module for p in chain)]
+        shower = (_shower(console, parsed, verbose, files) if engine == "source" else None)
         try:
             if engine == "envoy":
                 from meshwasm.deploy.envoy import replay as envoy_replay
@@ -260,10 +272,11 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
                 from meshwasm.harness.chain import replay_chain
                 verdicts = replay_chain(chain, parsed, failure_policy=failure_policy,
                                         time_limit_s=time_limit_s,
-                                        memory_limit_mb=memory_limit_mb)
+                                        memory_limit_mb=memory_limit_mb,
+                                        on_verdict=shower)
         except (HarnessError, RuntimeError, ValueError) as error:
             console.print("[red]error:[/] the chain cannot run", markup=True)
             console.print(str(error), markup=False, soft_wrap=True)
             raise SystemExit(EXIT_BAD_INPUT) from None
-    _report(console, parsed, verdicts, engine, [parsed.path, *(p.module for p in chain)],
-            json_path, junit_path, verbose, snapshots)
+    _report(console, parsed, verdicts, engine, files, json_path, junit_path, verbose,
+            snapshots, streamed=shower is not None)

@@ -72,7 +72,7 @@ class _Watchdog:
             os.ftruncate(page_fd, Page.SIZE)
             self.memory = mmap.mmap(page_fd, Page.SIZE)
             dump_read, self.dump_write = os.pipe()
-            report = sys.stderr.fileno() if report_fd is None else report_fd
+            report = 2 if report_fd is None else report_fd  # not sys.stderr: may be a capture
             try:
                 self.process = subprocess.Popen(
                     [sys.executable, "-I", "-S", _PROGRAM, str(os.getpid()), str(page_fd),
@@ -139,7 +139,7 @@ def _set_c_handler(signum: int, handler: int | None) -> int | None:
     return previous
 
 
-#: where the watchdog writes its report, when not this process's stderr: the pytest plugin
+#: where the watchdog writes its report, when not this process's fd 2: the pytest plugin
 #: sets the stderr pytest started with, since the process ends before pytest could show
 #: what it captured
 report_fd: int | None = None
