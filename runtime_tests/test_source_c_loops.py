@@ -192,8 +192,13 @@ def test_after_breakpoint_the_callback_is_not_watched(tmp_path: Path) -> None:
 
 
 def test_the_watchdog_lives_as_long_as_the_replay(tmp_path: Path) -> None:
-    verdicts = replay_source(FILTER, load_traffic(_traffic(tmp_path, ("one", "/", 200))))
+    source_watchdog.stop()  # one started by a SourcePlugin used directly lives until exit
+    during: list[list[int]] = []
+    verdicts = replay_source(FILTER, load_traffic(_traffic(tmp_path, ("one", "/", 200))),
+                             on_verdict=lambda index, verdict: during.append(
+                                 _watchdogs_of(os.getpid())))
     assert [verdict.status for verdict in verdicts] == [200]
+    assert [len(watchdogs) for watchdogs in during] == [1]
     assert _watchdogs_of(os.getpid()) == []
 
 

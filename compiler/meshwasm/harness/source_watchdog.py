@@ -167,7 +167,8 @@ def _start() -> _Watchdog | None:
     return _watchdog
 
 
-def _stop() -> None:
+def stop() -> None:
+    """Stop the watchdog now (one started outside a scope otherwise runs until exit)."""
     global _watchdog
     if _watchdog is not None:
         watchdog, _watchdog = _watchdog, None
@@ -182,7 +183,7 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
-atexit.register(_stop)
+atexit.register(stop)
 
 
 @contextmanager
@@ -194,7 +195,7 @@ def scope() -> Iterator[None]:
         yield
     finally:
         if started:
-            _stop()
+            stop()
 
 
 def enter(name: str, steps: int, budget_cpu_s: float, time_limit_s: float | None) -> None:
