@@ -5,9 +5,9 @@ handler, which CPython runs only when its eval loop gets control back.  A builti
 C (``sum(range(10**12))``, ``max(itertools.count())``, ``set(itertools.repeat(1))``) never
 gives it back, and holds the GIL, so nothing in this process can stop it: the replay would
 hang with no output.  A small watchdog process (``source_watchdog_process.py``) notices a
-callback whose CPU time went well past the moment its budget's alarm fired, prints the
-filter's traceback (from ``faulthandler``, which answers in C) and why, and ends this
-process with exit status ``EXIT_STATUS``.  Making it a verdict for that request instead
+callback whose CPU time went well past the moment its budget's alarm (or the harness's time
+limit, ``source_limits.py``) fired, prints the filter's traceback (from ``faulthandler``,
+which answers in C) and why, and ends this process with exit status ``EXIT_STATUS``.  Making it a verdict for that request instead
 would need the engine in a supervised child process restarted after each such stop, losing
 every VM's state and shared data and the event loop's timeline: the replay would no longer
 be the replay of that traffic, so source mode stops and says so.
