@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -176,6 +178,48 @@ def test_a_callback_waiting_in_a_debugger_is_not_stopped(tmp_path: Path) -> None
                   str(_line_of("time.sleep(0)  # a debugger stops here (the tests' tracer "
                                "waits on this line)")), str(allowed_s))
     assert (result.returncode, result.stdout) == (0, "200\n"), result.stderr
+
+
+def test_a_callback_waiting_at_pdbs_prompt_is_not_stopped(tmp_path: Path) -> None:
+    """pdb (a trace function, set before the replay) stops at a line of the filter and
+    waits there for the user longer than the watchdog's margin."""
+    traffic = _traffic(tmp_path, ("stops in pdb", "/debugger", 200))
+    line = _line_of("time.sleep(0)  # a debugger stops here (the tests' tracer waits on this "
+                    "line)")
+    with subprocess.Popen([sys.executable, "-m", "pdb", *MESHWASM[1:], "replay", "--engine",
+                           "source", str(FILTER), str(traffic)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as session:
+        assert session.stdin is not None and session.stdout is not None
+        terminal, seen = session.stdout, list[str]()
+        # pdb's prompt ends with no newline: read by character
+        reading = threading.Thread(
+            target=lambda: seen.extend(iter(lambda: terminal.read(1), "")), daemon=True)
+        reading.start()
+        try:
+            session.stdin.write(f"break {FILTER}:{line}\ncontinue\n")
+            session.stdin.flush()
+            _wait_for(lambda: f"c_loop.py({line})" in "".join(seen))
+            time.sleep(source_watchdog.MARGIN_SECONDS * 2.5)  # the user reads, then goes on
+            session.stdin.write("continue\n")
+            session.stdin.flush()
+            _wait_for(lambda: "The program exited" in "".join(seen))
+            session.stdin.write("quit\n")
+            session.stdin.flush()
+            session.wait(timeout=TIMEOUT_S)
+        finally:
+            session.kill()
+        reading.join(timeout=TIMEOUT_S)
+    output = "".join(seen)
+    assert session.returncode == 0, output
+    assert "✓ #1 stops in pdb" in output and "Exit status: 0" in output
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def test_after_breakpoint_the_callback_is_not_watched(tmp_path: Path) -> None:
