@@ -155,6 +155,8 @@ def _start() -> _Watchdog | None:
     global _watchdog, _unavailable
     if _watchdog is None and not _unavailable:
         try:
+            if not sys.platform.startswith("linux"):
+                raise OSError("it needs Linux (/proc, memfd, real-time signals)")
             _watchdog = _Watchdog()
         except OSError as error:
             _unavailable = True

@@ -33,10 +33,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+#: real-time signals, which nothing else here uses (Linux; elsewhere no watchdog runs)
+_SIGRTMIN = getattr(signal, "SIGRTMIN", 34)
 #: asks the replay process's faulthandler for the Python stack of its threads
-DUMP_SIGNAL = signal.SIGRTMIN + 5
+DUMP_SIGNAL = _SIGRTMIN + 5
 #: ends the replay process (its C handler is ``_exit(signum)``)
-EXIT_SIGNAL = signal.SIGRTMIN + 6
+EXIT_SIGNAL = _SIGRTMIN + 6
 #: the replay process's exit status when the watchdog stopped it (40 with glibc)
 EXIT_STATUS = int(EXIT_SIGNAL)
 POLL_SECONDS = 0.1
