@@ -160,12 +160,12 @@ def stop_message(stuck: Snapshot, spent_s: float) -> str:
         limit, error = f"its step budget of {stuck.steps} steps", "LimitExceeded"
     return (f"meshwasm: source mode stopped the replay: {stuck.callback}{where} has used "
             f"{spent_s:.1f} s of CPU time or more, past the {stuck.allowed_cpu_s:.1f} s "
-            f"source mode allows {limit}, and {error} could not be raised in it: it is "
-            "running inside C code (a builtin such as sum(), max(), any() or set() over a "
-            "huge or endless iterator), which source mode cannot interrupt.  A built module "
-            "stops such a loop (LimitExceeded, and the request fails by the filter's policy): "
-            "build the filter and replay the module (meshwasm replay without --engine "
-            f"source).  Exit status {EXIT_STATUS}.")
+            f"source mode allows {limit}.\n"
+            "It is running inside C code (a builtin such as sum(), max(), any() or set() over "
+            f"a huge or endless iterator), where {error} cannot be raised: source mode cannot "
+            "interrupt it.  A built module stops such a loop (LimitExceeded, and the request "
+            "fails by the filter's policy): build the filter and replay the module (meshwasm "
+            f"replay without --engine source).  Exit status {EXIT_STATUS}.")
 
 
 class Watch:
