@@ -23,7 +23,9 @@ import pytest
 
 from meshwasm.harness import source_watchdog
 from meshwasm.harness.source import replay_source
+from meshwasm.harness.source_budget import SLACK, seconds_per_step
 from meshwasm.replay.traffic import load_traffic
+from proxy_wasm.limits import GRACE_STEPS
 
 FILTER = Path(__file__).resolve().parent / "limits" / "c_loop.py"
 BUDGET_STEPS = 1_000_000  # c_loop.py's register()
@@ -69,6 +71,11 @@ def _gone(pid: int, within_s: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def _budget_cpu_s() -> float:
+    """c_loop.py's step budget and its grace as source mode's CPU time here."""
+    return (BUDGET_STEPS + GRACE_STEPS) * seconds_per_step() * SLACK
 
 
 def _c_call_items(cpu_s: float) -> int:
@@ -138,12 +145,11 @@ def _line_of(text: str) -> int:
 def test_callbacks_within_their_budget_or_stopped_by_it_are_not_ended(tmp_path: Path) -> None:
     """Within the budget: not stopped.  One C call that returns after the budget's alarm
     but within the watchdog's margin: the alarm's LimitExceeded stops it, as in Python."""
-    from meshwasm.harness.source_budget import _as_seconds
-    budget_s = _as_seconds(BUDGET_STEPS)
-    allowed_s = budget_s * (1 + source_watchdog.MARGIN_RATIO) + source_watchdog.MARGIN_SECONDS
+    budget_s = _budget_cpu_s()
+    allowed_s = source_watchdog.allowed_cpu_s(budget_s)
     traffic = _traffic(
-        tmp_path, ("within the budget", f"/cpu-ms/{int(budget_s * 500)}", 200),
-        ("one C call past the budget", f"/c-call/{_c_call_items(allowed_s / 2)}", 500),
+        tmp_path, ("within the budget", f"/cpu-ms/{int(budget_s * 400)}", 200),
+        ("one C call past the budget", f"/c-call/{_c_call_items(allowed_s / 3)}", 500),
         ("the replay goes on", "/", 200))
     result = _run(*MESHWASM, "replay", "--engine", "source", str(FILTER), str(traffic))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -225,11 +231,9 @@ def _wait_for(condition: Callable[[], bool]) -> None:
 def test_after_breakpoint_the_callback_is_not_watched(tmp_path: Path) -> None:
     """``breakpoint()`` puts a debugger in charge: a long C call there is not ended (its
     budget's alarm stops the callback once the call returns)."""
-    from meshwasm.harness.source_budget import _as_seconds
-    budget_s = _as_seconds(BUDGET_STEPS)
-    allowed_s = budget_s * (1 + source_watchdog.MARGIN_RATIO) + source_watchdog.MARGIN_SECONDS
-    traffic = _traffic(tmp_path, ("a breakpoint", f"/breakpoint/{_c_call_items(allowed_s + 0.5)}",
-                                  500))
+    allowed_s = source_watchdog.allowed_cpu_s(_budget_cpu_s())
+    items = _c_call_items(allowed_s * 1.5)
+    traffic = _traffic(tmp_path, ("a breakpoint", f"/breakpoint/{items}", 500))
     result = _run(*MESHWASM, "replay", "--engine", "source", str(FILTER), str(traffic),
                   env={"PYTHONBREAKPOINT": "time.time"})  # a debugger that returns at once
     assert result.returncode == 0, result.stdout + result.stderr

@@ -215,14 +215,19 @@ def enter(name: str, steps: int, budget_cpu_s: float, time_limit_s: float | None
         watchdog.publish(callback)
 
 
+def allowed_cpu_s(limit_s: float) -> float:
+    """The CPU time a callback may use before the watchdog ends the replay, for a limit
+    (its budget and grace as CPU time, or the harness's time limit) of ``limit_s``."""
+    return limit_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS
+
+
 def _describe(name: str, steps: int, budget_cpu_s: float,
               time_limit_s: float | None) -> _Callback:
     padded = name.encode()[:_CALLBACK_SIZE].ljust(_CALLBACK_SIZE, b"\0")
-    allowed = budget_cpu_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS
-    if time_limit_s is not None and time_limit_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS < allowed:
-        return _Callback(padded, steps, time_limit_s * (1 + MARGIN_RATIO) + MARGIN_SECONDS,
-                         time_limit_s, RUNNING | TIME_LIMIT)
-    return _Callback(padded, steps, allowed, 0.0)
+    if time_limit_s is not None and time_limit_s < budget_cpu_s:
+        return _Callback(padded, steps, allowed_cpu_s(time_limit_s), time_limit_s,
+                         RUNNING | TIME_LIMIT)
+    return _Callback(padded, steps, allowed_cpu_s(budget_cpu_s), 0.0)
 
 
 def leave() -> None:
