@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import click
@@ -259,7 +259,7 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
                                     "build it first, or use --engine source")
         console.print("chain: " + " -> ".join(escape(p.name) for p in chain), markup=True)
         files = [parsed.path, *(p.module for p in chain)]
-        shower = (_shower(console, parsed, verbose, files) if engine == "source" else None)
+        shower = _shower(console, parsed, verbose, files) if engine == "source" else None
         try:
             if engine == "envoy":
                 from meshwasm.deploy.envoy import replay as envoy_replay

@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 
 from meshwasm.deploy.istio.plugin_chain import ChainPlugin
 from meshwasm.failure_policy import FAIL_CLOSED
-from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness import source_watchdog
+from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.headers import HeaderMap
 from meshwasm.harness.host import HostOptions, replay_options
