@@ -110,6 +110,18 @@ def test_a_loop_inside_c_ends_the_replay_with_its_traceback_and_why(
     assert _gone(replay.pid)
 
 
+def test_in_a_chain_from_source_the_requests_done_are_shown_too(tmp_path: Path) -> None:
+    traffic = _traffic(tmp_path, ("first", "/", 200), ("a loop inside C code", "/sum", 500))
+    hello = Path(__file__).resolve().parent.parent / "examples" / "hello" / "filter.py"
+    result = _run(*MESHWASM, "replay", "--engine", "source", str(hello), str(FILTER),
+                  str(traffic))
+    assert result.returncode == source_watchdog.EXIT_STATUS, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith("✓ #1 first")
+    assert ("    sum(range(10**12))\nmeshwasm: source mode stopped the replay: "
+            "on_request_headers while replaying request #2 'a loop inside C code'"
+            in result.stderr)
+
+
 def test_with_a_larger_budget_the_harness_time_limit_bounds_a_loop_inside_c(
         tmp_path: Path) -> None:
     traffic = _traffic(tmp_path, ("a loop inside C code", "/sum", 500))
