@@ -20,7 +20,9 @@ inert until asked:
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import shutil
 import tempfile
 import warnings
@@ -32,6 +34,13 @@ from typing import Any
 import pytest
 
 from meshwasm import engines
+from meshwasm.harness import source_watchdog
+
+# A source-mode callback stuck in C code ends the test process (harness/source_watchdog.py)
+# before pytest could show what it captured: the report goes to the stderr pytest started
+# with, kept as the plugin is loaded (before capturing begins).
+with contextlib.suppress(OSError):
+    source_watchdog.report_fd = os.dup(2)
 
 #: the names of ``meshwasm replay --engine`` (meshwasm.engines)
 ENGINES = engines.names()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -92,7 +93,8 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
 
     Prints one line per request and a diff for each one that is not as expected.
     Exit status: 0 all as expected, 1 some not, 2 bad traffic file or module, 3 meshwasm
-    itself failed.
+    itself failed; with --engine source, 40 (Linux, glibc): a callback was stuck in C code,
+    which source mode cannot interrupt (the requests shown before it are done).
     """
     console = Console(highlight=False)
     if (write or snapshot_headers) and not update:
@@ -130,14 +132,9 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
         from meshwasm.deploy.envoy.replay import NOW_IGNORED
         console.print(f"[yellow]warning:[/] {escape(NOW_IGNORED)}", markup=True, soft_wrap=True)
     files = [traffic, module]
-    streamed = engine == "envoy"  # real time passes between requests: show each as it comes
+    streamed = engine in STREAMED_ENGINES
     if streamed:
-        def show(index: int, verdict: Verdict) -> None:
-            exchange = parsed.exchanges[index]
-            outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
-            console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
-                                                _source_dirs(files))), soft_wrap=True)
-        replay = functools.partial(replay, on_verdict=show)
+        replay = functools.partial(replay, on_verdict=_shower(console, parsed, verbose, files))
     try:
         verdicts = replay(module, parsed, failure_policy=failure_policy)
     except errors as error:
@@ -146,6 +143,24 @@ def command(modules: tuple[Path, ...], wasmplugins: bool, destination_port: int,
         raise SystemExit(EXIT_BAD_INPUT) from None
     _report(console, parsed, verdicts, engine, files, json_path, junit_path,
             verbose, snapshots, streamed=streamed)
+
+
+#: engines whose requests are shown as each is done: in Envoy real time passes between them;
+#: in source mode a callback stuck in C code ends the process (harness/source_watchdog.py),
+#: and what was shown (flushed) tells how far the replay got
+STREAMED_ENGINES = ("envoy", "source")
+
+
+def _shower(console: Console, parsed: Traffic, verbose: bool,
+            files: list[Path]) -> Callable[[int, Verdict], None]:
+    """An ``on_verdict`` printing each request's part of the report as it is done."""
+    def show(index: int, verdict: Verdict) -> None:
+        exchange = parsed.exchanges[index]
+        outcome = Outcome(exchange, verdict, compare(exchange.expect, verdict))
+        console.print(Group(*render_outcome(parsed, index + 1, outcome, verbose,
+                                            _source_dirs(files))), soft_wrap=True)
+        console.file.flush()
+    return show
 
 
 def _source_dirs(files: list[Path]) -> list[Path]:
@@ -243,6 +258,8 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
                 _bad_input(console, f"{plugin.module} is a filter's source, not a module: "
                                     "build it first, or use --engine source")
         console.print("chain: " + " -> ".join(escape(p.name) for p in chain), markup=True)
+        files = [parsed.path, *(p.module for p in chain)]
+        shower = _shower(console, parsed, verbose, files) if engine == "source" else None
         try:
             if engine == "envoy":
                 from meshwasm.deploy.envoy import replay as envoy_replay
@@ -255,10 +272,11 @@ def _replay_chain(console: Console, plugins: list[Path], parsed: Traffic, wasmpl
                 from meshwasm.harness.chain import replay_chain
                 verdicts = replay_chain(chain, parsed, failure_policy=failure_policy,
                                         time_limit_s=time_limit_s,
-                                        memory_limit_mb=memory_limit_mb)
+                                        memory_limit_mb=memory_limit_mb,
+                                        on_verdict=shower)
         except (HarnessError, RuntimeError, ValueError) as error:
             console.print("[red]error:[/] the chain cannot run", markup=True)
             console.print(str(error), markup=False, soft_wrap=True)
             raise SystemExit(EXIT_BAD_INPUT) from None
-    _report(console, parsed, verdicts, engine, [parsed.path, *(p.module for p in chain)],
-            json_path, junit_path, verbose, snapshots)
+    _report(console, parsed, verdicts, engine, files, json_path, junit_path, verbose,
+            snapshots, streamed=shower is not None)

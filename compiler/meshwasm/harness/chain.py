@@ -26,10 +26,11 @@ body phase may not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from meshwasm.deploy.istio.plugin_chain import ChainPlugin
 from meshwasm.failure_policy import FAIL_CLOSED
+from meshwasm.harness import source_watchdog
 from meshwasm.harness.envoy_http import client_response_headers
 from meshwasm.harness.errors import HarnessError
 from meshwasm.harness.headers import HeaderMap
@@ -118,14 +119,17 @@ def replay_chain(chain: Sequence[ChainPlugin], traffic: Traffic, *, log_level: s
                  failure_policy: str = FAIL_CLOSED, workers: int | None = None,
                  time_limit_s: float | None | FromTraffic = FROM_TRAFFIC,
                  memory_limit_mb: int | None | FromTraffic = FROM_TRAFFIC,
+                 on_verdict: Callable[[int, Verdict], None] | None = None,
                  ) -> list[Verdict]:
     """Every exchange of ``traffic`` through ``chain`` (already in filter-chain order), in
     the harness: compiled modules under wasmtime, ``.py`` filters from source.  One verdict
-    per exchange; ``ModuleError`` when a plugin cannot start as Envoy would.  The limits
-    default to the traffic file's ``harness_limits`` (None: no limit)."""
+    per exchange (``on_verdict(index, verdict)`` as each is done); ``ModuleError`` when a
+    plugin cannot start as Envoy would.  The limits default to the traffic file's
+    ``harness_limits`` (None: no limit)."""
     options = replay_options(traffic, log_level, failure_policy, time_limit_s, memory_limit_mb)
     pool = start_chain_workers(chain, traffic, options, failure_policy, workers)
-    return [pool.run(exchange) for exchange in traffic.exchanges]
+    # each request named for the message of a source plugin's callback stuck in C code
+    return source_watchdog.replay_each(traffic, pool.run, on_verdict)
 
 
 __all__ = ["ChainRunner", "replay_chain", "start_chain_workers"]

@@ -36,7 +36,7 @@ from typing import Any
 
 from meshwasm import abi_table
 from meshwasm.failure_policy import FAIL_CLOSED
-from meshwasm.harness import abi
+from meshwasm.harness import abi, source_watchdog
 from meshwasm.harness.errors import GuestTrap, ModuleError
 from meshwasm.harness.host import Host, HostOptions, PendingCall, replay_options
 from meshwasm.harness.shared import Proxy
@@ -220,6 +220,7 @@ class SourceGuest:
         """``breakpoint()`` inside the filter: give the debugger the real terminal back."""
         saved = self._saved
         self.guard.stop_timing()  # the debugger may take as long as it likes
+        source_watchdog.debugger_entered()
         if saved is None:
             return sys.__breakpointhook__(*args, **kwargs)
         sys.stdout, sys.stderr = saved[0], saved[1]
@@ -231,7 +232,7 @@ class SourceGuest:
         if active is None:
             return nullcontext()
         return step_budget(name, active.max_callback_steps, self._limits.GRACE_STEPS,
-                           self._limits.LimitExceeded)
+                           self._limits.LimitExceeded, self.guard.time_limit_s)
 
     def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., int]:
         def call(*args: int) -> int:
@@ -402,12 +403,16 @@ def replay_source(filter_path: Path, traffic: Traffic, *, log_level: str = "info
                   failure_policy: str = FAIL_CLOSED, workers: int | None = None,
                   time_limit_s: float | None | FromTraffic = FROM_TRAFFIC,
                   memory_limit_mb: int | None | FromTraffic = FROM_TRAFFIC,
+                  on_verdict: Callable[[int, Verdict], None] | None = None,
                   ) -> list[Verdict]:
     """``replay_module`` for a filter's source file: every exchange of ``traffic`` in order,
-    on the same virtual timeline and worker VMs, one ``Verdict`` each.  Raises
-    ``ModuleError`` when the filter cannot be imported or the plugin does not start as
-    Envoy would.  ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py`` (by
-    default the traffic file's ``harness_limits``)."""
+    on the same virtual timeline and worker VMs, one ``Verdict`` each
+    (``on_verdict(index, verdict)`` as each is done).  Raises ``ModuleError`` when the
+    filter cannot be imported or the plugin does not start as Envoy would.
+    ``time_limit_s`` and ``memory_limit_mb``: ``source_limits.py`` (by default the traffic
+    file's ``harness_limits``).  A callback stuck in C code ends the process
+    (``source_watchdog.py``)."""
     options = replay_options(traffic, log_level, failure_policy, time_limit_s, memory_limit_mb)
-    pool = start_source_workers(filter_path, traffic, options, workers)
-    return [pool.run(exchange) for exchange in traffic.exchanges]
+    with source_watchdog.scope():
+        pool = start_source_workers(filter_path, traffic, options, workers)
+        return source_watchdog.replay_each(traffic, pool.run, on_verdict)

@@ -15,7 +15,8 @@ since Python code can catch that too, raised again at every line of the filter's
 
 The alarm only interrupts the filter: when it fires inside the harness's own code (a host
 call), it is put off for a millisecond, so the host model is never left half updated.
-Signals work in the main thread only; elsewhere callbacks run without a budget.
+Signals work in the main thread only; elsewhere callbacks run without a budget.  A callback
+stuck in C code never lets the alarm's handler run: ``source_watchdog.py`` ends the replay.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+from meshwasm.harness import source_watchdog
 
 #: CPU time per step is measured on a bare loop; a filter's steps do more work, and a
 #: callback near its budget must not be stopped here while the module lets it finish.  (The
@@ -122,16 +125,19 @@ def _as_seconds(steps: int) -> float:
 
 
 @contextmanager
-def step_budget(name: str, steps: int, grace_steps: int,
-                error: type[BaseException]) -> Iterator[None]:
+def step_budget(name: str, steps: int, grace_steps: int, error: type[BaseException],
+                time_limit_s: float | None = None) -> Iterator[None]:
     """Run the block (callback ``name``) on a CPU-time budget standing for ``steps``;
-    ``error`` (the guest's ``LimitExceeded``) is raised in the filter when it is spent."""
+    ``error`` (the guest's ``LimitExceeded``) is raised in the filter when it is spent.
+    ``time_limit_s``: the harness's own limit on the callback (``source_limits.py``), for
+    the watchdog."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     if signal.getsignal(signal.SIGVTALRM) is not _on_alarm:
         signal.signal(signal.SIGVTALRM, _on_alarm)
     seconds = _as_seconds(steps)  # calibrates before the alarm is armed
+    source_watchdog.enter(name, steps, seconds + _as_seconds(grace_steps), time_limit_s)
     _running.append(_Alarm(name, steps, grace_steps, error))
     tracer = sys.gettrace()  # a debugger's or coverage's, given back if a trap replaced it
     outer = signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
@@ -139,6 +145,7 @@ def step_budget(name: str, steps: int, grace_steps: int,
         yield
     finally:
         signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        source_watchdog.leave()
         if _running.pop().trap:
             sys.settrace(tracer)
         if _running and outer[0] > 0:  # a nested callback: the outer one's time goes on

@@ -4,9 +4,9 @@
   from SIGALRM — a ``BaseException``, so a filter's ``except Exception`` does not swallow it,
   raised again every ``RETRY_SECONDS`` should the filter catch even that, and in the end at
   every instruction of the filter's code.  The callback then fails the VM as a trap would
-  (``GuestTrap``), with a note saying why.  Signal handlers
-  run between bytecodes: a single C call that never returns (a huge ``re`` backtrack) is not
-  stopped.  ``breakpoint()`` turns the limit off for the rest of that callback.
+  (``GuestTrap``), with a note saying why.  Signal handlers run between bytecodes: a builtin
+  looping in C that never returns is not stopped here, ``source_watchdog.py`` ends the
+  replay instead.  ``breakpoint()`` turns the limit off for the rest of that callback.
 - Memory: while a request, tick or delivery runs (a guest session), the process's address
   space may grow by at most ``source_memory_limit_mb`` (``RLIMIT_AS``); past it allocations
   fail and the filter gets ``MemoryError``, which its policy answers like any exception (as a
