@@ -27,8 +27,8 @@ from meshwasm.harness.source_budget import SLACK, seconds_per_step
 from meshwasm.replay.traffic import load_traffic
 from proxy_wasm.limits import GRACE_STEPS
 
-FILTER = Path(__file__).resolve().parent / "limits" / "c_loop.py"
-BUDGET_STEPS = 1_000_000  # c_loop.py's register()
+FILTER = Path(__file__).resolve().parent / "limits" / "stuck_in_c.py"
+BUDGET_STEPS = 1_000_000  # stuck_in_c.py's register()
 TIMEOUT_S = 180
 MESHWASM = [sys.executable, "-m", "meshwasm"]
 
@@ -39,7 +39,7 @@ def _traffic(tmp_path: Path, *requests: tuple[str, str, int]) -> Path:
     for name, path, status in requests:
         lines += [f"  - name: {name}", f"    request: {{path: {path}}}",
                   f"    expect: {{status: {status}}}"]
-    traffic = tmp_path / "c_loop.traffic.yaml"
+    traffic = tmp_path / "stuck_in_c.traffic.yaml"
     traffic.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return traffic
 
@@ -74,7 +74,7 @@ def _gone(pid: int, within_s: float = 10.0) -> bool:
 
 
 def _budget_cpu_s() -> float:
-    """c_loop.py's step budget and its grace as source mode's CPU time here."""
+    """stuck_in_c.py's step budget and its grace as source mode's CPU time here."""
     return (BUDGET_STEPS + GRACE_STEPS) * seconds_per_step() * SLACK
 
 
@@ -217,7 +217,7 @@ def test_a_callback_waiting_at_pdbs_prompt_is_not_stopped(tmp_path: Path) -> Non
         try:
             session.stdin.write(f"break {FILTER}:{line}\ncontinue\n")
             session.stdin.flush()
-            _wait_for(lambda: f"c_loop.py({line})" in "".join(seen))
+            _wait_for(lambda: f"stuck_in_c.py({line})" in "".join(seen))
             time.sleep(source_watchdog.MARGIN_SECONDS * 2.5)  # the user reads, then goes on
             session.stdin.write("continue\n")
             session.stdin.flush()

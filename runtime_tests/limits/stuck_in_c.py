@@ -1,5 +1,6 @@
 """A filter that runs inside C code on some paths, under a small step budget
-(runtime_tests/test_source_c_loops.py: source mode's watchdog)."""
+(runtime_tests/test_source_c_loops.py: source mode's watchdog; c_loops.py is
+the built module's counterpart)."""
 import itertools
 import os
 import time
