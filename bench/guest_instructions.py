@@ -11,7 +11,8 @@ host calls are counted separately (in Envoy each one costs a V8 -> C++ transitio
 
 Scenarios (``--scenario``, default all): ``hello`` (examples/hello), ``rate_limit`` (a per-user
 limit that never empties), ``fault`` (header-controlled abort and delay, no fault headers sent),
-``jwt_authn`` (an HS256 token that is already in the token cache).
+``jwt_authn`` (an HS256 token that is already in the token cache), ``jwt_authn_fresh`` (a new
+HS256 token each request: parsed, verified, cached).
 
     python bench/guest_instructions.py [--scenario NAME ...] [--requests N] [--calls]
 """
@@ -29,6 +30,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import wasmtime
@@ -53,9 +55,12 @@ class StandInHost:
 
     def __init__(self, plugin_config: bytes, request: dict[str, bytes] | None = None,
                  response: dict[str, bytes] | None = None,
-                 properties: dict[str, bytes] | None = None) -> None:
+                 properties: dict[str, bytes] | None = None,
+                 vary: Callable[[int], dict[str, bytes]] | None = None) -> None:
         self.plugin_config = plugin_config
         self.request_template = dict(REQUEST if request is None else request)
+        self.vary = vary  # request number -> headers that change with each request
+        self.requests = 0
         self.response_template = dict(RESPONSE if response is None else response)
         self.properties = properties or {}
         self.maps: dict[int, list[tuple[str, bytes]]] = {}
@@ -68,7 +73,9 @@ class StandInHost:
 
     def new_request(self) -> None:
         """Fresh header maps (a filter's writes must not leak into the next request)."""
-        self.maps = {0: list(self.request_template.items()),
+        self.requests += 1
+        varied = self.vary(self.requests) if self.vary else {}
+        self.maps = {0: list({**self.request_template, **varied}.items()),
                      2: list(self.response_template.items())}
 
     def header(self, map_type: int, name: str) -> bytes | None:
@@ -353,14 +360,21 @@ class Scenario:
     filter: Path
     config: bytes
     request_headers: dict[str, bytes] = field(default_factory=dict)
+    vary: Callable[[int], dict[str, bytes]] | None = None  # headers new with each request
 
     def host(self) -> StandInHost:
-        return StandInHost(self.config, {**REQUEST, **self.request_headers})
+        return StandInHost(self.config, {**REQUEST, **self.request_headers}, vary=self.vary)
 
 
-def jwt_token() -> str:
+def jwt_token(jti: str | None = None) -> str:
     # exp far ahead of the stand-in clock (and of real time, for Envoy runs)
-    return hs256_token({"iss": ISSUER, "sub": "bench", "exp": 4_000_000_000})
+    claims: dict[str, Any] = {"iss": ISSUER, "sub": "bench", "exp": 4_000_000_000}
+    return hs256_token(claims if jti is None else {**claims, "jti": jti})
+
+
+def fresh_jwt(request: int) -> dict[str, bytes]:
+    """A token never seen before: the filter parses and verifies it (then caches it)."""
+    return {"authorization": f"Bearer {jwt_token(str(request))}".encode()}
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -372,6 +386,8 @@ SCENARIOS: dict[str, Scenario] = {
     "jwt_authn": Scenario(PROJECT / "filters" / "jwt_authn" / "filter.py",
                           json.dumps(JWT_CONFIG).encode(),
                           {"authorization": f"Bearer {jwt_token()}".encode()}),
+    "jwt_authn_fresh": Scenario(PROJECT / "filters" / "jwt_authn" / "filter.py",
+                                json.dumps(JWT_CONFIG).encode(), vary=fresh_jwt),
 }
 
 

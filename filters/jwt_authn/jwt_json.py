@@ -9,6 +9,7 @@ most ``MAX_DEPTH`` deep, and a comma before a closing ``]`` or ``}`` is tolerate
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any
 
 
@@ -27,8 +28,26 @@ def _not_a_number(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
-_decode = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_a_number).decode
-_SPACE = " \t\n\r"
+_SPACE = " \t\n\r"  # JSON's whitespace
+# The decoder's scanner, called directly: JSONDecoder.decode does the same through three
+# Python frames and two regular-expression matches for the whitespace around the value,
+# which cost more than the C scanner itself in a built module (a token's two segments).
+# (typeshed asks for a scanner: what make_scanner reads is the decoder's settings)
+_scan = json.scanner.make_scanner(
+    json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_a_number))  # type: ignore[arg-type]
+
+
+def _decode(text: str) -> object:
+    """``json.JSONDecoder.decode`` with this module's hooks: the same value or error."""
+    start = len(text) - len(text.lstrip(_SPACE))
+    try:
+        value, end = _scan(text, start)
+    except StopIteration as error:
+        raise json.JSONDecodeError("Expecting value", text, error.value) from None
+    if end != len(text) and text[end:].lstrip(_SPACE):
+        end = len(text) - len(text[end:].lstrip(_SPACE))
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def without_trailing_commas(text: str) -> str:

@@ -46,6 +46,20 @@ def b64url_decode(text: str) -> bytes:
     """Base64url (RFC 7515 section 2), as Envoy's decoder (absl) reads it: ASCII whitespace
     anywhere is skipped, and ``=`` padding is taken when it completes the last group of
     four (one or two of them, at the end only).  Raises ValueError."""
+    # The usual segment (the URL-safe alphabet only, unpadded): two replaces instead of a
+    # translate with deletions, whose 256-entry tables cost a built module ~9k instructions
+    # a segment.  Anything else, or a failure, takes the general path below.
+    raw = text.encode("ascii", "replace")
+    if b"+" not in raw and b"/" not in raw and b"=" not in raw and len(raw) % 4 != 1:
+        try:
+            return binascii.a2b_base64(raw.replace(b"-", b"+").replace(b"_", b"/")
+                                       + b"=" * (-len(raw) % 4), strict_mode=True)
+        except binascii.Error:
+            pass
+    return _b64url_decode_general(text)
+
+
+def _b64url_decode_general(text: str) -> bytes:
     try:
         raw = text.encode("ascii").translate(_TO_STANDARD, _SPACES)
     except UnicodeEncodeError:

@@ -117,14 +117,15 @@ def normal_audience(audience: str) -> str:
     return audience[:-1] if audience.endswith("/") else audience
 
 
-def parse(text: str) -> Token | Failure:
-    """Split, decode and type-check ``text``; the signature is not checked here."""
-    # Empty sections are skipped, as Envoy splits (alg none's empty signature: two sections).
-    parts = [part for part in text.split(".") if part]
-    if len(parts) != 3:
-        return Failure(BAD_FORMAT)
-    header_segment, payload_segment, signature_segment = parts
-    header = _json_object(header_segment, HEADER_BASE64, HEADER_JSON)
+# An issuer's tokens share their header segment (alg, kid): its outcome is kept, so a new
+# token decodes only its payload and signature.  Bounded: emptied when full.
+_HEADERS: dict[str, tuple[str, str | None] | Failure] = {}
+_HEADERS_KEPT = 64
+
+
+def _header(segment: str) -> tuple[str, str | None] | Failure:
+    """The header segment's ``(alg, kid)``, or why it is refused."""
+    header = _json_object(segment, HEADER_BASE64, HEADER_JSON)
     if isinstance(header, Failure):
         return header
     alg = header.get("alg")
@@ -135,6 +136,25 @@ def parse(text: str) -> Token | Failure:
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
         return Failure(HEADER_KID)
+    return alg, kid
+
+
+def parse(text: str) -> Token | Failure:
+    """Split, decode and type-check ``text``; the signature is not checked here."""
+    # Empty sections are skipped, as Envoy splits (alg none's empty signature: two sections).
+    parts = [part for part in text.split(".") if part]
+    if len(parts) != 3:
+        return Failure(BAD_FORMAT)
+    header_segment, payload_segment, signature_segment = parts
+    header = _HEADERS.get(header_segment)
+    if header is None:
+        header = _header(header_segment)
+        if len(_HEADERS) >= _HEADERS_KEPT:
+            _HEADERS.clear()
+        _HEADERS[header_segment] = header
+    if isinstance(header, Failure):
+        return Failure(header.message, header.status)
+    alg, kid = header
     claims = _json_object(payload_segment, PAYLOAD_BASE64, PAYLOAD_JSON)
     if isinstance(claims, Failure):
         return claims

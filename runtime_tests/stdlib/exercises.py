@@ -237,8 +237,8 @@ def _error_of(call: Callable[[], object]) -> str:
 
 
 def _str_methods() -> Result:
-    """The argument forms of the search methods and the utf-8 codec spellings (the module's
-    CPython has fast paths for one argument and for "utf-8": they must answer alike)."""
+    """The argument forms of the search methods, `in` on bytes and the utf-8 codec spellings
+    (the module's CPython has fast paths for these: they must answer alike)."""
     text, data = "/admin/users?id=7", b"/admin/users?id=7"
     return {
         "one_arg": [text.startswith("/admin"), text.endswith("7"), text.find("users"),
@@ -255,6 +255,15 @@ def _str_methods() -> Result:
                    _error_of(lambda: text.find("a", "b")),  # type: ignore[arg-type]
                    _error_of(lambda: text.index("zz")), _error_of(lambda: data.find("s")),  # type: ignore[arg-type]
                    _error_of(lambda: text.count("a", 1, 2, 3))],  # type: ignore[call-arg]
+        # `in` on bytes: an int is a byte value, anything else a buffer to search (the
+        # module skips asking a non-int for __index__); memchr past its 8-byte steps
+        "contains": [b"?" in data, b"users?" in data, 0x3F in data, True in b"\x01",
+                     bytearray(b"id") in data, memoryview(b"=7") in data, b"" in data,
+                     b"7" in bytearray(data), data[:15] in data * 3, b"\x00" in bytes(40),
+                     (b"." * 37 + b"!").find(b"!"), ("x" * 41 + "y").find("y"),
+                     ("a,b" * 9).split(","), "y" in "x" * 19, _error_of(lambda: 256 in data),
+                     _error_of(lambda: -1 in data), _error_of(lambda: "s" in data),  # type: ignore[operator]
+                     _error_of(lambda: 1.5 in data)],  # type: ignore[operator]
         "codecs": [b"gr\xc3\xbc\xc3\x9fe".decode("utf-8"), b"gr\xc3\xbc".decode("UTF-8"),
                    b"\xff-".decode("utf-8", "replace"), b"\xff-".decode("utf8", "ignore"),
                    _error_of(lambda: b"\xff".decode("utf-8")), "\u00fc".encode("utf-8").hex(),
