@@ -4,11 +4,12 @@ counting in the C iterators and in big-int arithmetic (toolchain/wasi/c_loop_bud
 stops them; ``/<loop>/<n>`` runs the loop with size ``n``."""
 import collections
 import itertools
+from collections.abc import Iterable
 
 from proxy_wasm import Action, HttpContext, register
 
 
-def _consume(iterable: "collections.abc.Iterable[object]") -> int:
+def _consume(iterable: Iterable[object]) -> int:
     """Drain an iterator in C (a deque that keeps nothing) and answer 0."""
     collections.deque(iterable, maxlen=0)
     return 0

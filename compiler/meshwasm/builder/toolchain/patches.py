@@ -6,7 +6,7 @@ so changing one rebuilds CPython.  Kept apart from ``cpython.py`` (configure fla
 targets) so that the two change independently.
 
 - ``c_loop_budget.patch``: C code that can loop for long without the eval loop spends the
-  same budget (``Include/internal/pycore_meshwasm_budget.h``): an item of ``range``,
+  same budget (``_PyMeshwasm_spend``, from step_budget.patch): an item of ``range``,
   ``iter(callable, sentinel)``, ``itertools.count``/``repeat``/``cycle``/``product``/
   ``combinations``/``combinations_with_replacement``/``permutations`` is a step, so
   ``sum(range(10**12))`` or ``any(iter(int, 1))`` stop like a Python loop, whatever consumes
@@ -15,7 +15,8 @@ targets) so that the two change independently.
   and one per multiplication of ``pow()``.  A ``for`` loop over a ``range`` so spends two
   steps per iteration (the item and the backward jump).
 - ``step_budget.patch``: counts interpreter steps (loop iterations and calls) in ceval and
-  asks the module's glue what to do when a callback's budget is spent (``glue/vm_limits.c``).
+  asks the module's glue what to do when a callback's budget is spent (``glue/vm_limits.c``);
+  ``Include/internal/pycore_meshwasm_budget.h`` lets other C code spend the same counter.
 - ``sre_budget.patch``: the regular-expression engine spends the same budget where it checks
   for signals (every 4096 steps of a match), so a pattern that backtracks without end is
   stopped too.  (Wrapping ``PyErr_CheckSignals`` at link time instead would also charge every
